@@ -1,0 +1,69 @@
+// swift-tools-version:6.1
+// LOACL — Lightweight OpenAI Assistants ChatBot Library.
+// C libraries (protobuf-c, libpq, OpenSSL) are reached only through the three `C*` system
+// targets and the thin Swift wrappers right above them; everything else is plain Swift 6.
+import PackageDescription
+
+let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+
+let package = Package(
+    name: "loacl",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "loacld", targets: ["loacld"]),
+        .library(name: "LOACLClient", targets: ["LOACLClient"]),
+        .library(name: "LOACLMessages", targets: ["LOACLMessages"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // MARK: C system libraries (shims only)
+        .systemLibrary(name: "CProtobufC", pkgConfig: "libprotobuf-c",
+                       providers: [.apt(["libprotobuf-c-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+
+        // MARK: Generated protobuf-c code for proto/ (scripts/generate.sh writes it)
+        .target(name: "LOACLProtoC", dependencies: ["CProtobufC"], publicHeadersPath: "include"),
+
+        // MARK: Swift value types for every proto message, bridged to protobuf-c (generated)
+        .target(name: "LOACLMessages", dependencies: ["LOACLProtoC", "CProtobufC"]),
+
+        // MARK: libpq wrapper, connection pool, migration runner
+        .target(name: "LOACLPostgres", dependencies: ["CLibPQ", logging]),
+        .target(name: "LOACLMigrations", dependencies: ["LOACLPostgres", logging]),
+
+        // MARK: OpenSSL TLS as a SwiftNIO channel handler
+        .target(name: "LOACLTLS", dependencies: ["COpenSSL", nio, logging]),
+
+        // MARK: RPC core shared by server and client: status codes, metadata, method descriptors
+        .target(name: "LOACLCore", dependencies: ["LOACLMessages"]),
+        // MARK: LOACL wire v1: preface, frames, frame codec
+        .target(name: "LOACLWire", dependencies: ["LOACLCore", "LOACLMessages", nio]),
+        // MARK: Server transport (listeners, connection state machine, dispatch)
+        .target(name: "LOACLServer", dependencies: [
+            "LOACLCore", "LOACLWire", "LOACLMessages", "LOACLTLS", nio, nioPosix, logging, metrics,
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // MARK: Swift client
+        .target(name: "LOACLClient", dependencies: [
+            "LOACLCore", "LOACLWire", "LOACLMessages", "LOACLTLS", nio, nioPosix, logging,
+        ]),
+
+        // MARK: Executables
+        .executableTarget(name: "loacld", dependencies: [
+            "LOACLServer", "LOACLMigrations", "LOACLPostgres", logging,
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+    ],
+    swiftLanguageModes: [.v6]
+)

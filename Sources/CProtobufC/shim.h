@@ -1,0 +1,4 @@
+#ifndef LOACL_CPROTOBUFC_SHIM_H
+#define LOACL_CPROTOBUFC_SHIM_H
+#include <protobuf-c/protobuf-c.h>
+#endif

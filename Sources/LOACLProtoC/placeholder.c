@@ -1,0 +1,1 @@
+/* replaced by generated protoc-c output */

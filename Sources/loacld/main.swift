@@ -1,0 +1,1 @@
+print("loacld: not yet implemented")
