@@ -38,9 +38,11 @@ let package = Package(
         .target(name: "LOACLMessages", dependencies: ["LOACLProtoC", "CProtobufC"]),
 
         // MARK: libpq wrapper, connection pool, migration runner
-        .target(name: "LOACLPostgres", dependencies: ["CLibPQ", logging]),
+        .target(name: "LOACLPostgres", dependencies: ["CLibPQ", logging, nio, nioPosix]),
         .target(name: "LOACLMigrations", dependencies: ["LOACLPostgres", logging]),
 
+        // MARK: OpenSSL crypto: AES-256-GCM, HMAC-SHA256, SHA-256, random bytes, HS256 JWT
+        .target(name: "LOACLCrypto", dependencies: ["COpenSSL"]),
         // MARK: OpenSSL TLS as a SwiftNIO channel handler
         .target(name: "LOACLTLS", dependencies: ["COpenSSL", nio, logging]),
 
@@ -63,6 +65,14 @@ let package = Package(
             "LOACLServer", "LOACLMigrations", "LOACLPostgres", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
+        // MARK: Tests
+        .testTarget(name: "LOACLMessagesTests", dependencies: ["LOACLMessages"]),
+        .testTarget(name: "LOACLPostgresTests", dependencies: ["LOACLPostgres", "LOACLMigrations", logging]),
+        .testTarget(name: "LOACLTLSTests", dependencies: ["LOACLTLS", "LOACLCrypto", nio, nioPosix]),
+        .testTarget(name: "LOACLWireTests", dependencies: [
+            "LOACLWire", "LOACLServer", "LOACLClient", "LOACLCore", "LOACLMessages", nio, nioPosix,
         ]),
     ],
     swiftLanguageModes: [.v6]
