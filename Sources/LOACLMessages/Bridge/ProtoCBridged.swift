@@ -1,0 +1,91 @@
+internal import CProtobufC
+
+/// What generated code provides for each message to move it to and from protobuf-c.
+protocol ProtoCBridged: ProtoMessage {
+    /// The protoc-c struct, e.g. `Loacl__V1__Thread`; it starts with a `ProtobufCMessage`.
+    associatedtype CMessage
+    /// `<name>__init`: sets the descriptor and the defaults.
+    static func cInit(_ c: UnsafeMutablePointer<CMessage>)
+    /// Initialises `c` and fills it from `self`; all memory comes from `arena`.
+    func fill(_ c: UnsafeMutablePointer<CMessage>, _ arena: inout ProtoArena)
+    /// Converts an unpacked message, validating the UTF-8 of every string.
+    init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError)
+}
+
+/// Bytes of stack the arena starts with: enough for typical RPC headers and small messages.
+private let stackArenaBytes = 1024
+
+@inline(__always)
+private func base<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<ProtobufCMessage> {
+    UnsafeMutableRawPointer(p).assumingMemoryBound(to: ProtobufCMessage.self)
+}
+
+extension ProtoCBridged {
+    /// protobuf-c's descriptor for the message (static data; protoc-c has no unpack function for
+    /// nested messages, so decoding goes through the generic one with this descriptor).
+    static var cDescriptor: UnsafePointer<ProtobufCMessageDescriptor> {
+        withUnsafeTemporaryAllocation(of: CMessage.self, capacity: 1) { scratch in
+            cInit(scratch.baseAddress!)
+            return base(scratch.baseAddress!).pointee.descriptor
+        }
+    }
+}
+
+func protoWithPacked<M: ProtoCBridged, R>(
+    _ message: M, _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
+) rethrows -> R {
+    try withUnsafeTemporaryAllocation(byteCount: stackArenaBytes, alignment: 16) { stack in
+        var arena = ProtoArena(initial: stack)
+        let c = arena.allocate(M.CMessage.self, count: 1)
+        message.fill(c, &arena)
+        let size = protobuf_c_message_get_packed_size(base(c))
+        return try body(size) { out in
+            precondition(out.count >= size, "withPacked: buffer of \(out.count) bytes, need \(size)")
+            guard size > 0 else { return }
+            let written = protobuf_c_message_pack(base(c), out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            precondition(written == size, "protobuf-c packed \(written) bytes, expected \(size)")
+        }
+    }
+}
+
+func protoDecode<M: ProtoCBridged>(
+    _ type: M.Type, _ bytes: UnsafeRawBufferPointer
+) throws(ProtoDecodingError) -> M {
+    let data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+    guard let unpacked = protobuf_c_message_unpack(M.cDescriptor, nil, bytes.count, data) else {
+        throw ProtoDecodingError(messageName: M.protoMessageName, reason: .malformed)
+    }
+    defer { protobuf_c_message_free_unpacked(unpacked, nil) }
+    let c = UnsafeMutableRawPointer(unpacked).assumingMemoryBound(to: M.CMessage.self)
+    do {
+        return try M(cMessage: c)
+    } catch {
+        // Nested conversions name the innermost message; report the one the caller asked for.
+        throw ProtoDecodingError(messageName: M.protoMessageName, reason: error.reason)
+    }
+}
+
+/// A string field of an unpacked message; invalid UTF-8 is an error, never repaired.
+@inline(__always)
+func protoString(_ p: UnsafePointer<CChar>?, field: String) throws(ProtoDecodingError) -> String {
+    guard let p, p.pointee != 0 else { return "" }
+    guard let string = String(validatingCString: p) else {
+        throw ProtoDecodingError(messageName: field, reason: .invalidUTF8(field: field))
+    }
+    return string
+}
+
+@inline(__always)
+func protoBytes(_ data: ProtobufCBinaryData) -> [UInt8] {
+    guard data.len > 0, let p = data.data else { return [] }
+    return Array(UnsafeBufferPointer(start: p, count: data.len))
+}
+
+/// A message field of an unpacked message; NULL (absent) gives the empty message.
+@inline(__always)
+func protoMessage<M: ProtoCBridged>(
+    _ type: M.Type, _ p: UnsafeMutablePointer<M.CMessage>?
+) throws(ProtoDecodingError) -> M {
+    guard let p else { return M() }
+    return try M(cMessage: p)
+}

@@ -1,0 +1,1 @@
+"""LOACL's protoc plugin: emits Swift types bridged to protobuf-c, driven by descriptors."""
