@@ -55,6 +55,10 @@ let package = Package(
             "LOACLCore", "LOACLWire", "LOACLMessages", "LOACLTLS", nio, nioPosix, logging, metrics,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // MARK: Service implementations (one folder per service)
+        .target(name: "LOACLServices", dependencies: [
+            "LOACLServer", "LOACLCore", "LOACLMessages", "LOACLPostgres", logging,
+        ]),
         // MARK: Swift client
         .target(name: "LOACLClient", dependencies: [
             "LOACLCore", "LOACLWire", "LOACLMessages", "LOACLTLS", nio, nioPosix, logging,
@@ -62,9 +66,13 @@ let package = Package(
 
         // MARK: Executables
         .executableTarget(name: "loacld", dependencies: [
-            "LOACLServer", "LOACLMigrations", "LOACLPostgres", logging,
+            "LOACLServer", "LOACLServices", "LOACLMigrations", "LOACLPostgres", "LOACLTLS", logging,
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Load generator for bench/run.sh (not a test).
+        .executableTarget(name: "loacl-bench", dependencies: [
+            "LOACLClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // MARK: Tests
@@ -72,7 +80,8 @@ let package = Package(
         .testTarget(name: "LOACLPostgresTests", dependencies: ["LOACLPostgres", "LOACLMigrations", logging]),
         .testTarget(name: "LOACLTLSTests", dependencies: ["LOACLTLS", "LOACLCrypto", nio, nioPosix]),
         .testTarget(name: "LOACLWireTests", dependencies: [
-            "LOACLWire", "LOACLServer", "LOACLClient", "LOACLCore", "LOACLMessages", nio, nioPosix,
+            "LOACLWire", "LOACLServer", "LOACLServices", "LOACLClient", "LOACLCore", "LOACLMessages", "LOACLTLS",
+            nio, nioPosix, logging,
         ]),
     ],
     swiftLanguageModes: [.v6]

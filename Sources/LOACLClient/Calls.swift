@@ -1,0 +1,134 @@
+import LOACLCore
+import LOACLMessages
+import LOACLWire
+import NIOCore
+
+extension LOACLClientConnection {
+    /// One request, one response.
+    public func unary<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: ProtoMethodDescriptor, _ request: Request, options: CallOptions = CallOptions(),
+        responseType: Response.Type = Response.self
+    ) async throws -> Response {
+        let message = request.messageFrame(streamID: 0, flags: .endStream)
+        let stream = try await startCall(method, options: options, firstMessage: message)
+        let payload = try await stream.singleResponse()
+        return try decode(Response.self, payload, stream)
+    }
+
+    /// One request, a stream of responses. The stream is valid inside `body`; when `body` returns
+    /// before the stream ended, the call is cancelled.
+    public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage, Result: Sendable>(
+        _ method: ProtoMethodDescriptor, _ request: Request, options: CallOptions = CallOptions(),
+        responseType: Response.Type = Response.self,
+        _ body: (ResponseStream<Response>) async throws -> Result
+    ) async throws -> Result {
+        let message = request.messageFrame(streamID: 0, flags: .endStream)
+        let stream = try await startCall(method, options: options, firstMessage: message)
+        defer { stream.cancelFromAnyThread(RPCError(.cancelled, "call abandoned")) }
+        return try await body(ResponseStream(stream: stream))
+    }
+
+    /// A stream of requests written by `body`, one response.
+    public func clientStreaming<Request: ProtoMessage, Response: ProtoMessage>(
+        _ method: ProtoMethodDescriptor, options: CallOptions = CallOptions(),
+        requestType: Request.Type = Request.self, responseType: Response.Type = Response.self,
+        _ body: (RequestWriter<Request>) async throws -> Void
+    ) async throws -> Response {
+        let stream = try await startCall(method, options: options, firstMessage: nil)
+        let writer = RequestWriter<Request>(stream: stream)
+        do {
+            try await withTaskCancellationHandler {
+                try await body(writer)
+            } onCancel: {
+                stream.cancelFromAnyThread(RPCError(.cancelled, "cancelled by the client"))
+            }
+        } catch {
+            stream.cancelFromAnyThread(RPCError(.cancelled, "request writer failed"))
+            throw error
+        }
+        stream.finishSending()
+        let payload = try await stream.singleResponse()
+        return try decode(Response.self, payload, stream)
+    }
+
+    /// Requests written by `body` while it reads responses, both directions at once. When `body`
+    /// returns, the request side is half-closed; the call is cancelled if responses remain unread.
+    public func bidirectional<Request: ProtoMessage, Response: ProtoMessage, Result: Sendable>(
+        _ method: ProtoMethodDescriptor, options: CallOptions = CallOptions(),
+        requestType: Request.Type = Request.self, responseType: Response.Type = Response.self,
+        _ body: (RequestWriter<Request>, ResponseStream<Response>) async throws -> Result
+    ) async throws -> Result {
+        let stream = try await startCall(method, options: options, firstMessage: nil)
+        defer { stream.cancelFromAnyThread(RPCError(.cancelled, "call abandoned")) }
+        return try await body(RequestWriter(stream: stream), ResponseStream(stream: stream))
+    }
+
+    private func decode<Response: ProtoMessage>(_: Response.Type, _ payload: ByteBuffer, _ stream: ClientStream) throws -> Response {
+        do {
+            return try Response(framePayload: payload)
+        } catch {
+            throw RPCError(.internal, "response is not a valid \(Response.protoMessageName): \(error)")
+        }
+    }
+}
+
+extension ClientStream {
+    /// Waits for TRAILERS of a single-response call; Task cancellation sends CANCEL.
+    func singleResponse() async throws -> ByteBuffer {
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                if eventLoop.inEventLoop {
+                    awaitSingleResponse(continuation)
+                } else {
+                    eventLoop.execute { self.awaitSingleResponse(continuation) }
+                }
+            }
+        } onCancel: {
+            cancelFromAnyThread(RPCError(.cancelled, "cancelled by the client"))
+        }
+    }
+}
+
+/// The responses of a call, in order. Iteration ends after TRAILERS with OK and throws the
+/// call's `RPCError` otherwise. Task cancellation while waiting sends CANCEL.
+public struct ResponseStream<Response: ProtoMessage>: AsyncSequence, Sendable {
+    public typealias Element = Response
+    let stream: ClientStream
+
+    /// The server's response metadata (HEADERS), once the first response arrived.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let stream: ClientStream
+        public mutating func next() async throws -> Response? {
+            let stream = self.stream
+            let payload = try await withTaskCancellationHandler {
+                try await stream.next()
+            } onCancel: {
+                stream.cancelFromAnyThread(RPCError(.cancelled, "cancelled by the client"))
+            }
+            guard let payload else { return nil }
+            do {
+                return try Response(framePayload: payload)
+            } catch {
+                throw RPCError(.internal, "response is not a valid \(Response.protoMessageName): \(error)")
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(stream: stream) }
+}
+
+/// Writes the requests of a client- or bidi-streaming call. `write` waits while the server's
+/// flow-control window is full. Call `finish()` to half-close (done automatically when a
+/// client-streaming body returns).
+public struct RequestWriter<Request: ProtoMessage>: Sendable {
+    let stream: ClientStream
+
+    public func write(_ request: Request) async throws {
+        try await stream.send(request.messageFrame(streamID: stream.id))
+    }
+
+    /// Half-closes the request side: the server sees the end of the request stream.
+    public func finish() {
+        stream.finishSending()
+    }
+}

@@ -1,0 +1,189 @@
+import LOACLCore
+import LOACLMessages
+import LOACLWire
+import Logging
+import NIOCore
+
+/// The client side of one LOACL connection: opens calls, routes frames to them, runs flow
+/// control, answers PINGs and handles GOAWAY. Lives on the connection's event loop only.
+final class ClientConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = ByteBuffer
+
+    private var context: ChannelHandlerContext?
+    /// Coalesced writes and connection-level flow control.
+    let core = ConnectionCore()
+    private var streams: [UInt32: ClientStream] = [:]
+    private var nextStreamID: UInt32 = 1
+    /// Set once the connection must not take new calls (GOAWAY received, closed, ids used up).
+    private var unusable: RPCError?
+    /// Told (from the event loop) when this connection stops taking new calls.
+    private let onUnusable: @Sendable () -> Void
+    private let logger: Logger
+
+    init(logger: Logger, onUnusable: @escaping @Sendable () -> Void) {
+        self.logger = logger
+        self.onUnusable = onUnusable
+    }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        core.attach(context)
+        if context.channel.isActive { sendPreface(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        sendPreface(context)
+        context.fireChannelActive()
+    }
+
+    private var prefaceSent = false
+    private func sendPreface(_ context: ChannelHandlerContext) {
+        guard !prefaceSent else { return }
+        prefaceSent = true
+        var buffer = context.channel.allocator.buffer(capacity: WireProtocol.preface.count)
+        buffer.writeBytes(WireProtocol.preface)
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        markUnusable(RPCError(.unavailable, "connection closed"))
+        for stream in Array(streams.values) { stream.complete(RPCError(.unavailable, "connection closed before the call finished")) }
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        core.attach(nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("client connection error", metadata: ["error": "\(error)"])
+        markUnusable(RPCError(.unavailable, "connection failed: \(error)"))
+        context.close(promise: nil)
+    }
+
+    private func markUnusable(_ error: RPCError) {
+        guard unusable == nil else { return }
+        unusable = error
+        onUnusable()
+    }
+
+    // MARK: Opening calls (event loop)
+
+    /// Opens a call: HEADERS, then (for single-request calls) the request MESSAGE with END_STREAM
+    /// when the windows allow; `firstMessage` is a MESSAGE frame encoded with stream id 0.
+    func startCall(headers: ByteBuffer, firstMessage: ByteBuffer?, timeout: Duration?, expectsSingleResponse: Bool) throws -> ClientStream {
+        if let unusable { throw unusable }
+        guard context != nil else { throw RPCError(.unavailable, "not connected") }
+        let id = nextStreamID
+        if nextStreamID >= UInt32.max - 1 { markUnusable(RPCError(.unavailable, "stream ids exhausted")) } else { nextStreamID += 1 }
+        let stream = ClientStream(id: id, eventLoop: context!.eventLoop, connection: self, initialWindow: core.initialWindow,
+                                  expectsSingleResponse: expectsSingleResponse)
+        streams[id] = stream
+        var headers = headers
+        headers.setInteger(id, at: headers.readerIndex + 6)
+        write(headers)
+        if var message = firstMessage {
+            message.setInteger(id, at: message.readerIndex + 6)
+            stream.halfClosed = true
+            if !(try stream.sender.sendNow(message)) {
+                // The window is full: send it once it opens.
+                let sender = stream.sender
+                Task { try? await sender.send(message) }
+            }
+        }
+        if let timeout {
+            let nanos = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+            stream.deadlineTimer = context!.eventLoop.scheduleTask(in: .nanoseconds(nanos)) { [weak stream] in
+                stream?.cancel(RPCError(.deadlineExceeded, "deadline exceeded"))
+            }
+        }
+        return stream
+    }
+
+    // MARK: Inbound frames
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        core.inRead = true
+        switch frame.type {
+        case .headers:
+            if let stream = streams[frame.streamID], let headers = try? Loacl_Wire_V1_CallHeaders(framePayload: frame.payload) {
+                stream.receiveHeaders((try? Metadata(wire: headers.metadata)) ?? [:])
+            }
+        case .message:
+            let size = frame.payload.readableBytes
+            guard core.acceptInbound(size) else { return protocolError("server exceeded the connection window") }
+            guard let stream = streams[frame.streamID] else {
+                core.returnConnectionCredit(size)
+                return
+            }
+            guard stream.receiveWindow.allows(size) else { return protocolError("server exceeded a stream window") }
+            stream.receiveWindow.consume(size)
+            stream.receive(frame.payload)
+        case .trailers:
+            guard let stream = streams[frame.streamID] else { return }
+            do {
+                let status = try Loacl_Wire_V1_CallStatus(framePayload: frame.payload)
+                stream.complete(status.rpcError)
+            } catch {
+                stream.complete(RPCError(.internal, "server sent undecodable TRAILERS: \(error)"))
+            }
+        case .windowUpdate:
+            guard let increment = frame.windowIncrement else { return protocolError("malformed WINDOW_UPDATE") }
+            if frame.streamID == 0 {
+                guard core.grantConnectionWindow(increment) else { return protocolError("connection window overflow") }
+            } else if let stream = streams[frame.streamID] {
+                guard stream.sender.grant(increment) else { return protocolError("stream window overflow") }
+            }
+        case .ping:
+            guard !frame.flags.contains(.ack), frame.payload.readableBytes == 8 else { return }
+            var reply = context.channel.allocator.buffer(capacity: WireProtocol.headerSize + 8)
+            reply.writeFrame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)
+            write(reply)
+        case .goAway:
+            let goAway = (try? Loacl_Wire_V1_GoAway(framePayload: frame.payload)) ?? Loacl_Wire_V1_GoAway()
+            receiveGoAway(goAway)
+        default:
+            protocolError("unexpected frame \(frame.type) from server")
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        core.inRead = false
+        core.flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    private func receiveGoAway(_ goAway: Loacl_Wire_V1_GoAway) {
+        let reason = goAway.reason.isEmpty ? "server sent GOAWAY" : "server sent GOAWAY: \(goAway.reason)"
+        if goAway.code != 0 {
+            logger.warning("server closed the connection", metadata: ["code": "\(StatusCode(rawValue: goAway.code))", "reason": "\(goAway.reason)"])
+        }
+        markUnusable(RPCError(.unavailable, reason))
+        // Calls the server will not process can be retried on a new connection.
+        for (id, stream) in streams where id > goAway.lastStreamID {
+            stream.complete(RPCError(.unavailable, "\(reason); call not processed"))
+        }
+        if streams.isEmpty { context?.close(promise: nil) }
+    }
+
+    private func protocolError(_ reason: String) {
+        logger.warning("protocol error from server; closing", metadata: ["reason": "\(reason)"])
+        markUnusable(RPCError(.internal, reason))
+        context?.close(promise: nil)
+    }
+
+    // MARK: Used by streams (event loop)
+
+    func write(_ buffer: ByteBuffer) { core.write(buffer) }
+
+    func streamClosed(_ stream: ClientStream) {
+        streams[stream.id] = nil
+        core.forget(stream.sender)
+        if unusable != nil && streams.isEmpty { context?.close(promise: nil) }
+    }
+}

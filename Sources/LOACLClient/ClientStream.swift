@@ -1,0 +1,134 @@
+import LOACLCore
+import LOACLMessages
+import LOACLWire
+import NIOCore
+
+/// One call as the client sees it. State is touched only on the connection's event loop (the
+/// public call API hops there), hence `@unchecked Sendable`.
+final class ClientStream: @unchecked Sendable {
+    let id: UInt32
+    let eventLoop: any EventLoop
+    private unowned let connection: ClientConnectionHandler
+    /// Response messages of a server- or bidi-streaming call; ends on TRAILERS OK, fails with the
+    /// call's RPCError otherwise.
+    private(set) var inbox: MessageInbox!
+    /// Unary and client-streaming calls: the one response, handed over when TRAILERS arrive, so
+    /// the caller is resumed exactly once per call.
+    private let expectsSingleResponse: Bool
+    private var singleResponse: ByteBuffer?
+    private var singleWaiter: CheckedContinuation<ByteBuffer, any Error>?
+    let sender: StreamSender
+    var receiveWindow: FlowWindow
+    /// Metadata of the server's response HEADERS, if it sent one.
+    private(set) var responseMetadata: Metadata = [:]
+    private(set) var isFinished = false
+    /// We sent END_STREAM.
+    var halfClosed = false
+    var deadlineTimer: Scheduled<Void>?
+
+    init(id: UInt32, eventLoop: any EventLoop, connection: ClientConnectionHandler, initialWindow: Int, expectsSingleResponse: Bool) {
+        self.id = id
+        self.expectsSingleResponse = expectsSingleResponse
+        self.eventLoop = eventLoop
+        self.connection = connection
+        self.receiveWindow = FlowWindow(initial: initialWindow)
+        self.sender = StreamSender(eventLoop: eventLoop, initialWindow: initialWindow, sink: connection.core)
+        self.inbox = MessageInbox { [unowned self] n in self.consumed(n) }
+    }
+
+    private func consumed(_ n: Int) {
+        guard n > 0 else { return }
+        connection.core.returnConnectionCredit(n)
+        if !isFinished {
+            _ = receiveWindow.grant(n)
+            connection.core.writeWindowUpdate(streamID: id, increment: n)
+        }
+    }
+
+    // MARK: From the connection (event loop)
+
+    func receiveHeaders(_ metadata: Metadata) { responseMetadata = metadata }
+
+    func receive(_ payload: ByteBuffer) {
+        guard expectsSingleResponse else { return inbox.push(payload) }
+        consumed(payload.readableBytes)
+        guard singleResponse == nil else { return cancel(RPCError(.internal, "server sent more than one response message")) }
+        singleResponse = payload
+    }
+
+    /// Parks the caller of a unary or client-streaming call until TRAILERS (event loop).
+    func awaitSingleResponse(_ continuation: CheckedContinuation<ByteBuffer, any Error>) {
+        precondition(expectsSingleResponse && singleWaiter == nil)
+        if isFinished, let response = singleResponse {
+            continuation.resume(returning: response)
+        } else if isFinished {
+            continuation.resume(throwing: finalError ?? RPCError(.internal, "server ended the call without a response"))
+        } else {
+            singleWaiter = continuation
+        }
+    }
+
+    private var finalError: RPCError?
+
+    /// TRAILERS arrived (nil = OK), or the call failed locally.
+    func complete(_ status: RPCError?) {
+        guard !isFinished else { return }
+        isFinished = true
+        deadlineTimer?.cancel()
+        sender.close(status ?? RPCError(.failedPrecondition, "call already finished"))
+        finalError = status
+        if let waiter = singleWaiter {
+            singleWaiter = nil
+            if let status {
+                waiter.resume(throwing: status)
+            } else if let response = singleResponse {
+                waiter.resume(returning: response)
+            } else {
+                waiter.resume(throwing: RPCError(.internal, "server ended the call without a response"))
+            }
+        }
+        if let status {
+            let dropped = inbox.fail(status)
+            if dropped > 0 { connection.core.returnConnectionCredit(dropped) }
+        } else {
+            inbox.end()
+        }
+        connection.streamClosed(self)
+    }
+
+    /// Abandons the call: CANCEL to the server, `error` to local readers and writers.
+    func cancel(_ error: RPCError) {
+        guard !isFinished else { return }
+        var frame = ByteBufferAllocator().buffer(capacity: WireProtocol.headerSize)
+        frame.writeEmptyFrame(type: .cancel, streamID: id)
+        connection.write(frame)
+        complete(error)
+    }
+
+    // MARK: From the caller's task
+
+    func send(_ frame: ByteBuffer) async throws {
+        try await sender.send(frame)
+    }
+
+    func next() async throws -> ByteBuffer? {
+        try await inbox.next(on: eventLoop)
+    }
+
+    /// Sends the half-close HEADERS (END_STREAM, empty payload).
+    func finishSending() {
+        let body: @Sendable () -> Void = {
+            guard !self.isFinished, !self.halfClosed else { return }
+            self.halfClosed = true
+            var frame = ByteBufferAllocator().buffer(capacity: WireProtocol.headerSize)
+            frame.writeEmptyFrame(type: .headers, flags: .endStream, streamID: self.id)
+            self.connection.write(frame)
+        }
+        if eventLoop.inEventLoop { body() } else { eventLoop.execute(body) }
+    }
+
+    /// Cancels from any thread.
+    func cancelFromAnyThread(_ error: RPCError) {
+        if eventLoop.inEventLoop { cancel(error) } else { eventLoop.execute { self.cancel(error) } }
+    }
+}

@@ -1,0 +1,175 @@
+import LOACLCore
+import LOACLMessages
+import LOACLTLS
+import LOACLWire
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A connection to a LOACL server that any number of concurrent calls share (multiplexed as
+/// streams on one socket). It connects on first use and, after the connection drops or the
+/// server sends GOAWAY, reconnects on the next call with exponential backoff.
+///
+/// Use the generated typed clients (`Loacl_V1_ThreadServiceClient(connection)`) or the generic
+/// `unary`/`serverStreaming`/`clientStreaming`/`bidirectional` methods.
+public final class LOACLClientConnection: Sendable {
+    public let configuration: ClientConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State.idle)
+    /// Built once: loading CA files and keys is too slow to repeat per connection.
+    private let tlsContext: TLSContext?
+
+    private enum State {
+        case idle
+        case connecting(EventLoopFuture<Connected>)
+        case ready(Connected)
+        case closed
+    }
+
+    struct Connected: Sendable {
+        let channel: any Channel
+        let handler: NIOLoopBound<ClientConnectionHandler>
+        /// Cleared (under the connection's lock) when the server said GOAWAY or the socket closed.
+        let usable: NIOLockedValueBox<Bool>
+    }
+
+    /// Throws `TLSError` when a `tls:` endpoint's CA or client certificate files cannot be loaded.
+    public init(configuration: ClientConfiguration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger = Logger(label: "loacl.client")) throws {
+        self.configuration = configuration
+        if case .tls(let host, _) = configuration.endpoint {
+            var tls = configuration.tls ?? .client()
+            if tls.serverName == nil { tls.serverName = host }
+            self.tlsContext = try TLSContext(configuration: tls)
+        } else {
+            self.tlsContext = nil
+        }
+        self.group = eventLoopGroup
+        self.logger = logger
+    }
+
+    /// `unix:/path`, `tcp:host:port` or `tls:host:port`.
+    public convenience init(_ endpoint: String, tls: TLSConfiguration? = nil) throws {
+        try self.init(configuration: ClientConfiguration(endpoint: try Endpoint(parsing: endpoint), tls: tls))
+    }
+
+    /// Closes the connection; calls in flight fail with UNAVAILABLE.
+    public func close() async {
+        let current: Connected? = state.withLockedValue { state in
+            defer { state = .closed }
+            if case .ready(let c) = state { return c }
+            return nil
+        }
+        try? await current?.channel.close()
+    }
+
+    // MARK: Connecting
+
+    func connected() async throws -> Connected {
+        var attempt = 0
+        var delay = configuration.reconnectInitialDelay
+        while true {
+            do {
+                return try await connectOnce()
+            } catch let error as RPCError where error.code == .unavailable {
+                attempt += 1
+                guard attempt < configuration.maxConnectAttempts else { throw error }
+                logger.debug("connect failed; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                try await Task.sleep(nanoseconds: UInt64(delay.nanoseconds))
+                delay = min(.nanoseconds(Int64(Double(delay.nanoseconds) * configuration.reconnectMultiplier)), configuration.reconnectMaxDelay)
+            }
+        }
+    }
+
+    private func connectOnce() async throws -> Connected {
+        let future: EventLoopFuture<Connected> = try state.withLockedValue { state in
+            switch state {
+            case .ready(let c) where c.usable.withLockedValue({ $0 }):
+                return group.any().makeSucceededFuture(c)
+            case .connecting(let f):
+                return f
+            case .closed:
+                throw RPCError(.unavailable, "client connection closed")
+            default:
+                let f = makeConnection()
+                state = .connecting(f)
+                return f
+            }
+        }
+        do {
+            let c = try await future.get()
+            state.withLockedValue { state in
+                if case .connecting = state { state = .ready(c) }
+            }
+            return c
+        } catch {
+            state.withLockedValue { state in
+                if case .connecting = state { state = .idle }
+            }
+            if let error = error as? RPCError { throw error }
+            throw RPCError(.unavailable, "cannot connect to \(configuration.endpoint): \(error)")
+        }
+    }
+
+    private func makeConnection() -> EventLoopFuture<Connected> {
+        let usable = NIOLockedValueBox(true)
+        let logger = self.logger
+        let maxFrameSize = configuration.maxFrameSize
+        let tlsContext = self.tlsContext
+        let endpoint = configuration.endpoint
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(configuration.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tlsContext { try sync.addTLSClientHandler(context: tlsContext) }
+                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(expectPreface: true, maxFrameSize: maxFrameSize)))
+                    try sync.addHandler(ClientConnectionHandler(logger: logger) { usable.withLockedValue { $0 = false } })
+                }
+            }
+        let channelFuture: EventLoopFuture<any Channel>
+        switch endpoint {
+        case .unix(let path):
+            channelFuture = bootstrap.connect(unixDomainSocketPath: path)
+        case .tcp(let host, let port), .tls(let host, let port):
+            channelFuture = bootstrap.connect(host: host, port: port)
+        }
+        return channelFuture.flatMapThrowing { channel in
+            let handler = try channel.pipeline.syncOperations.handler(type: ClientConnectionHandler.self)
+            return Connected(channel: channel, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop), usable: usable)
+        }
+    }
+
+    // MARK: Starting calls
+
+    /// Opens a stream on a usable connection, reconnecting once if the connection we had went away.
+    func startCall(_ method: ProtoMethodDescriptor, options: CallOptions, firstMessage: ByteBuffer?) async throws -> ClientStream {
+        var headers = Loacl_Wire_V1_CallHeaders()
+        headers.method = method.path
+        if let timeout = options.timeout {
+            let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+            headers.timeoutMs = UInt64(max(1, ms))
+        }
+        headers.metadata = options.metadata.wireEntries
+        var frame = ByteBufferAllocator().buffer(capacity: 64)
+        frame.writeFrame(type: .headers, streamID: 0, message: headers)
+        let headersFrame = frame
+        let single = !method.serverStreaming
+        for attempt in 0..<2 {
+            let connection = try await connected()
+            do {
+                return try await connection.channel.eventLoop.submit {
+                    try connection.handler.value.startCall(headers: headersFrame, firstMessage: firstMessage,
+                                                           timeout: options.timeout, expectsSingleResponse: single)
+                }.get()
+            } catch let error as RPCError where error.code == .unavailable && attempt == 0 {
+                connection.usable.withLockedValue { $0 = false }
+                continue
+            }
+        }
+        throw RPCError(.unavailable, "no usable connection")
+    }
+}

@@ -1,0 +1,172 @@
+import LOACLCore
+import LOACLTLS
+import LOACLWire
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The LOACL RPC server: binds every configured listener (TCP, TLS, Unix) on one event loop
+/// group, runs calls through the interceptors to the method table, and shuts down gracefully
+/// (GOAWAY, drain, grace period) when its `run()` task is told to by ServiceLifecycle or
+/// `shutdownGracefully()` is called.
+public final class RPCServer: Service, Sendable {
+    public let configuration: ServerConfiguration
+    private let methods: MethodTable
+    private let interceptors: [any ServerInterceptor]
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let tlsContext: TLSContext?
+    private let state = NIOLockedValueBox(State())
+    private let closedPromise: EventLoopPromise<Void>
+
+    private struct State {
+        var listeners: [any Channel] = []
+        var connections: [ObjectIdentifier: any Channel] = [:]
+        var shuttingDown = false
+    }
+
+    /// Throws `TLSError` when the TLS certificate, key or CA cannot be loaded, and
+    /// `RPCServerError.missingTLSConfiguration` for a `tls:` listener without TLS settings.
+    public init(configuration: ServerConfiguration, methods: MethodTable, interceptors: [any ServerInterceptor] = [],
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "loacl.server")) throws {
+        self.configuration = configuration
+        self.methods = methods
+        self.interceptors = interceptors
+        self.group = group
+        self.logger = logger
+        let wantsTLS = configuration.listeners.contains { if case .tls = $0 { true } else { false } }
+        if wantsTLS {
+            guard let tls = configuration.tls else { throw RPCServerError.missingTLSConfiguration }
+            self.tlsContext = try TLSContext(configuration: tls)
+        } else {
+            self.tlsContext = nil
+        }
+        self.closedPromise = group.any().makePromise()
+    }
+
+    /// Binds every listener. Returns the bound endpoints (with the real port for `:0`).
+    @discardableResult
+    public func start() async throws -> [Endpoint] {
+        var bound: [Endpoint] = []
+        do {
+            for endpoint in configuration.listeners {
+                let channel = try await bind(endpoint)
+                state.withLockedValue { $0.listeners.append(channel) }
+                bound.append(Self.boundEndpoint(endpoint, channel))
+                logger.info("listening", metadata: ["endpoint": "\(Self.boundEndpoint(endpoint, channel))"])
+            }
+        } catch {
+            for channel in state.withLockedValue({ $0.listeners }) { try? await channel.close() }
+            throw RPCServerError.bindFailed(endpoint: "\(configuration.listeners[bound.count])", underlying: "\(error)")
+        }
+        return bound
+    }
+
+    /// ServiceLifecycle entry point: starts (if needed), serves until graceful shutdown, drains.
+    public func run() async throws {
+        if state.withLockedValue({ $0.listeners.isEmpty }) { try await start() }
+        try await withGracefulShutdownHandler {
+            try await closedPromise.futureResult.get()
+        } onGracefulShutdown: {
+            Task { await self.shutdownGracefully() }
+        }
+    }
+
+    /// Stops accepting, sends GOAWAY to every connection, lets in-flight calls finish within the
+    /// grace period, then closes whatever is left. Idempotent.
+    public func shutdownGracefully() async {
+        let (listeners, connections, already) = state.withLockedValue { s in
+            defer { s.shuttingDown = true }
+            return (s.listeners, Array(s.connections.values), s.shuttingDown)
+        }
+        guard !already else {
+            try? await closedPromise.futureResult.get()
+            return
+        }
+        logger.info("shutting down", metadata: ["connections": "\(connections.count)"])
+        for listener in listeners { try? await listener.close() }
+        for connection in connections {
+            connection.pipeline.fireUserInboundEventTriggered(GracefulShutdown())
+        }
+        let deadline = NIODeadline.now() + configuration.gracePeriod
+        while NIODeadline.now() < deadline {
+            if state.withLockedValue({ $0.connections.isEmpty }) { break }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        let left = state.withLockedValue { Array($0.connections.values) }
+        if !left.isEmpty { logger.warning("grace period over; closing connections", metadata: ["connections": "\(left.count)"]) }
+        for connection in left { try? await connection.close() }
+        closedPromise.succeed(())
+    }
+
+    // MARK: Binding
+
+    private func bind(_ endpoint: Endpoint) async throws -> any Channel {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: configuration.backlog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.initializeConnection(channel, endpoint: endpoint) }
+            }
+        switch endpoint {
+        case .unix(let path):
+            return try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+        case .tcp(let host, let port), .tls(let host, let port):
+            return try await bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .bind(host: host, port: port).get()
+        }
+    }
+
+    private func initializeConnection(_ channel: any Channel, endpoint: Endpoint) throws {
+        let key = ObjectIdentifier(channel)
+        let accepted = state.withLockedValue { s -> Bool in
+            guard !s.shuttingDown else { return false }
+            s.connections[key] = channel
+            return true
+        }
+        guard accepted else { throw RPCServerError.shuttingDown }
+        channel.closeFuture.whenComplete { [state] _ in state.withLockedValue { _ = $0.connections.removeValue(forKey: key) } }
+
+        let sync = channel.pipeline.syncOperations
+        let transport: PeerInfo.Transport
+        switch endpoint {
+        case .unix: transport = .unix
+        case .tcp: transport = .tcp
+        case .tls: transport = .tls
+        }
+        if transport == .tls, let tlsContext {
+            try sync.addTLSServerHandler(context: tlsContext)
+        }
+        let address: String
+        if case .unix(let path) = endpoint { address = path } else { address = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?" }
+        let peer = PeerInfo(transport: transport, address: address)
+        try sync.addHandler(ByteToMessageHandler(FrameDecoder(expectPreface: true, maxFrameSize: configuration.connection.maxFrameSize)))
+        try sync.addHandler(ServerConnectionHandler(configuration: configuration.connection, methods: methods,
+                                                    interceptors: interceptors, peer: peer, logger: logger))
+    }
+
+    private static func boundEndpoint(_ endpoint: Endpoint, _ channel: any Channel) -> Endpoint {
+        switch endpoint {
+        case .unix: return endpoint
+        case .tcp(let host, _): return .tcp(host: host, port: channel.localAddress?.port ?? 0)
+        case .tls(let host, _): return .tls(host: host, port: channel.localAddress?.port ?? 0)
+        }
+    }
+}
+
+public enum RPCServerError: Error, CustomStringConvertible {
+    case missingTLSConfiguration
+    case bindFailed(endpoint: String, underlying: String)
+    case shuttingDown
+
+    public var description: String {
+        switch self {
+        case .missingTLSConfiguration: "a tls: listener needs --tls-cert and --tls-key"
+        case .bindFailed(let endpoint, let underlying): "cannot listen on \(endpoint): \(underlying)"
+        case .shuttingDown: "server is shutting down"
+        }
+    }
+}

@@ -1,0 +1,379 @@
+import LOACLCore
+import LOACLMessages
+import LOACLTLS
+import LOACLWire
+import Logging
+import NIOCore
+
+/// The server side of one LOACL connection: validates frames, opens and routes calls, runs flow
+/// control, timers and graceful shutdown. Lives on the connection's event loop only.
+final class ServerConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = ByteBuffer
+
+    private let configuration: ServerConnectionConfiguration
+    private let methods: MethodTable
+    private let interceptors: [any ServerInterceptor]
+    private var logger: Logger
+    private var peer: PeerInfo
+
+    private var context: ChannelHandlerContext!
+    private var executor: EventLoopTaskExecutor?
+    private var streams: [UInt32: ServerStream] = [:]
+    private var highestStreamID: UInt32 = 0
+    /// Coalesced writes and connection-level flow control.
+    let core: ConnectionCore
+    private var draining = false
+    private var closing: Bool {
+        get { core.isClosing }
+        set { core.isClosing = newValue }
+    }
+    private var lastActivity = NIODeadline.now()
+    private var pingSentAt: NIODeadline?
+    private var timer: RepeatedTask?
+
+    init(configuration: ServerConnectionConfiguration, methods: MethodTable, interceptors: [any ServerInterceptor], peer: PeerInfo, logger: Logger) {
+        self.configuration = configuration
+        self.methods = methods
+        self.interceptors = interceptors
+        self.peer = peer
+        self.logger = logger
+        self.core = ConnectionCore(initialWindow: configuration.initialWindow)
+    }
+
+    // MARK: Channel lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        core.attach(context)
+        if configuration.runHandlersOnEventLoop { executor = EventLoopTaskExecutor(context.eventLoop) }
+        let resolution = configuration.timerResolution
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: resolution, delay: resolution) { _ in
+            bound.value.checkTimers()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closing = true
+        timer?.cancel()
+        for stream in Array(streams.values) { stream.cancel() }
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        self.context = nil
+        core.attach(nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is PrefaceReceived:
+            var preface = context.channel.allocator.buffer(capacity: WireProtocol.preface.count)
+            preface.writeBytes(WireProtocol.preface)
+            write(preface)
+        case let handshake as TLSHandshakeCompleted:
+            peer.certificateSubject = handshake.peerSubject
+        case is GracefulShutdown:
+            startDraining(reason: "server shutting down")
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case FrameDecodingError.badPreface:
+            connectionError(.invalidArgument, "connection preface is not LOACL/1")
+        case let FrameDecodingError.frameTooLarge(length, limit):
+            connectionError(.resourceExhausted, "frame payload of \(length) bytes exceeds the limit of \(limit)")
+        default:
+            logger.info("connection error", metadata: ["peer": "\(peer.address)", "error": "\(error)"])
+            closing = true
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Inbound frames
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        let frame = unwrapInboundIn(data)
+        lastActivity = .now()
+        core.inRead = true
+        switch frame.type {
+        case .headers: receiveHeaders(frame)
+        case .message: receiveMessage(frame)
+        case .cancel:
+            guard frame.streamID != 0 else { return connectionError(.invalidArgument, "CANCEL on stream 0") }
+            streams[frame.streamID]?.cancel()
+        case .windowUpdate: receiveWindowUpdate(frame)
+        case .ping: receivePing(frame)
+        case .goAway:
+            guard frame.streamID == 0 else { return connectionError(.invalidArgument, "GOAWAY on stream \(frame.streamID)") }
+            draining = true
+            closeIfDrained()
+        case .trailers:
+            connectionError(.invalidArgument, "TRAILERS may only be sent by the server")
+        default:
+            connectionError(.invalidArgument, "unknown frame type 0x\(String(frame.type.rawValue, radix: 16))")
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        core.inRead = false
+        core.flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    private func receiveHeaders(_ frame: Frame) {
+        let id = frame.streamID
+        guard id != 0 else { return connectionError(.invalidArgument, "HEADERS on stream 0") }
+        guard id > highestStreamID else {
+            // The one HEADERS allowed on an existing stream: empty, END_STREAM = half-close.
+            if frame.flags.contains(.endStream) && frame.payload.readableBytes == 0 {
+                if let stream = streams[id], !stream.clientFinished { halfClose(stream) }
+                return
+            }
+            return connectionError(.invalidArgument, "stream id \(id) is not greater than \(highestStreamID)")
+        }
+        highestStreamID = id
+        if draining { return refuse(id, RPCError(.unavailable, "server is shutting down; retry on a new connection")) }
+        guard frame.payload.readableBytes <= configuration.maxHeadersSize else {
+            return refuse(id, RPCError(.resourceExhausted, "call headers of \(frame.payload.readableBytes) bytes exceed the limit of \(configuration.maxHeadersSize)"))
+        }
+        let headers: Loacl_Wire_V1_CallHeaders
+        do {
+            headers = try Loacl_Wire_V1_CallHeaders(framePayload: frame.payload)
+        } catch {
+            return refuse(id, .invalidArgument("HEADERS payload is not a valid CallHeaders: \(error)"))
+        }
+        guard let method = methods.method(forPath: headers.method) else {
+            return refuse(id, RPCError(.unimplemented, "unknown method \(headers.method.prefix(200))"))
+        }
+        guard streams.count < configuration.maxConcurrentCalls else {
+            return refuse(id, RPCError(.resourceExhausted, "more than \(configuration.maxConcurrentCalls) concurrent calls on one connection"))
+        }
+        let metadata: Metadata
+        do {
+            metadata = try Metadata(wire: headers.metadata)
+        } catch {
+            return refuse(id, error)
+        }
+        let stream = ServerStream(id: id, method: method, eventLoop: context.eventLoop, connection: self, initialWindow: configuration.initialWindow)
+        streams[id] = stream
+        var deadline: NIODeadline?
+        if headers.timeoutMs > 0 {
+            let d = NIODeadline.now() + .milliseconds(Int64(clamping: headers.timeoutMs))
+            deadline = d
+            stream.deadlineTimer = context.eventLoop.scheduleTask(deadline: d) { [weak stream] in stream?.deadlineExceeded() }
+        }
+        let callContext = ServerContext(method: method.descriptor, metadata: metadata, deadline: deadline, peer: peer, streamID: id, logger: logger)
+        if frame.flags.contains(.endStream) {
+            stream.receiveEndOfStream()
+            if method.takesSingleRequest {
+                return stream.finish(.invalidArgument("\(method.descriptor.path) needs exactly one request message"))
+            }
+        }
+        if method.takesSingleRequest {
+            pendingContexts[id] = callContext
+        } else {
+            start(stream, callContext)
+        }
+    }
+
+    private func halfClose(_ stream: ServerStream) {
+        stream.receiveEndOfStream()
+        if stream.method.takesSingleRequest && stream.singleRequest == nil {
+            stream.finish(.invalidArgument("\(stream.method.descriptor.path) needs exactly one request message"))
+        }
+    }
+
+    /// Contexts of unary/server-streaming calls waiting for their request message.
+    private var pendingContexts: [UInt32: ServerContext] = [:]
+
+    private func receiveMessage(_ frame: Frame) {
+        let id = frame.streamID
+        guard id != 0 else { return connectionError(.invalidArgument, "MESSAGE on stream 0") }
+        guard id <= highestStreamID else { return connectionError(.invalidArgument, "MESSAGE for stream \(id), which was never opened") }
+        let size = frame.payload.readableBytes
+        guard core.acceptInbound(size) else {
+            return connectionError(.resourceExhausted, "flow-control window exceeded")
+        }
+        guard let stream = streams[id] else {
+            // A finished or refused call: drop the message but give its credit back.
+            core.returnConnectionCredit(size)
+            return
+        }
+        guard stream.receiveWindow.allows(size) else {
+            return connectionError(.resourceExhausted, "flow-control window exceeded")
+        }
+        stream.receiveWindow.consume(size)
+        if stream.clientFinished {
+            core.returnConnectionCredit(size)
+            return stream.finish(.invalidArgument("MESSAGE after END_STREAM"))
+        }
+        if stream.method.takesSingleRequest {
+            core.returnConnectionCredit(size)
+            guard frame.flags.contains(.endStream) else {
+                pendingContexts[id] = nil
+                return stream.finish(.invalidArgument("\(stream.method.descriptor.path) takes one request message, which must carry END_STREAM"))
+            }
+            stream.receiveEndOfStream()
+            stream.singleRequest = frame.payload
+            if let callContext = pendingContexts.removeValue(forKey: id) { start(stream, callContext) }
+        } else {
+            stream.receive(frame.payload)
+            if frame.flags.contains(.endStream) { stream.receiveEndOfStream() }
+        }
+    }
+
+    private func receiveWindowUpdate(_ frame: Frame) {
+        guard let increment = frame.windowIncrement else { return connectionError(.invalidArgument, "malformed WINDOW_UPDATE") }
+        if frame.streamID == 0 {
+            guard core.grantConnectionWindow(increment) else { return connectionError(.invalidArgument, "connection window overflow") }
+        } else if let stream = streams[frame.streamID] {
+            guard stream.sender.grant(increment) else { return connectionError(.invalidArgument, "stream window overflow") }
+        }
+    }
+
+    private func receivePing(_ frame: Frame) {
+        guard frame.streamID == 0 else { return connectionError(.invalidArgument, "PING on stream \(frame.streamID)") }
+        guard frame.payload.readableBytes == 8 else { return connectionError(.invalidArgument, "PING payload must be 8 bytes") }
+        if frame.flags.contains(.ack) {
+            pingSentAt = nil
+            return
+        }
+        var reply = context.channel.allocator.buffer(capacity: WireProtocol.headerSize + 8)
+        reply.writeFrame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)
+        write(reply)
+    }
+
+    // MARK: Running calls
+
+    private func start(_ stream: ServerStream, _ callContext: ServerContext) {
+        let interceptors = self.interceptors
+        let operation: @Sendable () async -> Void = {
+            let status = await Self.run(stream, callContext, interceptors)
+            if stream.eventLoop.inEventLoop {
+                stream.finish(status)
+            } else {
+                stream.eventLoop.execute { stream.finish(status) }
+            }
+        }
+        if let executor {
+            stream.task = Task(executorPreference: executor, operation: operation)
+        } else {
+            stream.task = Task(operation: operation)
+        }
+    }
+
+    /// Runs interceptors and the handler; returns the call's status (nil = OK).
+    private static func run(_ stream: ServerStream, _ context: ServerContext, _ interceptors: [any ServerInterceptor]) async -> RPCError? {
+        do {
+            if interceptors.isEmpty {
+                try await stream.method.body(stream, context)
+            } else {
+                try await Self.intercept(interceptors[...], stream, context)
+            }
+            return nil
+        } catch let error as RPCError {
+            return error
+        } catch is CancellationError {
+            return RPCError(.cancelled, "call cancelled")
+        } catch {
+            context.logger.error("handler failed", metadata: ["method": "\(context.method.path)", "error": "\(error)"])
+            return RPCError(.internal, "internal error")
+        }
+    }
+
+    private static func intercept(_ rest: ArraySlice<any ServerInterceptor>, _ stream: ServerStream, _ context: ServerContext) async throws {
+        guard let first = rest.first else { return try await stream.method.body(stream, context) }
+        try await first.intercept(context: context) { next in
+            try await Self.intercept(rest.dropFirst(), stream, next)
+        }
+    }
+
+    /// Answers a call that will not run with TRAILERS.
+    private func refuse(_ id: UInt32, _ error: RPCError) {
+        var trailers = context.channel.allocator.buffer(capacity: 64)
+        trailers.writeFrame(type: .trailers, streamID: id, message: Loacl_Wire_V1_CallStatus(error))
+        write(trailers)
+    }
+
+    // MARK: Used by streams (event loop)
+
+    func write(_ buffer: ByteBuffer) { core.write(buffer) }
+
+    func streamClosed(_ stream: ServerStream) {
+        streams[stream.id] = nil
+        pendingContexts[stream.id] = nil
+        core.forget(stream.sender)
+        closeIfDrained()
+    }
+
+    // MARK: Connection errors, draining, timers
+
+    private func connectionError(_ code: StatusCode, _ reason: String) {
+        guard !closing, let context else { return }
+        logger.info("protocol violation; closing connection", metadata: ["peer": "\(peer.address)", "reason": "\(reason)"])
+        sendGoAway(code, reason)
+        core.flushIfNeeded()
+        closing = true
+        context.close(promise: nil)
+    }
+
+    private func sendGoAway(_ code: StatusCode, _ reason: String) {
+        var goAway = Loacl_Wire_V1_GoAway()
+        goAway.lastStreamID = highestStreamID
+        goAway.code = code.rawValue
+        goAway.reason = reason
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        buffer.writeFrame(type: .goAway, streamID: 0, message: goAway)
+        write(buffer)
+    }
+
+    private func startDraining(reason: String) {
+        guard !draining, !closing else { return }
+        draining = true
+        sendGoAway(.ok, reason)
+        core.flushIfNeeded()
+        closeIfDrained()
+    }
+
+    private func closeIfDrained() {
+        guard draining, streams.isEmpty, !closing, let context else { return }
+        closing = true
+        core.flushIfNeeded()
+        context.close(promise: nil)
+    }
+
+    private func checkTimers() {
+        guard !closing, context != nil else { return }
+        let now = NIODeadline.now()
+        if let sent = pingSentAt, now - sent > configuration.keepaliveTimeout {
+            logger.info("keepalive PING not answered; closing connection", metadata: ["peer": "\(peer.address)"])
+            closing = true
+            context.close(promise: nil)
+            return
+        }
+        if streams.isEmpty && now - lastActivity > configuration.idleTimeout {
+            sendGoAway(.ok, "idle")
+            core.flushIfNeeded()
+            draining = true
+            closeIfDrained()
+            return
+        }
+        if pingSentAt == nil && now - lastActivity > configuration.keepaliveInterval {
+            pingSentAt = now
+            var ping = context.channel.allocator.buffer(capacity: WireProtocol.headerSize + 8)
+            ping.writeFrameHeader(length: 8, type: .ping, flags: [], streamID: 0)
+            ping.writeInteger(UInt64(now.uptimeNanoseconds))
+            write(ping)
+        }
+    }
+}
+
+/// Sent down a connection's pipeline to start a graceful shutdown (GOAWAY, drain, close).
+public struct GracefulShutdown: Sendable { public init() {} }

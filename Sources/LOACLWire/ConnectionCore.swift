@@ -1,0 +1,108 @@
+import NIOCore
+
+/// What both ends of a LOACL connection do the same way: coalesced writes (one flush per loop
+/// tick or read burst), the connection-level flow-control windows, batched credit, and the
+/// streams waiting for connection window. Owned by the server's and the client's connection
+/// handler; event loop only.
+public final class ConnectionCore: MessageFrameSink {
+    public private(set) var context: ChannelHandlerContext?
+    /// True while a read burst is being processed: `channelReadComplete` flushes then.
+    public var inRead = false
+    /// Set once the connection is closing: nothing more is written.
+    public var isClosing = false
+    private var needsFlush = false
+    private var flushScheduled = false
+    private var sendWindow: FlowWindow
+    private var receiveWindow: FlowWindow
+    private var pendingCredit = 0
+    private var blockedSenders: [StreamSender] = []
+    public let initialWindow: Int
+
+    public init(initialWindow: Int = WireProtocol.defaultInitialWindow) {
+        self.initialWindow = initialWindow
+        self.sendWindow = FlowWindow(initial: initialWindow)
+        self.receiveWindow = FlowWindow(initial: initialWindow)
+    }
+
+    public func attach(_ context: ChannelHandlerContext?) { self.context = context }
+
+    // MARK: Writing
+
+    public func write(_ buffer: ByteBuffer) {
+        guard let context, !isClosing else { return }
+        context.write(NIOAny(buffer), promise: nil)
+        needsFlush = true
+        if !inRead && !flushScheduled {
+            // Every write made in this loop tick goes out with one flush (one syscall).
+            flushScheduled = true
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                bound.value.flushScheduled = false
+                bound.value.flushIfNeeded()
+            }
+        }
+    }
+
+    public func flushIfNeeded() {
+        guard needsFlush, let context else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    public func writeWindowUpdate(streamID: UInt32, increment: Int) {
+        var buffer = ByteBufferAllocator().buffer(capacity: WireProtocol.headerSize + 4)
+        buffer.writeWindowUpdate(streamID: streamID, increment: UInt32(increment))
+        write(buffer)
+    }
+
+    // MARK: Receiving MESSAGE bytes
+
+    /// Takes `size` inbound bytes from the connection receive window; false when the peer
+    /// overran it (a connection error).
+    public func acceptInbound(_ size: Int) -> Bool {
+        guard receiveWindow.allows(size) else { return false }
+        receiveWindow.consume(size)
+        return true
+    }
+
+    /// Bytes the application consumed (or that were dropped): credit goes back to the peer in
+    /// batches of a quarter window, so small calls do not each cost a WINDOW_UPDATE.
+    public func returnConnectionCredit(_ n: Int) {
+        pendingCredit += n
+        if pendingCredit >= initialWindow / 4 {
+            _ = receiveWindow.grant(pendingCredit)
+            writeWindowUpdate(streamID: 0, increment: pendingCredit)
+            pendingCredit = 0
+        }
+    }
+
+    // MARK: Sending MESSAGE bytes
+
+    public func spendConnectionSendWindow(_ size: Int) -> Bool {
+        guard sendWindow.allows(size) else { return false }
+        sendWindow.consume(size)
+        return true
+    }
+
+    public func waitForConnectionWindow(_ sender: StreamSender) { blockedSenders.append(sender) }
+
+    /// The peer granted connection credit: retry waiting writes. False on overflow.
+    public func grantConnectionWindow(_ increment: Int) -> Bool {
+        guard sendWindow.grant(increment) else { return false }
+        let blocked = blockedSenders
+        blockedSenders.removeAll(keepingCapacity: true)
+        for sender in blocked where !sender.retry() { blockedSenders.append(sender) }
+        return true
+    }
+
+    public func forget(_ sender: StreamSender) { blockedSenders.removeAll { $0 === sender } }
+}
+
+extension Frame {
+    /// The increment of a WINDOW_UPDATE frame, nil when malformed (not 4 bytes, 0, or ≥ 2³¹).
+    public var windowIncrement: Int? {
+        guard payload.readableBytes == 4, let increment = payload.getInteger(at: payload.readerIndex, as: UInt32.self),
+              increment >= 1, increment <= UInt32(Int32.max) else { return nil }
+        return Int(increment)
+    }
+}

@@ -1,0 +1,127 @@
+import NIOCore
+
+/// One direction's flow-control window (docs/PROTOCOL.md §4).
+public struct FlowWindow: Sendable {
+    public private(set) var available: Int
+    public let initial: Int
+
+    public init(initial: Int) {
+        self.initial = initial
+        self.available = initial
+    }
+
+    /// A message of `size` bytes fits when it is no larger than the window, or when the window is
+    /// untouched (so one message larger than the window can always pass).
+    @inlinable
+    public func allows(_ size: Int) -> Bool { size <= available || available >= initial }
+
+    public mutating func consume(_ size: Int) { available -= size }
+
+    /// Adds credit; false when the window would exceed 2³¹−1 (a protocol error).
+    public mutating func grant(_ increment: Int) -> Bool {
+        available += increment
+        return available <= Int(Int32.max)
+    }
+}
+
+/// The connection side of sending MESSAGE frames: the connection-wide window and the socket.
+/// Implemented by the server's and the client's connection handlers (event loop only).
+public protocol MessageFrameSink: AnyObject {
+    /// Takes `size` bytes from the connection window if it allows them.
+    func spendConnectionSendWindow(_ size: Int) -> Bool
+    /// Remember `sender` and call its `retry()` when the connection window grows.
+    func waitForConnectionWindow(_ sender: StreamSender)
+    /// Queues bytes for the socket (flushed once per loop tick).
+    func write(_ buffer: ByteBuffer)
+}
+
+/// Sends one stream's MESSAGE frames under flow control: a write that does not fit the stream
+/// or connection window waits (its caller suspended) until WINDOW_UPDATEs make room, so a slow
+/// reader slows the writer instead of growing a buffer.
+///
+/// State is touched only on the event loop (`send` hops there when needed), hence
+/// `@unchecked Sendable`.
+public final class StreamSender: @unchecked Sendable {
+    public let eventLoop: any EventLoop
+    private unowned let sink: any MessageFrameSink
+    private var window: FlowWindow
+    private var pending: (frame: ByteBuffer, continuation: CheckedContinuation<Void, any Error>)?
+    private var closedError: (any Error)?
+    public private(set) var sentMessages = 0
+
+    public init(eventLoop: any EventLoop, initialWindow: Int, sink: any MessageFrameSink) {
+        self.eventLoop = eventLoop
+        self.window = FlowWindow(initial: initialWindow)
+        self.sink = sink
+    }
+
+    /// Sends a complete MESSAGE frame (header included), waiting for window if needed.
+    public func send(_ frame: ByteBuffer) async throws {
+        if eventLoop.inEventLoop, try trySend(frame) { return }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            eventLoop.execute {
+                do {
+                    if try self.trySend(frame) {
+                        continuation.resume()
+                    } else {
+                        self.pending = (frame, continuation)
+                        self.sink.waitForConnectionWindow(self)
+                    }
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// On the loop: sends `frame` now if the windows allow it; false when it would have to wait.
+    public func sendNow(_ frame: ByteBuffer) throws -> Bool { try trySend(frame) }
+
+    private func trySend(_ frame: ByteBuffer) throws -> Bool {
+        if let closedError { throw closedError }
+        precondition(pending == nil, "overlapping writes on one stream")
+        let size = frame.readableBytes - WireProtocol.headerSize
+        guard window.allows(size), sink.spendConnectionSendWindow(size) else { return false }
+        window.consume(size)
+        sentMessages += 1
+        sink.write(frame)
+        return true
+    }
+
+    /// The peer granted stream credit. False on window overflow (a protocol error).
+    public func grant(_ increment: Int) -> Bool {
+        guard window.grant(increment) else { return false }
+        retry()
+        return true
+    }
+
+    /// Retries a waiting write; true when nothing is left waiting.
+    @discardableResult
+    public func retry() -> Bool {
+        guard let waiting = pending else { return true }
+        pending = nil
+        do {
+            if try trySend(waiting.frame) {
+                waiting.continuation.resume()
+                return true
+            }
+            pending = waiting
+            return false
+        } catch {
+            waiting.continuation.resume(throwing: error)
+            return true
+        }
+    }
+
+    /// No more sends: a waiting write and every later one fail with `error`.
+    public func close(_ error: any Error) {
+        guard closedError == nil else { return }
+        closedError = error
+        if let waiting = pending {
+            pending = nil
+            waiting.continuation.resume(throwing: error)
+        }
+    }
+
+    public var isClosed: Bool { closedError != nil }
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+import LOACLCore
+import LOACLPostgres
+import LOACLServer
+import LOACLServices
+import LOACLTLS
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// `loacld serve`: binds the listeners and serves until SIGTERM/SIGINT, then drains.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the server (default command).",
+        discussion: """
+            Every option can also come from the environment (LOACL_ + the option name in upper \
+            case with '-' as '_', e.g. LOACL_LISTEN=tcp:127.0.0.1:7700,unix:/run/loacl.sock) or from \
+            a config file given with --config (lines "option-name = value"; '#' starts a comment; \
+            repeat "listen" for several listeners). Flags win over the environment, which wins \
+            over the file.
+            """)
+
+    @Option(help: "Config file of \"option-name = value\" lines.")
+    var config: String?
+
+    @Option(name: .customLong("listen"), help: "Listener: unix:/path, tcp:host:port or tls:host:port (repeatable). Default tcp:127.0.0.1:7700.")
+    var listen: [String] = []
+
+    @Option(help: "PEM certificate chain for tls: listeners.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for tls: listeners.")
+    var tlsKey: String?
+
+    @Option(help: "PEM CA file to verify client certificates (mutual TLS).")
+    var tlsClientCa: String?
+
+    @Option(help: "Client certificates: none, optional or required (needs --tls-client-ca).")
+    var tlsClientAuth: String?
+
+    @Option(help: "libpq connection string for the runtime role (optional until the data services are enabled).")
+    var databaseURL: String?
+
+    @Option(help: "Database pool size.")
+    var databasePoolSize: Int?
+
+    @Option(help: "Maximum concurrent calls per connection (default 256).")
+    var maxConcurrentCalls: Int?
+
+    @Option(help: "Maximum frame payload in bytes (default 4194304).")
+    var maxFrameSize: Int?
+
+    @Option(help: "Close connections idle for this many seconds (default 300).")
+    var idleTimeout: Int?
+
+    @Option(help: "Seconds in-flight calls may run after SIGTERM before they are cancelled (default 10).")
+    var gracePeriod: Int?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default info).")
+    var logLevel: String?
+
+    @Flag(help: "Do not serve loacl.v1.BenchmarkService.")
+    var disableBenchmarkService = false
+
+    func run() async throws {
+        let settings = try Settings(command: self)
+        let level = Logger.Level(rawValue: settings.value("log-level") ?? "info") ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "loacld")
+
+        var listeners: [Endpoint] = []
+        for text in settings.values("listen", default: ["tcp:127.0.0.1:7700"]) {
+            do { listeners.append(try Endpoint(parsing: text)) } catch { throw ValidationError(error.description) }
+        }
+        var configuration = ServerConfiguration(listeners: listeners)
+        if let cert = settings.value("tls-cert"), let key = settings.value("tls-key") {
+            let auth: TLSConfiguration.PeerVerification
+            switch settings.value("tls-client-auth") ?? (settings.value("tls-client-ca") == nil ? "none" : "required") {
+            case "none": auth = .none
+            case "optional": auth = .optional
+            case "required": auth = .required
+            case let other: throw ValidationError("--tls-client-auth must be none, optional or required, not \(other)")
+            }
+            configuration.tls = .server(certificateChainFile: cert, privateKeyFile: key,
+                                        caFile: settings.value("tls-client-ca"), clientVerification: auth)
+        }
+        if let n = try settings.int("max-concurrent-calls") { configuration.connection.maxConcurrentCalls = n }
+        if let n = try settings.int("max-frame-size") { configuration.connection.maxFrameSize = n }
+        if let n = try settings.int("idle-timeout") { configuration.connection.idleTimeout = .seconds(Int64(n)) }
+        if let n = try settings.int("grace-period") { configuration.gracePeriod = .seconds(Int64(n)) }
+
+        var pool: PostgresPool?
+        if let url = settings.value("database-url") {
+            pool = PostgresPool(configuration: .init(conninfo: url, maxConnections: try settings.int("database-pool-size") ?? 8), logger: logger)
+        }
+
+        var methods = MethodTable()
+        methods.register(contentsOf: HealthService(database: pool).methods)
+        if !disableBenchmarkService && settings.value("disable-benchmark-service") != "true" {
+            methods.register(contentsOf: BenchmarkService().methods)
+        }
+
+        let server: RPCServer
+        do {
+            server = try RPCServer(configuration: configuration, methods: methods, interceptors: [LoggingInterceptor(logger: logger)], logger: logger)
+            try await server.start()
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        logger.info("loacld \(HealthService.version) serving", metadata: ["methods": "\(methods.paths.count)"])
+        let group = ServiceGroup(configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        await pool?.close()
+        logger.info("loacld stopped")
+    }
+}
+
+/// Option lookup: command-line flag, then LOACL_* environment variable, then config file.
+struct Settings {
+    private var flags: [String: [String]] = [:]
+    private var file: [String: [String]] = [:]
+    private let environment = ProcessInfo.processInfo.environment
+
+    init(command: Serve) throws {
+        func flag(_ name: String, _ value: String?) { if let value { flags[name] = [value] } }
+        if !command.listen.isEmpty { flags["listen"] = command.listen }
+        flag("tls-cert", command.tlsCert)
+        flag("tls-key", command.tlsKey)
+        flag("tls-client-ca", command.tlsClientCa)
+        flag("tls-client-auth", command.tlsClientAuth)
+        flag("database-url", command.databaseURL)
+        flag("database-pool-size", command.databasePoolSize.map(String.init))
+        flag("max-concurrent-calls", command.maxConcurrentCalls.map(String.init))
+        flag("max-frame-size", command.maxFrameSize.map(String.init))
+        flag("idle-timeout", command.idleTimeout.map(String.init))
+        flag("grace-period", command.gracePeriod.map(String.init))
+        flag("log-level", command.logLevel)
+        if let path = command.config ?? environment["LOACL_CONFIG"] {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("cannot read config file \(path)")
+            }
+            for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0].trimmingCharacters(in: .whitespaces)
+                guard !line.isEmpty else { continue }
+                guard let eq = line.firstIndex(of: "=") else { throw ValidationError("\(path):\(number + 1): expected \"option = value\"") }
+                let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+                let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                file[key, default: []].append(value)
+            }
+        }
+    }
+
+    func values(_ name: String, default defaults: [String]) -> [String] {
+        if let v = flags[name] { return v }
+        if let env = environment["LOACL_" + name.uppercased().replacingOccurrences(of: "-", with: "_")], !env.isEmpty {
+            return env.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        return file[name] ?? defaults
+    }
+
+    func value(_ name: String) -> String? { values(name, default: []).last }
+
+    func int(_ name: String) throws -> Int? {
+        guard let text = value(name) else { return nil }
+        guard let n = Int(text), n > 0 else { throw ValidationError("\(name) must be a positive integer, not \(text)") }
+        return n
+    }
+}

@@ -1,1 +1,0 @@
-print("loacld: not yet implemented")
