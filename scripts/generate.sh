@@ -2,6 +2,7 @@
 # Regenerates everything derived from proto/:
 #   Sources/LOACLProtoC/               protoc-c output (.c beside include/<proto path>.pb-c.h)
 #   Sources/LOACLMessages/Generated/   Swift types + protobuf-c bridge (protoc-gen-loacl-swift)
+#   Tests/LOACLMessagesTests/Generated/ sample values for the round-trip tests
 # usage: scripts/generate.sh           regenerate in place
 #        scripts/generate.sh --check   regenerate into a temp dir; exit 1 listing stale files
 # Needs protoc, protoc-c, libprotobuf-c-dev and Python's protobuf (installed when missing).
@@ -72,6 +73,12 @@ protoc-c --descriptor_set_in="$STAGE/protoc-c.pb" --c_out="$STAGE/c" "${ALL_FILE
 protoc --descriptor_set_in="$STAGE/all.pb" \
   --plugin=protoc-gen-loacl-swift="$PLUGIN_DIR/protoc-gen-loacl-swift" \
   --loacl-swift_out="$SWIFT_OUT" "${ALL_FILES[@]}"
+# Sample values for every message, used by the round-trip tests.
+SAMPLES_OUT="$STAGE/Tests/LOACLMessagesTests/Generated"
+mkdir -p "$SAMPLES_OUT"
+protoc --descriptor_set_in="$STAGE/all.pb" \
+  --plugin=protoc-gen-loacl-swift="$PLUGIN_DIR/protoc-gen-loacl-swift" \
+  --loacl-swift_opt=samples --loacl-swift_out="$SAMPLES_OUT" "${ALL_FILES[@]}"
 
 # ---- Python client code (not yet) ---------------------------------------------------------------
 # PYTHON OUTPUT GOES HERE. When clients/python exists, add e.g.
@@ -79,7 +86,7 @@ protoc --descriptor_set_in="$STAGE/all.pb" \
 #   protoc --descriptor_set_in="$STAGE/all.pb" --python_out="$PY_OUT" "${PROTOS[@]}"
 # and add "clients/python/src/loacl_proto" to GENERATED_DIRS below.
 
-GENERATED_DIRS=("Sources/LOACLProtoC" "Sources/LOACLMessages/Generated")
+GENERATED_DIRS=("Sources/LOACLProtoC" "Sources/LOACLMessages/Generated" "Tests/LOACLMessagesTests/Generated")
 
 # ---- compare or install -------------------------------------------------------------------------
 if [ "$CHECK" -eq 1 ]; then

@@ -7,7 +7,7 @@ import sys
 
 from google.protobuf.compiler import plugin_pb2
 
-from . import emit_bridge, emit_registry, emit_services, emit_types
+from . import emit_bridge, emit_registry, emit_samples, emit_services, emit_types
 from .model import GeneratorError, Model
 
 # (file name suffix, emitter): each runs once per .proto file; None means "nothing to write".
@@ -27,6 +27,11 @@ def generate(request):
     response.supported_features = plugin_pb2.CodeGeneratorResponse.FEATURE_PROTO3_OPTIONAL
     try:
         model = Model(request)
+        if request.parameter == "samples":  # test support, written into the test target
+            out = response.file.add()
+            out.name = "Samples+Generated.swift"
+            out.content = emit_samples.emit(model.generated)
+            return response
         for f in model.generated:
             for suffix, emitter in PER_FILE:
                 text = emitter(f)
