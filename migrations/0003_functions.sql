@@ -117,6 +117,19 @@ CREATE FUNCTION loacl.owns_live_session(sid uuid) RETURNS boolean
                OR (s.session_type = 'authenticated' AND s.user_id = auth.uid())))
 $$;
 
+-- Ends the caller's own live session (logout). A definer function because a guest's session
+-- stops being visible to it once revoked, and RLS requires updated rows to stay visible.
+CREATE FUNCTION loacl.revoke_session(session_id uuid) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+    WITH revoked AS (
+        UPDATE loacl.sessions s SET status = 'revoked'
+        WHERE s.id = revoke_session.session_id AND loacl.owns_live_session(s.id)
+        RETURNING 1
+    )
+    SELECT count(*) = 1 FROM revoked
+$$;
+
 -- Basic, non-secret info about the assistant of the current session (loacl.session_id), for
 -- guests and users who may not read the assistants table. Empty when the caller does not own
 -- that live session.
@@ -152,7 +165,7 @@ CREATE FUNCTION loacl.quota_usage(p_assistant_id uuid)
 $$;
 
 REVOKE EXECUTE ON FUNCTION loacl.expire_guest_sessions(), loacl.resolve_session(bytea),
-    loacl.owns_live_session(uuid), loacl.session_assistant(), loacl.quota_usage(uuid),
+    loacl.owns_live_session(uuid), loacl.revoke_session(uuid), loacl.session_assistant(), loacl.quota_usage(uuid),
     loacl.sessions_default_expiry() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION loacl.expire_guest_sessions(), loacl.resolve_session(bytea),
-    loacl.owns_live_session(uuid), loacl.session_assistant(), loacl.quota_usage(uuid) TO loacl_app;
+    loacl.owns_live_session(uuid), loacl.revoke_session(uuid), loacl.session_assistant(), loacl.quota_usage(uuid) TO loacl_app;

@@ -63,7 +63,8 @@ CREATE POLICY assistant_quotas_tenant ON loacl.assistant_quotas
 CREATE POLICY assistant_quotas_definer_read ON loacl.assistant_quotas FOR SELECT TO CURRENT_USER USING (true);
 
 -- sessions: a guest starts sessions for its fingerprint and sees them while live; a user starts
--- and sees sessions for its uid. Marking a session revoked keeps the identity check only.
+-- and sees sessions for its uid. (An UPDATE's new row must stay visible, so a guest cannot set
+-- its own session to revoked directly: loacl.revoke_session() does that.)
 -- (Inline predicates: a policy on sessions cannot query sessions without recursing.)
 CREATE POLICY sessions_select ON loacl.sessions FOR SELECT
     USING ((session_type = 'guest' AND fingerprint = (SELECT loacl.current_fingerprint())

@@ -209,7 +209,7 @@ public final class PostgresConnection: Sendable {
         let message = field("M")
             ?? String(cString: PQresultErrorMessage(result)).trimmingTrailingNewlines()
         return PostgresError(
-            kind: broken && sqlState == nil ? .connection : .server,
+            kind: broken ? .connection : .server,
             sqlState: sqlState, message: message.isEmpty ? connectionMessage(conn) : message,
             detail: field("D"), hint: field("H"), constraint: field("n"))
     }
