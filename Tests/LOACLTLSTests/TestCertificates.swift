@@ -1,0 +1,48 @@
+import Foundation
+
+/// Certificates made by scripts/gen-test-certs.sh into a fresh temporary folder, once per test run.
+struct TestCertificates: Sendable {
+    let directory: String
+
+    static let shared: TestCertificates = {
+        let directory = NSTemporaryDirectory() + "loacl-tls-tests-\(getpid())-\(UUID().uuidString.prefix(8))"
+        let script = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/gen-test-certs.sh").path
+        let result = runProcess(["/bin/bash", script, directory])
+        precondition(result.status == 0, "gen-test-certs.sh failed: \(result.output)")
+        return TestCertificates(directory: directory)
+    }()
+
+    func path(_ name: String) -> String { directory + "/" + name }
+
+    var caFile: String { path("ca.pem") }
+    var serverCertificate: String { path("server.pem") }
+    var serverKey: String { path("server.key") }
+    var clientCertificate: String { path("client.pem") }
+    var clientKey: String { path("client.key") }
+    var otherCAFile: String { path("other-ca.pem") }
+    var otherClientCertificate: String { path("other-client.pem") }
+    var otherClientKey: String { path("other-client.key") }
+    var expiredCertificate: String { path("expired.pem") }
+    var expiredKey: String { path("expired.key") }
+}
+
+/// Runs a program to completion; returns its exit status and combined output.
+@discardableResult
+func runProcess(_ arguments: [String], input: String? = nil) -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    let stdin = Pipe()
+    process.standardInput = stdin
+    do { try process.run() } catch { return (-1, "\(error)") }
+    if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+    try? stdin.fileHandleForWriting.close()
+    let output = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+}
