@@ -4,7 +4,8 @@
 -- (auth.uid()). RLS is ENABLEd and FORCEd everywhere, so the policies also bind the table owner;
 -- the owner (the role running this migration) gets only the extra read/update policies the
 -- SECURITY DEFINER functions of 0003 need, and none on tenant keys or conversation content.
--- Identity functions are wrapped as (SELECT fn()) so they are evaluated once per statement.
+-- Identity functions are wrapped as (SELECT fn()) so they are evaluated once per statement;
+-- set-returning helpers are called in FROM so the planner can inline them.
 
 -- Helpers (SECURITY INVOKER: the caller's own RLS applies inside them as well).
 CREATE FUNCTION loacl.current_tenant_id() RETURNS uuid
@@ -58,8 +59,8 @@ CREATE POLICY assistants_tenant ON loacl.assistants
 CREATE POLICY assistants_definer_read ON loacl.assistants FOR SELECT TO CURRENT_USER USING (true);
 
 CREATE POLICY assistant_quotas_tenant ON loacl.assistant_quotas
-    USING (assistant_id IN (SELECT loacl.tenant_assistant_ids()))
-    WITH CHECK (assistant_id IN (SELECT loacl.tenant_assistant_ids()));
+    USING (assistant_id IN (SELECT v.id FROM loacl.tenant_assistant_ids() AS v(id)))
+    WITH CHECK (assistant_id IN (SELECT v.id FROM loacl.tenant_assistant_ids() AS v(id)));
 CREATE POLICY assistant_quotas_definer_read ON loacl.assistant_quotas FOR SELECT TO CURRENT_USER USING (true);
 
 -- sessions: a guest starts sessions for its fingerprint and sees them while live; a user starts
@@ -91,53 +92,53 @@ CREATE POLICY sessions_definer_update ON loacl.sessions FOR UPDATE TO CURRENT_US
 
 -- threads: those of visible sessions; new threads only in live sessions.
 CREATE POLICY threads_select ON loacl.threads FOR SELECT
-    USING (session_id IN (SELECT loacl.visible_session_ids()));
+    USING (session_id IN (SELECT v.id FROM loacl.visible_session_ids() AS v(id)));
 CREATE POLICY threads_insert ON loacl.threads FOR INSERT
-    WITH CHECK (session_id IN (SELECT loacl.live_session_ids()));
+    WITH CHECK (session_id IN (SELECT v.id FROM loacl.live_session_ids() AS v(id)));
 CREATE POLICY threads_update ON loacl.threads FOR UPDATE
-    USING (session_id IN (SELECT loacl.visible_session_ids()))
-    WITH CHECK (session_id IN (SELECT loacl.visible_session_ids()));
+    USING (session_id IN (SELECT v.id FROM loacl.visible_session_ids() AS v(id)))
+    WITH CHECK (session_id IN (SELECT v.id FROM loacl.visible_session_ids() AS v(id)));
 CREATE POLICY threads_delete ON loacl.threads FOR DELETE
-    USING (session_id IN (SELECT loacl.visible_session_ids()));
+    USING (session_id IN (SELECT v.id FROM loacl.visible_session_ids() AS v(id)));
 
 -- Thread content: rows whose thread belongs to a visible session.
 CREATE POLICY messages_thread ON loacl.messages
     USING (EXISTS (SELECT 1 FROM loacl.threads t WHERE t.id = messages.thread_id
-                   AND t.session_id IN (SELECT loacl.visible_session_ids())))
+                   AND t.session_id IN (SELECT v.id FROM loacl.visible_session_ids() AS v(id))))
     WITH CHECK (EXISTS (SELECT 1 FROM loacl.threads t WHERE t.id = messages.thread_id
-                        AND t.session_id IN (SELECT loacl.visible_session_ids())));
+                        AND t.session_id IN (SELECT v.id FROM loacl.visible_session_ids() AS v(id))));
 CREATE POLICY files_thread ON loacl.files
     USING (EXISTS (SELECT 1 FROM loacl.threads t WHERE t.id = files.thread_id
-                   AND t.session_id IN (SELECT loacl.visible_session_ids())))
+                   AND t.session_id IN (SELECT v.id FROM loacl.visible_session_ids() AS v(id))))
     WITH CHECK (EXISTS (SELECT 1 FROM loacl.threads t WHERE t.id = files.thread_id
-                        AND t.session_id IN (SELECT loacl.visible_session_ids())));
+                        AND t.session_id IN (SELECT v.id FROM loacl.visible_session_ids() AS v(id))));
 CREATE POLICY follow_up_suggestions_thread ON loacl.follow_up_suggestions
     USING (EXISTS (SELECT 1 FROM loacl.threads t WHERE t.id = follow_up_suggestions.thread_id
-                   AND t.session_id IN (SELECT loacl.visible_session_ids())))
+                   AND t.session_id IN (SELECT v.id FROM loacl.visible_session_ids() AS v(id))))
     WITH CHECK (EXISTS (SELECT 1 FROM loacl.threads t WHERE t.id = follow_up_suggestions.thread_id
-                        AND t.session_id IN (SELECT loacl.visible_session_ids())));
+                        AND t.session_id IN (SELECT v.id FROM loacl.visible_session_ids() AS v(id))));
 
 -- guided_questions: the tenant manages them; a guest/user reads the active ones of the
 -- assistant of its current live session (loacl.session_id).
 CREATE POLICY guided_questions_tenant ON loacl.guided_questions
-    USING (assistant_id IN (SELECT loacl.tenant_assistant_ids()))
-    WITH CHECK (assistant_id IN (SELECT loacl.tenant_assistant_ids()));
+    USING (assistant_id IN (SELECT v.id FROM loacl.tenant_assistant_ids() AS v(id)))
+    WITH CHECK (assistant_id IN (SELECT v.id FROM loacl.tenant_assistant_ids() AS v(id)));
 CREATE POLICY guided_questions_session_read ON loacl.guided_questions FOR SELECT
     USING (is_active AND assistant_id IN (
         SELECT s.assistant_id FROM loacl.sessions s
-        WHERE s.id = (SELECT loacl.current_session_id()) AND s.id IN (SELECT loacl.live_session_ids())));
+        WHERE s.id = (SELECT loacl.current_session_id()) AND s.id IN (SELECT v.id FROM loacl.live_session_ids() AS v(id))));
 
 -- usage_metrics (append-only for loacl_app): the tenant sees its assistants' usage, a guest/user
 -- the usage of its visible sessions. Rows are written for one's own assistants or sessions.
 CREATE POLICY usage_metrics_tenant_read ON loacl.usage_metrics FOR SELECT
-    USING (assistant_id IN (SELECT loacl.tenant_assistant_ids()));
+    USING (assistant_id IN (SELECT v.id FROM loacl.tenant_assistant_ids() AS v(id)));
 CREATE POLICY usage_metrics_session_read ON loacl.usage_metrics FOR SELECT
-    USING (session_id IN (SELECT loacl.visible_session_ids()));
+    USING (session_id IN (SELECT v.id FROM loacl.visible_session_ids() AS v(id)));
 CREATE POLICY usage_metrics_insert ON loacl.usage_metrics FOR INSERT
-    WITH CHECK (assistant_id IN (SELECT loacl.tenant_assistant_ids())
+    WITH CHECK (assistant_id IN (SELECT v.id FROM loacl.tenant_assistant_ids() AS v(id))
         OR EXISTS (SELECT 1 FROM loacl.sessions s
                    WHERE s.id = usage_metrics.session_id AND s.assistant_id = usage_metrics.assistant_id
-                     AND s.id IN (SELECT loacl.visible_session_ids())));
+                     AND s.id IN (SELECT v.id FROM loacl.visible_session_ids() AS v(id))));
 CREATE POLICY usage_metrics_definer_read ON loacl.usage_metrics FOR SELECT TO CURRENT_USER USING (true);
 
 -- Runtime role: only the privileges the services use; it owns nothing.
