@@ -26,7 +26,7 @@ set -euo pipefail
 
 BIN=/usr/lib/postgresql/15/bin
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PG_DIR="${LOACL_PG_DIR:-$REPO/.data/postgres}"
+PG_DIR="$(realpath -m "${LOACL_PG_DIR:-$REPO/.data/postgres}")"
 PORT="${LOACL_PG_PORT:-54320}"
 DATA="$PG_DIR/data"
 SOCK="$PG_DIR/run"
@@ -119,6 +119,11 @@ SQL
 
 cmd_start() {
     need_root
+    # Unix socket paths are limited to 107 bytes.
+    if (( ${#SOCK} + ${#PORT} + 12 > 107 )); then
+        log "socket path $SOCK/.s.PGSQL.$PORT is too long; set LOACL_PG_DIR to a shorter folder"
+        exit 1
+    fi
     install_postgres
     mkdir -p "$PG_DIR"
     make_parents_traversable
