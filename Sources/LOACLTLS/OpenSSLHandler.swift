@@ -11,7 +11,7 @@ import NIOCore
 ///   close_notify from the peer is answered and closes the channel.
 /// - Reading is driven by the handlers after it (`read()` passes through), so back-pressure works
 ///   as without TLS; during the handshake the handler asks for reads itself.
-public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler {
+public final class OpenSSLHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
     public typealias OutboundIn = ByteBuffer
@@ -217,13 +217,12 @@ public final class OpenSSLHandler: ChannelDuplexHandler, RemovableChannelHandler
         while flushedWriteCount > 0 {
             let (plaintext, promise) = pendingWrites.removeFirst()
             flushedWriteCount -= 1
-            if let error = connection.write(plaintext) {
+            if let error = connection.write(plaintext, into: &ciphertextBuffer) {
                 promise?.fail(error)
                 writePromise?.fail(error)
                 fail(context: context, error: error)
                 return
             }
-            connection.drainOutput(into: &ciphertextBuffer)
             // All promises complete when the one outbound write does.
             if let promise {
                 if let writePromise { writePromise.futureResult.cascade(to: promise) } else { writePromise = promise }

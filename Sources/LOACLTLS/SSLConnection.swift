@@ -123,21 +123,26 @@ final class SSLConnection {
         }
     }
 
-    /// Encrypts all of `plaintext`; the records land in the output BIO.
-    func write(_ plaintext: ByteBuffer) -> TLSError? {
+    /// Encrypts all of `plaintext` and appends the records to `ciphertext`. Large writes go in
+    /// slices so the output BIO never holds more than one slice's records.
+    func write(_ plaintext: ByteBuffer, into ciphertext: inout ByteBuffer) -> TLSError? {
         plaintext.withUnsafeReadableBytes { bytes in
             var offset = 0
             while offset < bytes.count {
                 ERR_clear_error()
-                let written = SSL_write(ssl, bytes.baseAddress! + offset, Int32(clamping: bytes.count - offset))
+                let slice = min(bytes.count - offset, Self.writeSlice)
+                let written = SSL_write(ssl, bytes.baseAddress! + offset, Int32(slice))
                 guard written > 0 else {
                     return .protocolError(reason: OpenSSLErrors.message(fallback: "SSL_write failed"))
                 }
                 offset += Int(written)
+                drainOutput(into: &ciphertext)
             }
             return nil
         }
     }
+
+    private static let writeSlice = 256 * 1024
 
     /// Queues our close_notify alert.
     func shutdown() {

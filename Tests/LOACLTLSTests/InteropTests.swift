@@ -36,6 +36,7 @@ struct InteropTests {
         #expect(result.output.contains(#""echo": "hello from python""#), "\(result.output)")
         #expect(result.output.contains(#""alpn": "loacl/1""#))
         #expect(result.output.contains(#""version": "TLSv1.3""#))
+        #expect(result.output.contains(#""clean_shutdown": true"#), "server answers close_notify")
         #expect(try #require(await server.nextOutcome()).get().serverName == "localhost")
         try await server.stop()
     }
@@ -67,7 +68,10 @@ struct InteropTests {
                 if not chunk:
                     break
                 got += chunk
-            print(json.dumps({"echo": got.decode(), "alpn": s.selected_alpn_protocol(), "version": s.version()}))
+            result = {"echo": got.decode(), "alpn": s.selected_alpn_protocol(), "version": s.version()}
+            s.unwrap()  # sends close_notify and waits for the server's
+            result["clean_shutdown"] = True
+            print(json.dumps(result))
         """
         return runProcess(["python3", "-c", script, String(port), certs.caFile, message, clientCertificate ? "1" : "0",
                            certs.clientCertificate, certs.clientKey])

@@ -15,6 +15,15 @@ struct MutualTLSTests {
         .client(caFile: certs.caFile, serverName: "localhost", certificateChainFile: certificate, privateKeyFile: key)
     }
 
+    /// Connects a client the server should refuse; returns the server's handshake outcome.
+    private func refusedOutcome(_ server: TLSEchoServer, _ configuration: TLSConfiguration) async throws -> HandshakeOutcome {
+        let client = try await TLSTestClient.connect(port: server.port, configuration)
+        // With TLS 1.3 the client finishes first and learns of the refusal from the server's alert.
+        let echoed = try? await client.roundTrip([ByteBuffer(string: "let me in")])
+        #expect(echoed.map { String(buffer: $0) } != "let me in")
+        return try #require(await server.nextOutcome())
+    }
+
     @Test func validClientCertificateIsAcceptedAndVisible() async throws {
         let server = try await startServer()
         let client = try await TLSTestClient.connect(
@@ -29,11 +38,7 @@ struct MutualTLSTests {
 
     @Test func missingClientCertificateIsRefused() async throws {
         let server = try await startServer()
-        let client = try await TLSTestClient.connect(port: server.port, clientConfiguration(certificate: nil, key: nil))
-        // With TLS 1.3 the client finishes first and learns of the refusal from the server's alert.
-        let echoed = try? await client.roundTrip([ByteBuffer(string: "let me in")])
-        #expect(echoed.map { String(buffer: $0) } != "let me in")
-        let outcome = try #require(await server.nextOutcome())
+        let outcome = try await refusedOutcome(server, clientConfiguration(certificate: nil, key: nil))
         #expect {
             try outcome.get()
         } throws: { error in
@@ -45,11 +50,8 @@ struct MutualTLSTests {
 
     @Test func clientCertificateFromForeignCAIsRefused() async throws {
         let server = try await startServer()
-        let client = try await TLSTestClient.connect(
-            port: server.port, clientConfiguration(certificate: certs.otherClientCertificate, key: certs.otherClientKey))
-        let echoed = try? await client.roundTrip([ByteBuffer(string: "let me in")])
-        #expect(echoed.map { String(buffer: $0) } != "let me in")
-        let outcome = try #require(await server.nextOutcome())
+        let outcome = try await refusedOutcome(
+            server, clientConfiguration(certificate: certs.otherClientCertificate, key: certs.otherClientKey))
         #expect {
             try outcome.get()
         } throws: { error in

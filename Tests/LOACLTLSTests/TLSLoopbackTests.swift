@@ -36,6 +36,18 @@ struct TLSLoopbackTests {
         try await server.stop()
     }
 
+    @Test func manyLargeWritesInOneFlush() async throws {
+        let server = try await TLSEchoServer.start(loaclServerConfiguration)
+        let client = try await TLSTestClient.connect(port: server.port, loaclClientConfiguration)
+        let chunks = (0..<128).map { _ in randomBuffer(65_536 + 17) }
+        var expected = ByteBuffer()
+        for chunk in chunks { expected.writeImmutableBuffer(chunk) }
+        let (echoed, socketWrites) = try await client.exchange(chunks)
+        #expect(echoed == expected)
+        #expect(socketWrites == 1)
+        try await server.stop()
+    }
+
     @Test func manySmallWritesAreCoalescedIntoOneSocketWrite() async throws {
         let server = try await TLSEchoServer.start(loaclServerConfiguration)
         let client = try await TLSTestClient.connect(port: server.port, loaclClientConfiguration)

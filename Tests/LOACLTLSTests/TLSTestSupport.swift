@@ -1,3 +1,4 @@
+import LOACLCrypto
 import LOACLTLS
 import NIOCore
 import NIOPosix
@@ -134,17 +135,7 @@ struct TLSTestClient {
 }
 
 func randomBuffer(_ count: Int) -> ByteBuffer {
-    var generator = SystemRandomNumberGenerator()
-    var buffer = ByteBuffer()
-    buffer.reserveCapacity(count)
-    var remaining = count
-    while remaining > 0 {
-        var word = generator.next() as UInt64
-        let n = min(8, remaining)
-        _ = withUnsafeBytes(of: &word) { buffer.writeBytes($0.prefix(n)) }
-        remaining -= n
-    }
-    return buffer
+    ByteBuffer(bytes: SecureRandom.bytes(count))
 }
 
 let loaclServerConfiguration: TLSConfiguration = .server(
