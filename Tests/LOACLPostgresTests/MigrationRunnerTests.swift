@@ -13,7 +13,7 @@ struct MigrationRunnerTests {
 
     @Test func appliesToEmptyDatabaseThenIsNoOp() throws {
         let files = try Migration.load(from: TestCluster.migrationsDirectory)
-        #expect(files.count >= 4)
+        #expect(files.count >= 5)
         #expect(files.map(\.version) == files.map(\.version).sorted())
 
         let applied = try database.migrate()

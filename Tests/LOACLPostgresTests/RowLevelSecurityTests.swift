@@ -224,6 +224,20 @@ struct RowLevelSecurityTests {
         #expect(try app.value("SELECT loacl.expire_guest_sessions()") == "0")
     }
 
+    @Test func endedSessionsCannotBeReactivated() throws {
+        let userA = fixture.users["A"]!
+        let revoked = try app.with(userA.identity) { try $0.value("SELECT loacl.revoke_session($1)", userA.sessionID) }
+        #expect(revoked == "t")
+        // The user still sees its ended session (and its threads) but cannot reopen it.
+        #expect(try app.with(userA.identity) { try $0.value("SELECT status FROM loacl.sessions") } == "revoked")
+        #expect(try app.with(userA.identity) { try $0.value("SELECT count(*) FROM loacl.threads") } == "1")
+        #expect(performing: {
+            try app.with(userA.identity) {
+                try $0.query("UPDATE loacl.sessions SET status = 'active' WHERE id = $1", userA.sessionID)
+            }
+        }, throws: { ($0 as? PostgresError)?.isCheckViolation == true })
+    }
+
     @Test func messageTokensAreTrackedWithTheThreadsAssistantAndSession() throws {
         let userA = fixture.users["A"]!
         let usage = try admin.query(
