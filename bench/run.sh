@@ -6,9 +6,12 @@
 #
 #   bench/run.sh [--duration S] [--warmup S] [--payload B] [--concurrency N] [--connections C]
 #                [--systems "raw grpc loacl"] [--modes "unary streaming"] [--no-build]
-#                [--loacl auto|yes|no]
+#                [--loacl auto|yes|no] [--allow-idle]
 # The same settings can come from the environment: DURATION WARMUP PAYLOAD CONCURRENCY
-# CONNECTIONS SYSTEMS MODES NO_BUILD=1 LOACL. Every step is bounded by `timeout`.
+# CONNECTIONS SYSTEMS MODES NO_BUILD=1 LOACL IDLE_POLL=0. Every step is bounded by `timeout`.
+# While measuring, the script holds /dev/cpu_dma_latency at 0 (released when it exits) so idle
+# vCPUs poll instead of halting: on this KVM guest a halted vCPU takes ~60 µs to wake, which
+# otherwise swamps loopback latency (raw echo 4x slower). --allow-idle measures without it.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +30,7 @@ LOACL_SCRATCH="${LOACL_SCRATCH:-$REPO_DIR/.build-bench}"
 LOACLD_ARGS="${LOACLD_ARGS:-}"           # extra loacld flags (database, config, …)
 BUILD_TIMEOUT="${BUILD_TIMEOUT:-3600}"   # seconds; the first grpc-swift-2 build is long
 SERVER_START_TIMEOUT="${SERVER_START_TIMEOUT:-60}"
+IDLE_POLL="${IDLE_POLL:-1}"              # hold /dev/cpu_dma_latency at 0 while measuring
 
 usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
@@ -40,6 +44,7 @@ while [ $# -gt 0 ]; do
     --modes) MODES="$2"; shift 2 ;;
     --no-build) NO_BUILD=1; shift ;;
     --loacl) LOACL="$2"; shift 2 ;;
+    --allow-idle) IDLE_POLL=0; shift ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; usage 2 ;;
   esac
@@ -138,7 +143,9 @@ run_case() {
   stop_server "$pid"
   if [ -s "$logf.client.log" ]; then sed 's/^/  client: /' "$logf.client.log" >&2; fi
   if [ -z "$line" ]; then
-    log "$key: client failed (status $status), no result line"; return 1
+    log "$key: client failed (status $status), no result line; server log tail:"
+    tail -n 20 "$logf.server.log" | sed 's/^/  server: /' >&2 || true
+    return 1
   fi
   echo "$key $line server_vmhwm_kb=${rss_kb:-?}"
   local f cps p50 p99 p999 calls
@@ -230,6 +237,16 @@ if [ "$NO_BUILD" != 1 ]; then
   fi
 fi
 
+# PM QoS request: lasts exactly as long as this file descriptor stays open (until exit).
+IDLE_STATE="idle allowed"
+if [ "$IDLE_POLL" = 1 ]; then
+  if { exec {QOS_FD}>/dev/cpu_dma_latency && printf '\x00\x00\x00\x00' >&"$QOS_FD"; } 2>/dev/null; then
+    IDLE_STATE="cpu_dma_latency=0"
+  else
+    log "cannot hold /dev/cpu_dma_latency (not root?): measuring with idle states allowed"
+  fi
+fi
+
 log "settings: duration=${DURATION}s warmup=${WARMUP}s payload=${PAYLOAD}B concurrency=$CONCURRENCY connections=$CONNECTIONS modes=($MODES)"
 has_system raw && bench_raw
 has_system grpc && bench_grpc
@@ -237,7 +254,7 @@ has_system grpc && bench_grpc
 
 # ---------------------------------------------------------------------------------------------
 echo
-echo "payload=${PAYLOAD}B concurrency=$CONCURRENCY connections=$CONNECTIONS duration=${DURATION}s (+${WARMUP}s warmup), loopback, $(nproc) cores, loadavg $(cut -d" " -f1-3 /proc/loadavg)"
+echo "payload=${PAYLOAD}B concurrency=$CONCURRENCY connections=$CONNECTIONS duration=${DURATION}s (+${WARMUP}s warmup), loopback, $IDLE_STATE, $(nproc) cores, loadavg $(cut -d" " -f1-3 /proc/loadavg)"
 printf '%-8s %-9s %-10s %12s %10s %10s %10s %10s %12s\n' \
   system transport mode calls/s p50_us p99_us p999_us calls server_rss
 for key in "${ROWS[@]}"; do
