@@ -12,6 +12,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,12 +189,36 @@ static char *tls_error(const char *what) {
     return format("%s%s%s", what, detail[0] ? ": " : "", detail);
 }
 
+/* OpenSSL writes with write(2): a peer that closed would raise SIGPIPE and kill the process.
+ * Block it around TLS writes and swallow one raised meanwhile (the process's handlers stay). */
+typedef struct { sigset_t set, old; int was_pending; } pipe_guard;
+
+static void pipe_guard_begin(pipe_guard *g) {
+    sigset_t pending;
+    sigemptyset(&g->set);
+    sigaddset(&g->set, SIGPIPE);
+    sigpending(&pending);
+    g->was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &g->set, &g->old);
+}
+
+static void pipe_guard_end(pipe_guard *g) {
+    if (!g->was_pending) {
+        struct timespec zero = { 0, 0 };
+        while (sigtimedwait(&g->set, NULL, &zero) == SIGPIPE) {}
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
 static int write_all(loacl_client *c, const uint8_t *data, size_t len) {
     if (c->broken) return -1;
     while (len > 0) {
         ssize_t n;
         if (c->ssl) {
+            pipe_guard g;
+            pipe_guard_begin(&g);
             int r = SSL_write(c->ssl, data, (int)(len > INT32_MAX ? INT32_MAX : len));
+            pipe_guard_end(&g);
             if (r <= 0) { mark_broken(c, tls_error("TLS write failed")); return -1; }
             n = r;
         } else {
@@ -543,7 +569,12 @@ void loacl_close(loacl_client *c) {
     if (!c) return;
     if (!c->broken) send_goaway(c, 0, "client closing");
     if (c->ssl) {
-        if (!c->broken) SSL_shutdown(c->ssl);
+        if (!c->broken) {
+            pipe_guard g;
+            pipe_guard_begin(&g);
+            SSL_shutdown(c->ssl);
+            pipe_guard_end(&g);
+        }
         SSL_free(c->ssl);
     }
     if (c->ctx) SSL_CTX_free(c->ctx);
