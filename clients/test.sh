@@ -35,6 +35,7 @@ trap cleanup EXIT
 # System site packages: a protobuf/pytest already there is reused instead of downloaded.
 python3 -m venv --system-site-packages "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$HERE/python" "pytest>=7"
+rm -rf "$HERE/python/build"   # setuptools builds in the tree
 PY="$VENV/bin/python"
 
 # ---- a database for the data services, when they exist and none was given ------------------------
