@@ -32,14 +32,14 @@ public final class ConnectionCore: MessageFrameSink {
         guard let context, !isClosing else { return }
         context.write(NIOAny(buffer), promise: nil)
         needsFlush = true
-        if !inRead && !flushScheduled {
-            // Every write made in this loop tick goes out with one flush (one syscall).
-            flushScheduled = true
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            context.eventLoop.execute {
-                bound.value.flushScheduled = false
-                bound.value.flushIfNeeded()
-            }
+        // Every write made in this loop tick goes out with one flush (one syscall); during a
+        // read burst `channelReadComplete` flushes instead.
+        guard !inRead, !flushScheduled else { return }
+        flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            bound.value.flushScheduled = false
+            bound.value.flushIfNeeded()
         }
     }
 
@@ -66,7 +66,9 @@ public final class ConnectionCore: MessageFrameSink {
     }
 
     /// Bytes the application consumed (or that were dropped): credit goes back to the peer in
-    /// batches of a quarter window, so small calls do not each cost a WINDOW_UPDATE.
+    /// batches of a quarter window, so small calls do not each cost a WINDOW_UPDATE. This never
+    /// stalls the peer: it is blocked only at a window ≤ 0, i.e. with a whole window of bytes
+    /// outstanding, and consuming those crosses the batch threshold.
     public func returnConnectionCredit(_ n: Int) {
         pendingCredit += n
         if pendingCredit >= initialWindow / 4 {

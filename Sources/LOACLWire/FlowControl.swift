@@ -10,10 +10,11 @@ public struct FlowWindow: Sendable {
         self.available = initial
     }
 
-    /// A message of `size` bytes fits when it is no larger than the window, or when the window is
-    /// untouched (so one message larger than the window can always pass).
+    /// A message of `size` bytes may be sent while the window is positive (it may then go
+    /// negative), or when it fits. So one message of any size up to the frame limit can always
+    /// pass once credit returns, and no more than window + one message is ever in flight.
     @inlinable
-    public func allows(_ size: Int) -> Bool { size <= available || available >= initial }
+    public func allows(_ size: Int) -> Bool { available > 0 || size <= available }
 
     public mutating func consume(_ size: Int) { available -= size }
 

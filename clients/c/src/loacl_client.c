@@ -650,10 +650,10 @@ loacl_call *loacl_call_start(loacl_client *c, const char *method, const Protobuf
     c->active = call;
     send_frame(c, F_HEADERS, 0, call->stream, hbuf, hlen);
     free(hbuf);
-    /* Flow control (§4): wait for credit unless the message fits or the window is full. */
+    /* Flow control (§4): wait for credit unless both windows are positive or the message fits. */
     while (!c->broken && !call->done &&
-           !(((int64_t)mlen <= c->send_window || c->send_window >= INITIAL_WINDOW) &&
-             ((int64_t)mlen <= call->send_window || call->send_window >= INITIAL_WINDOW))) {
+           !(((int64_t)mlen <= c->send_window || c->send_window > 0) &&
+             ((int64_t)mlen <= call->send_window || call->send_window > 0))) {
         frame_t f;
         int r = read_frame(c, call->deadline_ms, &f);
         if (r == 0) { send_frame(c, F_CANCEL, 0, call->stream, NULL, 0); finish(call, LOACL_DEADLINE_EXCEEDED, strdup("deadline exceeded (client)")); }

@@ -329,9 +329,8 @@ class Connection:
 
     def _consumed(self, n: int) -> None:
         """Connection credit, batched: sent once a quarter of the window was consumed, and
-        whenever nothing received is left unconsumed. The second rule matters: a server may
-        send a message larger than the window only while the window is full (§4), so credit
-        held back forever would stall such a message for good."""
+        whenever nothing received is left unconsumed (not required by §4, which lets a sender
+        go while its window is positive, but it keeps the server's window full when idle)."""
         self._recv_unacked += n
         self._unconsumed -= n
         if self._recv_unacked >= w.INITIAL_WINDOW // 4 or (self._unconsumed == 0 and self._recv_unacked):

@@ -34,5 +34,6 @@ def window_update(stream_id: int, increment: int) -> bytes:
 
 
 def allows(window: int, size: int) -> bool:
-    """A MESSAGE of `size` fits a window when it is no larger, or the window is untouched."""
-    return size <= window or window >= INITIAL_WINDOW
+    """A MESSAGE of `size` may be sent while the window is positive (it may go negative), or when
+    it fits (PROTOCOL.md §4)."""
+    return window > 0 or size <= window

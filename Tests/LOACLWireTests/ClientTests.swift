@@ -1,0 +1,168 @@
+import Foundation
+import LOACLClient
+import LOACLServer
+import Testing
+
+/// The Swift client against a real server over real sockets.
+@Suite("Swift client")
+struct ClientTests {
+    typealias Req = Loacl_V1_BenchmarkRequest
+    typealias Res = Loacl_V1_BenchmarkResponse
+
+    @Test("unary over TCP and a Unix socket, including a 3 MiB message larger than the window")
+    func unary() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        for endpoint in [Endpoint.tcp(host: "127.0.0.1", port: server.tcpPort), .unix(path: server.unixPath)] {
+            let client = try server.client(endpoint)
+            let small: Res = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall, benchmarkRequest("héllo 🌍"))
+            #expect(small.payload == Array("héllo 🌍".utf8))
+            let big: Res = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall, benchmarkRequest("", responseSize: 3 * 1024 * 1024))
+            #expect(big.payload.count == 3 * 1024 * 1024)
+            await client.close()
+        }
+    }
+
+    @Test("server-streaming, client-streaming and bidirectional calls")
+    func streamingKinds() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let client = try server.client()
+        defer { Task { await client.close() } }
+
+        let repeated = try await client.serverStreaming(TestMethods.repeatEcho, benchmarkRequest("x", responseSize: 50), responseType: Res.self) { responses in
+            var count = 0
+            for try await response in responses {
+                #expect(response.payload == Array("x".utf8))
+                count += 1
+            }
+            return count
+        }
+        #expect(repeated == 50)
+
+        let concatenated: Res = try await client.clientStreaming(TestMethods.concat, requestType: Req.self) { writer in
+            for part in ["a", "b", "c"] { try await writer.write(benchmarkRequest(part)) }
+        }
+        #expect(concatenated.payload == Array("abc".utf8))
+
+        let echoed = try await client.bidirectional(Loacl_V1_BenchmarkService.Method.streamingCall, requestType: Req.self, responseType: Res.self) { writer, responses in
+            var iterator = responses.makeAsyncIterator()
+            var seen: [String] = []
+            for word in ["one", "two", "three"] {
+                try await writer.write(benchmarkRequest(word))
+                let response = try await iterator.next()
+                seen.append(String(decoding: response?.payload ?? [], as: UTF8.self))
+            }
+            writer.finish()
+            #expect(try await iterator.next() == nil)
+            return seen
+        }
+        #expect(echoed == ["one", "two", "three"])
+    }
+
+    @Test("metadata reaches the handler")
+    func metadata() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let client = try server.client()
+        defer { Task { await client.close() } }
+        let response: Res = try await client.unary(TestMethods.echoMetadata, Req(), options: CallOptions(metadata: ["x-echo": "hello"]))
+        #expect(String(decoding: response.payload, as: UTF8.self) == "hello|")
+    }
+
+    @Test("deadline: DEADLINE_EXCEEDED, handler cancelled")
+    func deadline() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let client = try server.client()
+        defer { Task { await client.close() } }
+        await #expect(throws: RPCError.self) {
+            let _: Res = try await client.unary(TestMethods.hang, Req(), options: CallOptions(timeout: .milliseconds(150)))
+        }
+        do {
+            let _: Res = try await client.unary(TestMethods.hang, Req(), options: CallOptions(timeout: .milliseconds(100)))
+        } catch let error as RPCError {
+            #expect(error.code == .deadlineExceeded)
+        }
+        #expect(await eventually { server.probe.cancellations.withLockedValue { $0 } == 2 })
+    }
+
+    @Test("Task cancellation sends CANCEL and the handler is cancelled")
+    func taskCancellation() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let client = try server.client()
+        defer { Task { await client.close() } }
+        let task = Task {
+            let _: Res = try await client.unary(TestMethods.hang, Req())
+        }
+        #expect(await eventually { server.probe.started.withLockedValue { $0 } == 1 })
+        task.cancel()
+        let result = await task.result
+        #expect(throws: RPCError.self) { try result.get() }
+        #expect(await eventually { server.probe.cancellations.withLockedValue { $0 } == 1 })
+    }
+
+    @Test("1,000 concurrent calls on one connection")
+    func thousandConcurrent() async throws {
+        let server = try await TestServer.start { $0.connection.maxConcurrentCalls = 1024 }
+        defer { Task { await server.stop() } }
+        let client = try server.client()
+        defer { Task { await client.close() } }
+        let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<1000 {
+                group.addTask {
+                    let text = "call \(i)"
+                    let response: Res = try await client.unary(TestMethods.slowEcho, benchmarkRequest(text, responseSize: 20))
+                    return response.payload == Array(text.utf8)
+                }
+            }
+            var ok = 0
+            for try await r in group where r { ok += 1 }
+            return ok
+        }
+        #expect(results == 1000)
+    }
+
+    @Test("GOAWAY drain: in-flight calls finish, then the server is gone")
+    func gracefulDrain() async throws {
+        let server = try await TestServer.start()
+        let client = try server.client()
+        defer { Task { await client.close() } }
+        // Warm the connection so the calls below are in flight on it when shutdown starts.
+        let _: Res = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall, Req())
+        let calls = Task {
+            try await withThrowingTaskGroup(of: Res.self) { group in
+                for i in 0..<5 {
+                    group.addTask { try await client.unary(TestMethods.slowEcho, benchmarkRequest("\(i)", responseSize: 400)) }
+                }
+                var done = 0
+                for try await _ in group { done += 1 }
+                return done
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        await server.stop()
+        #expect(try await calls.value == 5)
+        await #expect(throws: RPCError.self) {
+            let _: Res = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall, Req())
+        }
+    }
+
+    @Test("reconnects after the server restarts")
+    func reconnect() async throws {
+        let first = try await TestServer.start()
+        let client = try first.client(.unix(path: first.unixPath))
+        defer { Task { await client.close() } }
+        let _: Res = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall, benchmarkRequest("a"))
+        await first.stop()
+        // A new server on the same socket path.
+        var configuration = ServerConfiguration(listeners: [.unix(path: first.unixPath)])
+        configuration.gracePeriod = .seconds(1)
+        let second = try RPCServer(configuration: configuration, methods: MethodTable(testMethods(Probe())))
+        try await second.start()
+        defer { Task { await second.shutdownGracefully() } }
+        let response: Res = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall, benchmarkRequest("b"))
+        #expect(response.payload == Array("b".utf8))
+    }
+}

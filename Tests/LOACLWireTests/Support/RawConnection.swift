@@ -1,0 +1,147 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import LOACLMessages
+
+/// A plain blocking socket for writing LOACL frames byte by byte exactly as docs/PROTOCOL.md
+/// describes them, and reading back what the server sends, with no LOACL code in between.
+final class RawConnection {
+    struct Frame: Equatable, CustomStringConvertible {
+        var type: UInt8
+        var flags: UInt8
+        var streamID: UInt32
+        var payload: [UInt8]
+        var description: String { "Frame(type: \(type), flags: \(flags), stream: \(streamID), \(payload.count) bytes)" }
+    }
+
+    private let fd: Int32
+
+    init(tcpPort: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(tcpPort).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
+        setTimeout(seconds: 5)
+    }
+
+    init(unixPath: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(unixPath.utf8)
+            raw.copyBytes(from: bytes.prefix(raw.count - 1))
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
+        setTimeout(seconds: 5)
+    }
+
+    deinit { close(fd) }
+
+    func setTimeout(seconds: Int) {
+        var tv = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func send(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+
+    /// One byte per write: checks the server reassembles frames split anywhere.
+    func sendByteByByte(_ bytes: [UInt8]) {
+        for b in bytes { send([b]) }
+    }
+
+    /// Exactly `count` bytes, or nil on EOF/timeout.
+    func read(_ count: Int) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = buffer[got...].withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return nil }
+            got += n
+        }
+        return buffer
+    }
+
+    func readFrame() -> Frame? {
+        guard let header = read(10) else { return nil }
+        let length = Int(UInt32(header[0]) << 24 | UInt32(header[1]) << 16 | UInt32(header[2]) << 8 | UInt32(header[3]))
+        let stream = UInt32(header[6]) << 24 | UInt32(header[7]) << 16 | UInt32(header[8]) << 8 | UInt32(header[9])
+        guard let payload = length == 0 ? [] : read(length) else { return nil }
+        return Frame(type: header[4], flags: header[5], streamID: stream, payload: payload)
+    }
+
+    /// Reads frames until one of `type` for `stream` arrives (skipping WINDOW_UPDATEs etc.).
+    func readFrame(type: UInt8, stream: UInt32? = nil) -> Frame? {
+        while let frame = readFrame() {
+            if frame.type == type && (stream == nil || frame.streamID == stream) { return frame }
+        }
+        return nil
+    }
+
+    /// True when the peer closed the connection (EOF) within the read timeout.
+    func isClosedByPeer() -> Bool {
+        var byte: UInt8 = 0
+        while true {
+            let n = recv(fd, &byte, 1, 0)
+            if n == 0 { return true }
+            if n < 0 { return errno == ECONNRESET }
+        }
+    }
+
+    // MARK: Frame building, by hand
+
+    static let preface = Array("LOACL/1\n".utf8)
+
+    static func frame(_ type: UInt8, _ flags: UInt8, _ stream: UInt32, _ payload: [UInt8] = []) -> [UInt8] {
+        let n = UInt32(payload.count)
+        return [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF), type, flags,
+                UInt8(stream >> 24), UInt8(stream >> 16 & 0xFF), UInt8(stream >> 8 & 0xFF), UInt8(stream & 0xFF)] + payload
+    }
+
+    /// CallHeaders with just a method, encoded by hand (field 1, length-delimited).
+    static func headers(_ method: String, timeoutMs: UInt64 = 0) -> [UInt8] {
+        let m = Array(method.utf8)
+        var out: [UInt8] = [0x0A] + varint(UInt64(m.count)) + m
+        if timeoutMs > 0 { out += [0x10] + varint(timeoutMs) }
+        return out
+    }
+
+    /// BenchmarkRequest { payload = bytes } encoded by hand.
+    static func benchmarkPayload(_ bytes: [UInt8], responseSize: UInt32 = 0) -> [UInt8] {
+        var out: [UInt8] = bytes.isEmpty ? [] : [0x0A] + varint(UInt64(bytes.count)) + bytes
+        if responseSize > 0 { out += [0x10] + varint(UInt64(responseSize)) }
+        return out
+    }
+
+    static func varint(_ value: UInt64) -> [UInt8] {
+        var v = value
+        var out: [UInt8] = []
+        repeat {
+            var byte = UInt8(v & 0x7F)
+            v >>= 7
+            if v != 0 { byte |= 0x80 }
+            out.append(byte)
+        } while v != 0
+        return out
+    }
+
+    static func status(_ frame: Frame) throws -> Loacl_Wire_V1_CallStatus {
+        try Loacl_Wire_V1_CallStatus(serializedBytes: frame.payload)
+    }
+}

@@ -1,0 +1,156 @@
+import Foundation
+import LOACLClient
+import LOACLCore
+import LOACLMessages
+import LOACLServer
+import LOACLServices
+import LOACLTLS
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Test-only methods, built from the benchmark messages, for call kinds and behaviours the real
+/// services do not have.
+enum TestMethods {
+    static func method(_ name: String, client: Bool, server: Bool) -> ProtoMethodDescriptor {
+        ProtoMethodDescriptor(service: "loacl.test.Test", method: name, clientStreaming: client, serverStreaming: server,
+                              requestType: Loacl_V1_BenchmarkRequest.protoMessageName, responseType: Loacl_V1_BenchmarkResponse.protoMessageName)
+    }
+    /// Server-streaming: `response_size` messages, each echoing the payload.
+    static let repeatEcho = method("Repeat", client: false, server: true)
+    /// Client-streaming: the concatenation of every request payload.
+    static let concat = method("Concat", client: true, server: false)
+    /// Unary: sleeps until cancelled, recording the cancellation.
+    static let hang = method("Hang", client: false, server: false)
+    /// Unary: echoes the value of metadata key `x-echo` and the TLS peer subject.
+    static let echoMetadata = method("EchoMetadata", client: false, server: false)
+    /// Server-streaming: writes until cancelled, counting the messages that went out.
+    static let flood = method("Flood", client: false, server: true)
+    /// Client-streaming: never reads its requests (sleeps until cancelled).
+    static let stall = method("Stall", client: true, server: false)
+    /// Unary: sleeps `response_size` milliseconds, then echoes.
+    static let slowEcho = method("SlowEcho", client: false, server: false)
+}
+
+/// What the test handlers observed.
+final class Probe: Sendable {
+    let cancellations = NIOLockedValueBox(0)
+    let floodWritten = NIOLockedValueBox(0)
+    let started = NIOLockedValueBox(0)
+}
+
+func testMethods(_ probe: Probe) -> [ServerMethod] {
+    BenchmarkService().methods + HealthService(database: nil).methods + [
+        .serverStreaming(TestMethods.repeatEcho) { (request: Loacl_V1_BenchmarkRequest, writer: ResponseWriter<Loacl_V1_BenchmarkResponse>, _) in
+            var response = Loacl_V1_BenchmarkResponse()
+            response.payload = request.payload
+            for _ in 0..<request.responseSize { try await writer.write(response) }
+        },
+        .clientStreaming(TestMethods.concat) { (requests: RequestStream<Loacl_V1_BenchmarkRequest>, _) in
+            var response = Loacl_V1_BenchmarkResponse()
+            for try await request in requests { response.payload += request.payload }
+            return response
+        },
+        .unary(TestMethods.hang) { (_: Loacl_V1_BenchmarkRequest, _) -> Loacl_V1_BenchmarkResponse in
+            probe.started.withLockedValue { $0 += 1 }
+            do {
+                try await Task.sleep(for: .seconds(60))
+            } catch {
+                probe.cancellations.withLockedValue { $0 += 1 }
+                throw error
+            }
+            return Loacl_V1_BenchmarkResponse()
+        },
+        .unary(TestMethods.echoMetadata) { (_: Loacl_V1_BenchmarkRequest, context) in
+            var response = Loacl_V1_BenchmarkResponse()
+            let text = (context.metadata["x-echo"] ?? "") + "|" + (context.peer.certificateSubject ?? "")
+            response.payload = Array(text.utf8)
+            return response
+        },
+        .serverStreaming(TestMethods.flood) { (request: Loacl_V1_BenchmarkRequest, writer: ResponseWriter<Loacl_V1_BenchmarkResponse>, _) in
+            var response = Loacl_V1_BenchmarkResponse()
+            response.payload = [UInt8](repeating: 7, count: Int(request.responseSize))
+            do {
+                while true {
+                    try await writer.write(response)
+                    probe.floodWritten.withLockedValue { $0 += 1 }
+                }
+            } catch {
+                probe.cancellations.withLockedValue { $0 += 1 }
+                throw error
+            }
+        },
+        .clientStreaming(TestMethods.stall) { (_: RequestStream<Loacl_V1_BenchmarkRequest>, _) -> Loacl_V1_BenchmarkResponse in
+            try await Task.sleep(for: .seconds(60))
+            return Loacl_V1_BenchmarkResponse()
+        },
+        .unary(TestMethods.slowEcho) { (request: Loacl_V1_BenchmarkRequest, _) in
+            try await Task.sleep(for: .milliseconds(Int(request.responseSize)))
+            var response = Loacl_V1_BenchmarkResponse()
+            response.payload = request.payload
+            return response
+        },
+    ]
+}
+
+/// A running server on an ephemeral TCP port and a Unix socket in a temp folder.
+struct TestServer: Sendable {
+    let server: RPCServer
+    let tcpPort: Int
+    let unixPath: String
+    let tlsPort: Int?
+    let probe: Probe
+
+    static func start(
+        tls: TLSConfiguration? = nil,
+        configure: (inout ServerConfiguration) -> Void = { _ in }
+    ) async throws -> TestServer {
+        let probe = Probe()
+        let unixPath = NSTemporaryDirectory() + "loacl-test-\(UUID().uuidString.prefix(8)).sock"
+        var listeners: [Endpoint] = [.tcp(host: "127.0.0.1", port: 0), .unix(path: unixPath)]
+        if tls != nil { listeners.append(.tls(host: "127.0.0.1", port: 0)) }
+        var configuration = ServerConfiguration(listeners: listeners, tls: tls)
+        configuration.gracePeriod = .seconds(5)
+        configure(&configuration)
+        var logger = Logger(label: "loacl.test.server")
+        logger.logLevel = .critical
+        let server = try RPCServer(configuration: configuration, methods: MethodTable(testMethods(probe)), logger: logger)
+        let bound = try await server.start()
+        var tcpPort = 0
+        var tlsPort: Int?
+        for endpoint in bound {
+            if case .tcp(_, let port) = endpoint { tcpPort = port }
+            if case .tls(_, let port) = endpoint { tlsPort = port }
+        }
+        return TestServer(server: server, tcpPort: tcpPort, unixPath: unixPath, tlsPort: tlsPort, probe: probe)
+    }
+
+    func client(_ endpoint: Endpoint? = nil, tls: TLSConfiguration? = nil) throws -> LOACLClientConnection {
+        var configuration = ClientConfiguration(endpoint: endpoint ?? .tcp(host: "127.0.0.1", port: tcpPort), tls: tls)
+        configuration.maxConnectAttempts = 2
+        configuration.reconnectInitialDelay = .milliseconds(20)
+        return try LOACLClientConnection(configuration: configuration)
+    }
+
+    func stop() async {
+        await server.shutdownGracefully()
+    }
+}
+
+func benchmarkRequest(_ text: String, responseSize: UInt32 = 0) -> Loacl_V1_BenchmarkRequest {
+    var request = Loacl_V1_BenchmarkRequest()
+    request.payload = Array(text.utf8)
+    request.responseSize = responseSize
+    return request
+}
+
+/// Waits (bounded) until `condition` holds.
+func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let clock = ContinuousClock()
+    let end = clock.now + timeout
+    while clock.now < end {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
