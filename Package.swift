@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // MARK: C system libraries (shims only)
@@ -55,9 +56,13 @@ let package = Package(
             "LOACLCore", "LOACLWire", "LOACLMessages", "LOACLTLS", nio, nioPosix, logging, metrics,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // MARK: Upstream model providers (OpenAI Responses, OpenAI-compatible chat, offline)
+        .target(name: "LOACLUpstream", dependencies: [
+            nio, logging, .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         // MARK: Service implementations (one folder per service)
         .target(name: "LOACLServices", dependencies: [
-            "LOACLServer", "LOACLCore", "LOACLMessages", "LOACLPostgres", logging,
+            "LOACLServer", "LOACLCore", "LOACLMessages", "LOACLPostgres", "LOACLCrypto", "LOACLUpstream", logging, nio,
         ]),
         // MARK: Swift client
         .target(name: "LOACLClient", dependencies: [
@@ -79,6 +84,11 @@ let package = Package(
         .testTarget(name: "LOACLMessagesTests", dependencies: ["LOACLMessages"]),
         .testTarget(name: "LOACLPostgresTests", dependencies: ["LOACLPostgres", "LOACLMigrations", logging]),
         .testTarget(name: "LOACLTLSTests", dependencies: ["LOACLTLS", "LOACLCrypto", nio, nioPosix]),
+        .testTarget(name: "LOACLUpstreamTests", dependencies: ["LOACLUpstream", nio, nioPosix, logging]),
+        .testTarget(name: "LOACLServicesTests", dependencies: [
+            "LOACLServices", "LOACLServer", "LOACLClient", "LOACLPostgres", "LOACLMigrations", "LOACLCrypto",
+            "LOACLUpstream", nio, nioPosix, logging,
+        ]),
         .testTarget(name: "LOACLWireTests", dependencies: [
             "LOACLWire", "LOACLServer", "LOACLServices", "LOACLClient", "LOACLCore", "LOACLMessages", "LOACLTLS",
             nio, nioPosix, logging,

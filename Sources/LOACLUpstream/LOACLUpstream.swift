@@ -1,0 +1,1 @@
+// Upstream providers: see issue 6.
