@@ -1,0 +1,113 @@
+/// The one thing LOACL asks of an upstream model: stream a reply to a conversation, and
+/// suggest follow-up questions. One implementation per provider: the OpenAI Responses API, any
+/// OpenAI-compatible Chat Completions server, and the offline provider that needs no network.
+public protocol ChatProvider: Sendable {
+    /// "openai-responses", "openai-chat" or "offline"; stored in the reply's metadata.
+    var name: String { get }
+
+    /// Streams the reply: `.delta` events in order, then exactly one `.completed`.
+    /// Errors are `ChatProviderError`. Cancelling the consuming task cancels the upstream request.
+    func streamReply(_ request: ChatRequest) -> AsyncThrowingStream<ChatEvent, any Error>
+
+    /// Up to `count` short follow-up questions the user might ask next.
+    func followUps(for request: ChatRequest, reply: String, count: Int) async throws -> [String]
+}
+
+public enum ChatRole: String, Sendable, Hashable {
+    case system, user, assistant
+}
+
+/// One turn of the conversation history.
+public struct ChatTurn: Sendable, Hashable {
+    public var role: ChatRole
+    public var content: String
+    public init(role: ChatRole, content: String) {
+        self.role = role
+        self.content = content
+    }
+}
+
+/// A file sent along with the user's message.
+public struct ChatAttachment: Sendable, Hashable {
+    public var filename: String
+    public var mimeType: String
+    public var data: [UInt8]
+    public init(filename: String, mimeType: String, data: [UInt8]) {
+        self.filename = filename
+        self.mimeType = mimeType
+        self.data = data
+    }
+}
+
+/// Everything a provider needs for one reply.
+public struct ChatRequest: Sendable {
+    /// Upstream model name ("" = provider default).
+    public var model: String
+    /// The assistant's instructions (system prompt).
+    public var instructions: String
+    /// Earlier turns, oldest first, already trimmed to the history token budget.
+    public var history: [ChatTurn]
+    /// The new user message.
+    public var userMessage: String
+    public var attachments: [ChatAttachment]
+    public var temperature: Double?
+    public var maxOutputTokens: Int?
+    /// The tenant's decrypted upstream API key, held only for this request; nil for offline.
+    public var apiKey: String?
+    /// Extra context the offline provider answers from (e.g. the assistant's guided questions).
+    public var guidedQuestions: [String]
+
+    public init(model: String = "", instructions: String = "", history: [ChatTurn] = [], userMessage: String,
+                attachments: [ChatAttachment] = [], temperature: Double? = nil, maxOutputTokens: Int? = nil,
+                apiKey: String? = nil, guidedQuestions: [String] = []) {
+        self.model = model
+        self.instructions = instructions
+        self.history = history
+        self.userMessage = userMessage
+        self.attachments = attachments
+        self.temperature = temperature
+        self.maxOutputTokens = maxOutputTokens
+        self.apiKey = apiKey
+        self.guidedQuestions = guidedQuestions
+    }
+}
+
+/// Token counts of one reply (the provider's own when it reports them).
+public struct ChatUsage: Sendable, Hashable {
+    public var inputTokens: Int
+    public var outputTokens: Int
+    public var totalTokens: Int
+    public init(inputTokens: Int, outputTokens: Int, totalTokens: Int) {
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.totalTokens = totalTokens
+    }
+}
+
+public enum ChatEvent: Sendable, Hashable {
+    /// The next piece of reply text.
+    case delta(String)
+    /// The reply is complete.
+    case completed(ChatUsage)
+}
+
+/// Why an upstream reply failed. The service maps these to RPC status codes.
+public enum ChatProviderError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The upstream rejected the credentials (401/403) → UNAUTHENTICATED/FAILED_PRECONDITION.
+    case unauthorized(String)
+    /// Rate limited or out of quota (429), after retries → RESOURCE_EXHAUSTED.
+    case rateLimited(String)
+    /// Unreachable, 5xx after retries, connection dropped, malformed stream → UNAVAILABLE.
+    case unavailable(String)
+    /// The upstream refused or failed the request (response.failed, 400) → FAILED_PRECONDITION.
+    case failed(String)
+
+    public var description: String {
+        switch self {
+        case .unauthorized(let m): "upstream rejected the API key: \(m)"
+        case .rateLimited(let m): "upstream rate limit: \(m)"
+        case .unavailable(let m): "upstream unavailable: \(m)"
+        case .failed(let m): "upstream failed: \(m)"
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Upstream providers: see issue 6.
