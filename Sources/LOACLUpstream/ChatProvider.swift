@@ -77,10 +77,20 @@ public struct ChatUsage: Sendable, Hashable {
     public var inputTokens: Int
     public var outputTokens: Int
     public var totalTokens: Int
-    public init(inputTokens: Int, outputTokens: Int, totalTokens: Int) {
+    /// True when the counts are `TokenEstimator` estimates (offline provider, or an upstream
+    /// that reported no usage) rather than the upstream's own.
+    public var isEstimate: Bool
+    /// Set when the upstream stopped the reply early but cleanly (Responses
+    /// `response.incomplete`, Chat Completions `finish_reason` "length" / "content_filter"):
+    /// "max_output_tokens" or "content_filter". The streamed text is still the reply.
+    public var incompleteReason: String?
+    public init(inputTokens: Int, outputTokens: Int, totalTokens: Int, isEstimate: Bool = false,
+                incompleteReason: String? = nil) {
         self.inputTokens = inputTokens
         self.outputTokens = outputTokens
         self.totalTokens = totalTokens
+        self.isEstimate = isEstimate
+        self.incompleteReason = incompleteReason
     }
 }
 

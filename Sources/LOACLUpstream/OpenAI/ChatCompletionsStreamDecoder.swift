@@ -1,0 +1,66 @@
+import Foundation
+
+/// Decodes a Chat Completions stream: `choices[0].delta.content` pieces, `finish_reason`, the
+/// usage-only chunk that `stream_options.include_usage` adds, and the closing `data: [DONE]`.
+struct ChatCompletionsStreamDecoder: StreamDecoder {
+    let estimatedInputTokens: Int
+    private var text = ""
+    private var finishReason: String?
+    private var usage: ChatCompletionChunk.Usage?
+
+    init(estimatedInputTokens: Int) {
+        self.estimatedInputTokens = estimatedInputTokens
+    }
+
+    mutating func decode(_ event: ServerSentEvent) throws(ChatProviderError) -> DecodedEvent {
+        if event.data.trimmingCharacters(in: .whitespaces) == "[DONE]" {
+            return .completed(completion())
+        }
+        let chunk: ChatCompletionChunk
+        do {
+            chunk = try JSONDecoder().decode(ChatCompletionChunk.self, from: Data(event.data.utf8))
+        } catch {
+            throw .unavailable("malformed event from upstream: \(String(event.data.prefix(200)))")
+        }
+        if let error = chunk.error {
+            let body = UpstreamErrorBody(message: error.message ?? "stream error", type: error.type, code: error.code)
+            throw body.streamError(default: ChatProviderError.unavailable)
+        }
+        if let usage = chunk.usage { self.usage = usage }
+        var piece = ""
+        for choice in chunk.choices ?? [] {
+            if let content = choice.delta?.content { piece += content }
+            if let reason = choice.finishReason { finishReason = reason }
+        }
+        guard !piece.isEmpty else { return .ignored }
+        text += piece
+        return .delta(piece)
+    }
+
+    /// Without `[DONE]`, a reply that already has its finish_reason is complete (some
+    /// compatible servers omit the sentinel); anything else was cut off.
+    mutating func endOfStream() throws(ChatProviderError) -> ChatUsage {
+        guard finishReason != nil else {
+            throw .unavailable("the upstream stream ended before finish_reason or [DONE]")
+        }
+        return completion()
+    }
+
+    private func completion() -> ChatUsage {
+        var result: ChatUsage
+        if let usage {
+            result = ChatUsage(inputTokens: usage.promptTokens, outputTokens: usage.completionTokens,
+                               totalTokens: usage.totalTokens ?? usage.promptTokens + usage.completionTokens)
+        } else {
+            let output = TokenEstimator.estimate(text)
+            result = ChatUsage(inputTokens: estimatedInputTokens, outputTokens: output,
+                               totalTokens: estimatedInputTokens + output, isEstimate: true)
+        }
+        switch finishReason {
+        case "length": result.incompleteReason = "max_output_tokens"
+        case "content_filter": result.incompleteReason = "content_filter"
+        default: break
+        }
+        return result
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+
+/// Request body of `POST /v1/chat/completions` (the fields LOACL sends).
+struct ChatCompletionsRequestBody: Encodable {
+    var model: String
+    var messages: [Message]
+    var stream: Bool = true
+    var streamOptions = StreamOptions()
+    var temperature: Double?
+    var maxCompletionTokens: Int?
+    var maxTokens: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case model, messages, stream, temperature
+        case streamOptions = "stream_options"
+        case maxCompletionTokens = "max_completion_tokens"
+        case maxTokens = "max_tokens"
+    }
+
+    struct StreamOptions: Encodable {
+        var includeUsage = true
+        enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
+    }
+
+    struct Message: Encodable {
+        var role: String
+        var content: Content
+    }
+
+    enum Content: Encodable {
+        case text(String)
+        case parts([Part])
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .text(let text): try container.encode(text)
+            case .parts(let parts): try container.encode(parts)
+            }
+        }
+    }
+
+    /// `{"type":"text"}`, `{"type":"image_url","image_url":{"url":…}}` or
+    /// `{"type":"file","file":{"filename":…,"file_data":…}}`.
+    struct Part: Encodable {
+        var type: String
+        var text: String?
+        var imageURL: ImageURL?
+        var file: File?
+
+        enum CodingKeys: String, CodingKey {
+            case type, text, file
+            case imageURL = "image_url"
+        }
+        struct ImageURL: Encodable { var url: String }
+        struct File: Encodable {
+            var filename: String
+            var fileData: String
+            enum CodingKeys: String, CodingKey {
+                case filename
+                case fileData = "file_data"
+            }
+        }
+    }
+
+    /// `legacyMaxTokens` sends `max_tokens` (older self-hosted servers) instead of
+    /// `max_completion_tokens` (OpenAI's current name, required by its reasoning models).
+    init(_ request: ChatRequest, defaultModel: String, legacyMaxTokens: Bool) {
+        model = request.model.isEmpty ? defaultModel : request.model
+        temperature = request.temperature
+        if legacyMaxTokens { maxTokens = request.maxOutputTokens } else { maxCompletionTokens = request.maxOutputTokens }
+        messages = []
+        if !request.instructions.isEmpty {
+            messages.append(Message(role: "system", content: .text(request.instructions)))
+        }
+        messages += request.history.map { Message(role: $0.role.rawValue, content: .text($0.content)) }
+        let text = request.userTextWithInlineAttachments
+        let binaries = request.binaryAttachments
+        if binaries.isEmpty {
+            messages.append(Message(role: "user", content: .text(text)))
+        } else {
+            var parts = [Part(type: "text", text: text)]
+            for file in binaries {
+                if AttachmentKind(mimeType: file.mimeType) == .image {
+                    parts.append(Part(type: "image_url", imageURL: .init(url: file.dataURL)))
+                } else {
+                    parts.append(Part(type: "file", file: .init(filename: file.filename, fileData: file.dataURL)))
+                }
+            }
+            messages.append(Message(role: "user", content: .parts(parts)))
+        }
+    }
+}
+
+/// One `chat.completion.chunk` (or an error object some servers send mid-stream).
+struct ChatCompletionChunk: Decodable {
+    var choices: [Choice]?
+    var usage: Usage?
+    var error: ErrorObject?
+
+    struct Choice: Decodable {
+        var delta: Delta?
+        var finishReason: String?
+        enum CodingKeys: String, CodingKey {
+            case delta
+            case finishReason = "finish_reason"
+        }
+    }
+    struct Delta: Decodable { var content: String? }
+    struct Usage: Decodable {
+        var promptTokens: Int
+        var completionTokens: Int
+        var totalTokens: Int?
+        enum CodingKeys: String, CodingKey {
+            case promptTokens = "prompt_tokens"
+            case completionTokens = "completion_tokens"
+            case totalTokens = "total_tokens"
+        }
+    }
+    struct ErrorObject: Decodable {
+        var message: String?
+        var type: String?
+        var code: String?
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            message = try c.decodeIfPresent(String.self, forKey: .message)
+            type = try c.decodeIfPresent(String.self, forKey: .type)
+            // Some servers send a numeric code.
+            code = (try? c.decodeIfPresent(String.self, forKey: .code)) ?? (try? c.decodeIfPresent(Int.self, forKey: .code)).flatMap { $0.map(String.init) }
+        }
+        enum CodingKeys: String, CodingKey { case message, type, code }
+    }
+}

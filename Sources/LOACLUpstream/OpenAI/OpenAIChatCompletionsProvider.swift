@@ -1,0 +1,46 @@
+import Foundation
+
+/// Any OpenAI-compatible Chat Completions server (OpenAI, vLLM, llama.cpp, Ollama, LM Studio…):
+/// `POST {baseURL}/v1/chat/completions` with `stream: true` and `stream_options.include_usage`.
+public struct OpenAIChatCompletionsProvider: ChatProvider {
+    public var name: String { "openai-chat" }
+    public let baseURL: String
+    public let defaultModel: String
+    /// Send `max_tokens` instead of `max_completion_tokens`.
+    public let legacyMaxTokens: Bool
+    public let transport: UpstreamTransport
+    public let attachmentLimits: AttachmentLimits
+
+    public init(baseURL: String = "https://api.openai.com", defaultModel: String = "gpt-4.1-mini",
+                legacyMaxTokens: Bool = false, transport: UpstreamTransport,
+                attachmentLimits: AttachmentLimits = AttachmentLimits()) {
+        self.baseURL = baseURL
+        self.defaultModel = defaultModel
+        self.legacyMaxTokens = legacyMaxTokens
+        self.transport = transport
+        self.attachmentLimits = attachmentLimits
+    }
+
+    public var endpointURL: String { OpenAIEndpoint.url(base: baseURL, path: "chat/completions") }
+
+    public func streamReply(_ request: ChatRequest) -> AsyncThrowingStream<ChatEvent, any Error> {
+        let body: [UInt8]
+        do {
+            try attachmentLimits.validate(request.attachments)
+            let payload = ChatCompletionsRequestBody(request, defaultModel: defaultModel, legacyMaxTokens: legacyMaxTokens)
+            body = Array(try JSONEncoder().encode(payload))
+        } catch {
+            return AsyncThrowingStream { $0.finish(throwing: error as? ChatProviderError ?? .failed("cannot encode the request: \(error)")) }
+        }
+        let estimate = TokenEstimator.estimateInput(request)
+        return transport.stream(url: endpointURL, apiKey: request.apiKey, body: body) {
+            ChatCompletionsStreamDecoder(estimatedInputTokens: estimate)
+        }
+    }
+
+    public func followUps(for request: ChatRequest, reply: String, count: Int) async throws -> [String] {
+        guard count > 0 else { return [] }
+        let text = try await collectReply(FollowUpPrompt.request(for: request, reply: reply, count: count))
+        return FollowUpPrompt.parse(text, count: count)
+    }
+}
