@@ -3,6 +3,10 @@
 #   Sources/LOACLProtoC/               protoc-c output (.c beside include/<proto path>.pb-c.h)
 #   Sources/LOACLMessages/Generated/   Swift types + protobuf-c bridge (protoc-gen-loacl-swift)
 #   Tests/LOACLMessagesTests/Generated/ sample values for the round-trip tests
+#   Sources/LOACLServer/Generated/     handler protocols + `serverMethods` per loacl.v1 service
+#   Sources/LOACLClient/Generated/     typed client structs per loacl.v1 service
+#   clients/python/src/loacl_client/gen/  Python client code (clients/python/generate.sh)
+#   clients/c/gen/                     C client's protobuf-c code (clients/c/generate.sh)
 # usage: scripts/generate.sh           regenerate in place
 #        scripts/generate.sh --check   regenerate into a temp dir; exit 1 listing stale files
 # Needs protoc, protoc-c, libprotobuf-c-dev and Python's protobuf (installed when missing).
@@ -80,13 +84,25 @@ protoc --descriptor_set_in="$STAGE/all.pb" \
   --plugin=protoc-gen-loacl-swift="$PLUGIN_DIR/protoc-gen-loacl-swift" \
   --loacl-swift_opt=samples --loacl-swift_out="$SAMPLES_OUT" "${ALL_FILES[@]}"
 
-# ---- Python client code (not yet) ---------------------------------------------------------------
-# PYTHON OUTPUT GOES HERE. When clients/python exists, add e.g.
-#   PY_OUT="$STAGE/clients/python/src/loacl_proto"; mkdir -p "$PY_OUT"
-#   protoc --descriptor_set_in="$STAGE/all.pb" --python_out="$PY_OUT" "${PROTOS[@]}"
-# and add "clients/python/src/loacl_proto" to GENERATED_DIRS below.
+# Service stubs: handler protocols for the server, typed clients for the Swift client.
+for side in server client; do
+  case "$side" in
+    server) STUB_OUT="$STAGE/Sources/LOACLServer/Generated" ;;
+    client) STUB_OUT="$STAGE/Sources/LOACLClient/Generated" ;;
+  esac
+  mkdir -p "$STUB_OUT"
+  protoc --descriptor_set_in="$STAGE/all.pb" \
+    --plugin=protoc-gen-loacl-swift="$PLUGIN_DIR/protoc-gen-loacl-swift" \
+    --loacl-swift_opt="$side" --loacl-swift_out="$STUB_OUT" "${ALL_FILES[@]}"
+done
 
-GENERATED_DIRS=("Sources/LOACLProtoC" "Sources/LOACLMessages/Generated" "Tests/LOACLMessagesTests/Generated")
+# ---- polyglot clients (their own scripts, writing into the staging tree) -----------------------
+"$ROOT/clients/python/generate.sh" "$STAGE/clients/python/src/loacl_client/gen" >/dev/null
+"$ROOT/clients/c/generate.sh" "$STAGE/clients/c/gen" >/dev/null
+
+GENERATED_DIRS=("Sources/LOACLProtoC" "Sources/LOACLMessages/Generated" "Tests/LOACLMessagesTests/Generated"
+                "Sources/LOACLServer/Generated" "Sources/LOACLClient/Generated"
+                "clients/python/src/loacl_client/gen" "clients/c/gen")
 
 # ---- compare or install -------------------------------------------------------------------------
 if [ "$CHECK" -eq 1 ]; then
@@ -95,7 +111,7 @@ if [ "$CHECK" -eq 1 ]; then
     mkdir -p "$STAGE/$d"
     while read -r line; do
       echo "stale: $line"; stale=1
-    done < <(diff -rq "$ROOT/$d" "$STAGE/$d" 2>&1 \
+    done < <(diff -rq -x __pycache__ "$ROOT/$d" "$STAGE/$d" 2>&1 \
       | sed -E "s|^Files $ROOT/([^ ]+) and .* differ$|\1 (differs)|; s|^Only in $ROOT/(.*): (.*)$|\1/\2 (should not exist)|; s|^Only in $STAGE/(.*): (.*)$|\1/\2 (missing)|; s|^diff: $ROOT/(.*): No such file or directory$|\1 (missing)|")
   done
   if [ "$stale" -ne 0 ]; then

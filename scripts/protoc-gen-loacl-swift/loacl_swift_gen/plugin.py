@@ -1,13 +1,16 @@
 """protoc plugin entry point: request in, generated files out.
 
-Emitters are listed in PER_FILE / WHOLE_REQUEST; adding one (e.g. client stubs) means writing a
-module with `emit(file) -> str | None` and adding it here.
+Emitters are listed in PER_FILE / WHOLE_REQUEST; adding one means writing a module with
+`emit(file) -> str | None` and adding it here. The plugin parameter picks the output set:
+none: LOACLMessages; `server` / `client`: the service stubs for LOACLServer / LOACLClient;
+`samples`: test values.
 """
 import sys
 
 from google.protobuf.compiler import plugin_pb2
 
-from . import emit_bridge, emit_registry, emit_samples, emit_services, emit_types
+from . import (emit_bridge, emit_client_stubs, emit_registry, emit_samples, emit_server_stubs, emit_services,
+               emit_types)
 from .model import GeneratorError, Model
 
 # (file name suffix, emitter): each runs once per .proto file; None means "nothing to write".
@@ -20,6 +23,11 @@ PER_FILE = [
 WHOLE_REQUEST = [
     ("ProtoRegistry+Generated.swift", emit_registry.emit),
 ]
+# Per-file emitters for other modules, selected by the plugin parameter.
+STUBS = {
+    "server": [(".server.swift", emit_server_stubs.emit)],
+    "client": [(".client.swift", emit_client_stubs.emit)],
+}
 
 
 def generate(request):
@@ -32,13 +40,12 @@ def generate(request):
             out.name = "Samples+Generated.swift"
             out.content = emit_samples.emit(model.generated)
             return response
-        for f in model.generated:
-            for suffix, emitter in PER_FILE:
-                text = emitter(f)
-                if text is not None:
-                    out = response.file.add()
-                    out.name = f.ident + suffix
-                    out.content = text
+        if request.parameter in STUBS:
+            _per_file(response, model, STUBS[request.parameter])
+            return response
+        if request.parameter:
+            raise GeneratorError("unknown parameter %r (expected server, client or samples)" % request.parameter)
+        _per_file(response, model, PER_FILE)
         for name, emitter in WHOLE_REQUEST:
             out = response.file.add()
             out.name = name
@@ -46,6 +53,16 @@ def generate(request):
     except GeneratorError as e:
         response.error = str(e)
     return response
+
+
+def _per_file(response, model, emitters):
+    for f in model.generated:
+        for suffix, emitter in emitters:
+            text = emitter(f)
+            if text is not None:
+                out = response.file.add()
+                out.name = f.ident + suffix
+                out.content = text
 
 
 def main():
