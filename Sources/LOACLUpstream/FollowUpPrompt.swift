@@ -52,13 +52,14 @@ enum FollowUpPrompt {
     }
 }
 
-extension ChatProvider {
-    /// Collects a whole streamed reply (used for the follow-up request).
-    func collectReply(_ request: ChatRequest) async throws -> String {
+extension FollowUpPrompt {
+    /// Makes the follow-up request through `provider` and parses its answer.
+    static func ask(_ provider: some ChatProvider, for request: ChatRequest, reply: String, count: Int) async throws -> [String] {
+        guard count > 0 else { return [] }
         var text = ""
-        for try await event in streamReply(request) {
+        for try await event in provider.streamReply(Self.request(for: request, reply: reply, count: count)) {
             if case .delta(let delta) = event { text += delta }
         }
-        return text
+        return parse(text, count: count)
     }
 }

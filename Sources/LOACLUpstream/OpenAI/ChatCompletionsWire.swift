@@ -27,18 +27,7 @@ struct ChatCompletionsRequestBody: Encodable {
         var content: Content
     }
 
-    enum Content: Encodable {
-        case text(String)
-        case parts([Part])
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            switch self {
-            case .text(let text): try container.encode(text)
-            case .parts(let parts): try container.encode(parts)
-            }
-        }
-    }
+    typealias Content = WireContent<Part>
 
     /// `{"type":"text"}`, `{"type":"image_url","image_url":{"url":…}}` or
     /// `{"type":"file","file":{"filename":…,"file_data":…}}`.

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Any OpenAI-compatible Chat Completions server (OpenAI, vLLM, llama.cpp, Ollama, LM Studio…):
 /// `POST {baseURL}/v1/chat/completions` with `stream: true` and `stream_options.include_usage`.
 public struct OpenAIChatCompletionsProvider: ChatProvider {
@@ -24,23 +22,12 @@ public struct OpenAIChatCompletionsProvider: ChatProvider {
     public var endpointURL: String { OpenAIEndpoint.url(base: baseURL, path: "chat/completions") }
 
     public func streamReply(_ request: ChatRequest) -> AsyncThrowingStream<ChatEvent, any Error> {
-        let body: [UInt8]
-        do {
-            try attachmentLimits.validate(request.attachments)
-            let payload = ChatCompletionsRequestBody(request, defaultModel: defaultModel, legacyMaxTokens: legacyMaxTokens)
-            body = Array(try JSONEncoder().encode(payload))
-        } catch {
-            return AsyncThrowingStream { $0.finish(throwing: error as? ChatProviderError ?? .failed("cannot encode the request: \(error)")) }
-        }
-        let estimate = TokenEstimator.estimateInput(request)
-        return transport.stream(url: endpointURL, apiKey: request.apiKey, body: body) {
-            ChatCompletionsStreamDecoder(estimatedInputTokens: estimate)
-        }
+        transport.streamJSON(url: endpointURL, request: request, limits: attachmentLimits,
+                             body: { ChatCompletionsRequestBody(request, defaultModel: defaultModel, legacyMaxTokens: legacyMaxTokens) },
+                             makeDecoder: ChatCompletionsStreamDecoder.init(estimatedInputTokens:))
     }
 
     public func followUps(for request: ChatRequest, reply: String, count: Int) async throws -> [String] {
-        guard count > 0 else { return [] }
-        let text = try await collectReply(FollowUpPrompt.request(for: request, reply: reply, count: count))
-        return FollowUpPrompt.parse(text, count: count)
+        try await FollowUpPrompt.ask(self, for: request, reply: reply, count: count)
     }
 }

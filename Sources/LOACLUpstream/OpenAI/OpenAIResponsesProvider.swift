@@ -1,5 +1,3 @@
-import Foundation
-
 /// The OpenAI Responses API: `POST {baseURL}/v1/responses` with `stream: true`.
 public struct OpenAIResponsesProvider: ChatProvider {
     public var name: String { "openai-responses" }
@@ -20,22 +18,12 @@ public struct OpenAIResponsesProvider: ChatProvider {
     public var endpointURL: String { OpenAIEndpoint.url(base: baseURL, path: "responses") }
 
     public func streamReply(_ request: ChatRequest) -> AsyncThrowingStream<ChatEvent, any Error> {
-        let body: [UInt8]
-        do {
-            try attachmentLimits.validate(request.attachments)
-            body = Array(try JSONEncoder().encode(ResponsesRequestBody(request, defaultModel: defaultModel)))
-        } catch {
-            return AsyncThrowingStream { $0.finish(throwing: error as? ChatProviderError ?? .failed("cannot encode the request: \(error)")) }
-        }
-        let estimate = TokenEstimator.estimateInput(request)
-        return transport.stream(url: endpointURL, apiKey: request.apiKey, body: body) {
-            ResponsesStreamDecoder(estimatedInputTokens: estimate)
-        }
+        transport.streamJSON(url: endpointURL, request: request, limits: attachmentLimits,
+                             body: { ResponsesRequestBody(request, defaultModel: defaultModel) },
+                             makeDecoder: ResponsesStreamDecoder.init(estimatedInputTokens:))
     }
 
     public func followUps(for request: ChatRequest, reply: String, count: Int) async throws -> [String] {
-        guard count > 0 else { return [] }
-        let text = try await collectReply(FollowUpPrompt.request(for: request, reply: reply, count: count))
-        return FollowUpPrompt.parse(text, count: count)
+        try await FollowUpPrompt.ask(self, for: request, reply: reply, count: count)
     }
 }

@@ -21,19 +21,7 @@ struct ResponsesRequestBody: Encodable {
         var content: Content
     }
 
-    /// Plain text, or a list of typed parts when images or files come along.
-    enum Content: Encodable {
-        case text(String)
-        case parts([Part])
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            switch self {
-            case .text(let text): try container.encode(text)
-            case .parts(let parts): try container.encode(parts)
-            }
-        }
-    }
+    typealias Content = WireContent<Part>
 
     /// `input_text`, `input_image` (data URL) or `input_file` (PDF as a data URL).
     struct Part: Encodable {
