@@ -62,7 +62,8 @@ let package = Package(
         ]),
         // MARK: Service implementations (one folder per service)
         .target(name: "LOACLServices", dependencies: [
-            "LOACLServer", "LOACLCore", "LOACLMessages", "LOACLPostgres", "LOACLCrypto", "LOACLUpstream", logging, nio,
+            "LOACLServer", "LOACLCore", "LOACLMessages", "LOACLPostgres", "LOACLCrypto", "LOACLUpstream", logging, nio, nioPosix,
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // MARK: Swift client
         .target(name: "LOACLClient", dependencies: [

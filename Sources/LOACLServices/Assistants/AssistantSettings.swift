@@ -1,0 +1,123 @@
+import Foundation
+import LOACLCore
+import LOACLMessages
+
+/// An assistant's configuration as stored in `assistants.configuration` (a JSON object with
+/// snake_case keys; absent keys mean "default"), with the checks and defaults the API promises.
+public struct AssistantSettings: Sendable, Equatable {
+    public static let providers: Set<String> = ["offline", "openai-responses", "openai-chat"]
+    public static let defaultGuestTTLSeconds: UInt32 = 86_400
+    public static let defaultFollowUpCount = 3
+
+    public var model = ""
+    public var temperature: Double?
+    public var maxOutputTokens: UInt32 = 0
+    public var maxHistoryTokens: UInt32 = 0
+    public var guestSessionTTLSeconds: UInt32 = 0
+    public var tokensPerSessionPerDay: UInt64 = 0
+    public var messagesPerGuestPerDay: UInt32 = 0
+    public var messagesPerSessionPerMinute: UInt32 = 0
+    public var followUpCount: UInt32?
+    public var provider = ""
+
+    public init() {}
+
+    /// Validates the API message (field names in errors are prefixed `configuration.`).
+    init(validating c: Loacl_V1_AssistantConfiguration) throws(RPCError) {
+        model = try Validate.text(c.model, "configuration.model", max: 200)
+        if c.hasTemperature {
+            let t = c.temperature.value
+            guard t.isFinite, (0...2).contains(t) else {
+                throw RPCError.invalidArgument("configuration.temperature must be between 0.0 and 2.0")
+            }
+            temperature = t
+        }
+        guard c.maxOutputTokens <= 128_000 else {
+            throw RPCError.invalidArgument("configuration.max_output_tokens must be at most 128000")
+        }
+        maxOutputTokens = c.maxOutputTokens
+        guard c.maxHistoryTokens <= 1_000_000 else {
+            throw RPCError.invalidArgument("configuration.max_history_tokens must be at most 1000000")
+        }
+        maxHistoryTokens = c.maxHistoryTokens
+        guard c.guestSessionTtlSeconds == 0 || (60...2_592_000).contains(c.guestSessionTtlSeconds) else {
+            throw RPCError.invalidArgument("configuration.guest_session_ttl_seconds must be 0 or 60-2592000")
+        }
+        guestSessionTTLSeconds = c.guestSessionTtlSeconds
+        guard c.tokensPerSessionPerDay <= UInt64(Int64.max) else {
+            throw RPCError.invalidArgument("configuration.tokens_per_session_per_day is too large")
+        }
+        tokensPerSessionPerDay = c.tokensPerSessionPerDay
+        messagesPerGuestPerDay = c.messagesPerGuestPerDay
+        messagesPerSessionPerMinute = c.messagesPerSessionPerMinute
+        if c.hasFollowUpCount {
+            guard c.followUpCount.value <= 5 else {
+                throw RPCError.invalidArgument("configuration.follow_up_count must be 0-5")
+            }
+            followUpCount = c.followUpCount.value
+        }
+        guard c.provider.isEmpty || Self.providers.contains(c.provider) else {
+            throw RPCError.invalidArgument("configuration.provider must be one of \(Self.providers.sorted().joined(separator: ", ")) or empty")
+        }
+        provider = c.provider
+    }
+
+    /// Reads the stored JSON; unknown keys are ignored, malformed values fall back to defaults.
+    init(json: String) {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return }
+        func number(_ key: String) -> NSNumber? { object[key] as? NSNumber }
+        model = object["model"] as? String ?? ""
+        temperature = number("temperature")?.doubleValue
+        maxOutputTokens = number("max_output_tokens")?.uint32Value ?? 0
+        maxHistoryTokens = number("max_history_tokens")?.uint32Value ?? 0
+        guestSessionTTLSeconds = number("guest_session_ttl_seconds")?.uint32Value ?? 0
+        tokensPerSessionPerDay = number("tokens_per_session_per_day")?.uint64Value ?? 0
+        messagesPerGuestPerDay = number("messages_per_guest_per_day")?.uint32Value ?? 0
+        messagesPerSessionPerMinute = number("messages_per_session_per_minute")?.uint32Value ?? 0
+        followUpCount = number("follow_up_count")?.uint32Value
+        provider = object["provider"] as? String ?? ""
+    }
+
+    /// Stored form: only the keys that differ from the defaults.
+    var json: String {
+        var object: [String: Any] = [:]
+        if !model.isEmpty { object["model"] = model }
+        if let temperature { object["temperature"] = temperature }
+        if maxOutputTokens > 0 { object["max_output_tokens"] = maxOutputTokens }
+        if maxHistoryTokens > 0 { object["max_history_tokens"] = maxHistoryTokens }
+        if guestSessionTTLSeconds > 0 { object["guest_session_ttl_seconds"] = guestSessionTTLSeconds }
+        if tokensPerSessionPerDay > 0 { object["tokens_per_session_per_day"] = tokensPerSessionPerDay }
+        if messagesPerGuestPerDay > 0 { object["messages_per_guest_per_day"] = messagesPerGuestPerDay }
+        if messagesPerSessionPerMinute > 0 { object["messages_per_session_per_minute"] = messagesPerSessionPerMinute }
+        if let followUpCount { object["follow_up_count"] = followUpCount }
+        if !provider.isEmpty { object["provider"] = provider }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The `guest_session_ttl` column value.
+    var guestTTLInterval: String { "\(guestSessionTTLSeconds == 0 ? Self.defaultGuestTTLSeconds : guestSessionTTLSeconds) seconds" }
+
+    var message: Loacl_V1_AssistantConfiguration {
+        var c = Loacl_V1_AssistantConfiguration()
+        c.model = model
+        if let temperature {
+            var value = Loacl_V1_DoubleValue()
+            value.value = temperature
+            c.temperature = value
+        }
+        c.maxOutputTokens = maxOutputTokens
+        c.maxHistoryTokens = maxHistoryTokens
+        c.guestSessionTtlSeconds = guestSessionTTLSeconds
+        c.tokensPerSessionPerDay = tokensPerSessionPerDay
+        c.messagesPerGuestPerDay = messagesPerGuestPerDay
+        c.messagesPerSessionPerMinute = messagesPerSessionPerMinute
+        if let followUpCount {
+            var value = Loacl_V1_UInt32Value()
+            value.value = followUpCount
+            c.followUpCount = value
+        }
+        c.provider = provider
+        return c
+    }
+}

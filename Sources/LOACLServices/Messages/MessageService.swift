@@ -1,0 +1,69 @@
+import LOACLCore
+import LOACLMessages
+import LOACLPostgres
+import LOACLServer
+import LOACLUpstream
+import Logging
+
+/// `loacl.v1.MessageService`: a thread's messages, and SendMessage (see SendMessage.swift).
+public struct MessageService: Sendable {
+    let database: Database
+    let storage: FileStorage
+    let providers: ChatProviderRegistry
+    let vault: TenantKeyVault
+    let logger: Logger
+
+    public init(database: Database, storage: FileStorage, providers: ChatProviderRegistry, vault: TenantKeyVault,
+                logger: Logger = Logger(label: "loacl.services.messages")) {
+        self.database = database
+        self.storage = storage
+        self.providers = providers
+        self.vault = vault
+        self.logger = logger
+    }
+
+    public func listMessages(_ request: Loacl_V1_ListMessagesRequest, context: ServerContext) async throws -> Loacl_V1_ListMessagesResponse {
+        let session = try CallerIdentity.requireSession()
+        let threadID = try Validate.uuid(request.threadID, "thread_id")
+        let pageSize = try Validate.pageSize(request.pageSize)
+        let cursor = try PageToken.decode(request.pageToken, expecting: .time)
+        let rows = try await database.transaction { connection in
+            try Self.requireThread(connection, threadID, session)
+            return try connection.execParams("""
+                SELECT \(MessageRows.columns) FROM loacl.messages m
+                WHERE m.thread_id = $1
+                  AND ($2::int8 IS NULL OR (m.created_at, m.id) > (\(SQL.timestamp(micros: "$2")), $3::uuid))
+                ORDER BY m.created_at, m.id LIMIT $4
+                """, [threadID, cursor.map { String($0.value) }, cursor?.id, String(pageSize + 1)]).namedRows
+        }
+        let (page, next) = paginate(rows, pageSize: pageSize) { PageToken(kind: .time, value: $0.int64OrZero("cursor"), id: $0.string("id")) }
+        var response = Loacl_V1_ListMessagesResponse()
+        response.messages = page.map(MessageRows.message)
+        response.nextPageToken = next
+        return response
+    }
+
+    public func getMessage(_ request: Loacl_V1_GetMessageRequest, context: ServerContext) async throws -> Loacl_V1_GetMessageResponse {
+        let session = try CallerIdentity.requireSession()
+        let id = try Validate.uuid(request.id, "id")
+        let row = try await database.transaction { connection in
+            try connection.execParams("""
+                SELECT \(MessageRows.columns) FROM loacl.messages m
+                JOIN loacl.threads t ON t.id = m.thread_id
+                WHERE m.id = $1 AND t.assistant_id = $2
+                """, [id, session.assistantID]).one("message")
+        }
+        var response = Loacl_V1_GetMessageResponse()
+        response.message = MessageRows.message(row)
+        return response
+    }
+
+    /// The thread's status when the caller may see it (same assistant as its session), else NOT_FOUND.
+    @discardableResult
+    static func requireThread(_ connection: PostgresConnection, _ threadID: String, _ session: SessionRecord) throws -> String {
+        guard let status = try connection.execParams(
+            "SELECT status FROM loacl.threads WHERE id = $1 AND assistant_id = $2", [threadID, session.assistantID]).scalar
+        else { throw RPCError.notFound("thread not found") }
+        return status
+    }
+}

@@ -1,0 +1,281 @@
+import Foundation
+import LOACLCore
+import LOACLMessages
+import LOACLPostgres
+import LOACLServer
+import LOACLUpstream
+import Logging
+
+extension MessageService {
+    static let maxContentBytes = 64 * 1024
+    static let maxAttachments = 10
+    /// History budget when the assistant sets none.
+    static let defaultHistoryTokens = 8_000
+
+    /// Stores the user message (quotas and rate limit checked first, in the same transaction),
+    /// streams the reply from the assistant's provider, stores it with its token count, then
+    /// makes and stores follow-up suggestions. A reply cut short by cancellation or an upstream
+    /// failure is stored as far as it got, with `{"incomplete":true}` in its metadata.
+    public func sendMessage(_ request: Loacl_V1_SendMessageRequest, responses: ResponseWriter<Loacl_V1_SendMessageEvent>, context: ServerContext) async throws {
+        let session = try CallerIdentity.requireSession()
+        let threadID = try Validate.uuid(request.threadID, "thread_id")
+        let content = try Validate.content(request.content, "content", maxBytes: Self.maxContentBytes)
+        guard request.fileIds.count <= Self.maxAttachments else {
+            throw RPCError.invalidArgument("file_ids has more than \(Self.maxAttachments) entries")
+        }
+        var fileIDs: [String] = []
+        for id in request.fileIds {
+            let id = try Validate.uuid(id, "file_ids")
+            if !fileIDs.contains(id) { fileIDs.append(id) }
+        }
+        let metadata = try Validate.metadata(request.metadataJson)
+        let providers = self.providers
+        let attach = fileIDs
+
+        let turn = try await database.transaction { connection in
+            try Self.prepareTurn(connection, session: session, threadID: threadID, content: content,
+                                 fileIDs: attach, metadata: metadata, providers: providers)
+        }
+        var event = Loacl_V1_SendMessageEvent()
+        event.userMessage = turn.userMessage
+        try await responses.write(event)
+
+        guard let provider = providers.provider(named: turn.settings.provider) else {
+            throw RPCError(.failedPrecondition, "provider is not configured on this server")
+        }
+        var chat = ChatRequest(
+            model: turn.settings.model, instructions: turn.instructions, history: turn.history, userMessage: content,
+            temperature: turn.settings.temperature,
+            maxOutputTokens: turn.settings.maxOutputTokens > 0 ? Int(turn.settings.maxOutputTokens) : nil,
+            guidedQuestions: turn.guidedQuestions)
+        for file in turn.attachments {
+            let data = try await storage.readAll(relativePath: file.path)
+            chat.attachments.append(ChatAttachment(filename: file.name, mimeType: file.type, data: data))
+        }
+        if provider.name != "offline", let sealed = turn.sealedAPIKey {
+            chat.apiKey = try? vault.open(sealed, hash: turn.keyHash)
+        }
+
+        var reply = ""
+        var usage: ChatUsage?
+        do {
+            for try await chunk in provider.streamReply(chat) {
+                switch chunk {
+                case .delta(let text):
+                    reply += text
+                    var delta = Loacl_V1_SendMessageEvent()
+                    var textDelta = Loacl_V1_TextDelta()
+                    textDelta.text = text
+                    delta.delta = textDelta
+                    try await responses.write(delta)
+                case .completed(let result):
+                    usage = result
+                }
+            }
+            // A stream cut by cancellation may just end; one without `.completed` is unfinished.
+            try Task.checkCancellation()
+            if usage == nil { throw ChatProviderError.unavailable("reply stream ended early") }
+        } catch {
+            // Keep what arrived. The call's task may be cancelled, so store from a fresh task.
+            let partial = reply
+            let identity = CallerIdentity.current
+            if !partial.isEmpty {
+                let store = Task {
+                    try await self.storeReply(partial, usage: nil, provider: provider.name, incomplete: true,
+                                              threadID: threadID, userContent: content, identity: identity)
+                }
+                _ = try? await store.value
+            }
+            if Task.isCancelled || error is CancellationError { throw CancellationError() }
+            throw Self.rpcError(error, logger: logger)
+        }
+
+        let assistantMessage = try await storeReply(reply, usage: usage, provider: provider.name, incomplete: false,
+                                                    threadID: threadID, userContent: content)
+        event.assistantMessage = assistantMessage
+        try await responses.write(event)
+
+        let count = Int(turn.settings.followUpCount ?? UInt32(AssistantSettings.defaultFollowUpCount))
+        guard count > 0 else { return }
+        let suggestions: [String]
+        do {
+            suggestions = try await provider.followUps(for: chat, reply: reply, count: count)
+        } catch {
+            logger.notice("follow-up suggestions failed", metadata: ["error": "\(error)"])
+            return
+        }
+        let texts = suggestions.map { String($0.prefix(1000)) }.filter { !$0.isEmpty }.prefix(count)
+        guard !texts.isEmpty else { return }
+        let stored = try await database.transaction { connection in
+            try texts.map { text in
+                FollowUpService.suggestion(try connection.execParams("""
+                    INSERT INTO loacl.follow_up_suggestions (thread_id, message_id, suggestion)
+                    VALUES ($1, $2, $3) RETURNING \(FollowUpService.columns)
+                    """, [threadID, assistantMessage.id, text]).one("suggestion"))
+            }
+        }
+        var followUps = Loacl_V1_FollowUpSuggestions()
+        followUps.suggestions = stored
+        event.followUps = followUps
+        try await responses.write(event)
+    }
+
+    // MARK: - Steps
+
+    struct Turn: Sendable {
+        struct Attachment: Sendable { var name: String, type: String, path: String }
+        var userMessage: Loacl_V1_Message
+        var settings: AssistantSettings
+        var instructions: String
+        var history: [ChatTurn]
+        var guidedQuestions: [String]
+        var attachments: [Attachment]
+        var sealedAPIKey: [UInt8]?
+        var keyHash: [UInt8]
+    }
+
+    /// One transaction: checks, quotas, the user message, its usage row and attachments.
+    static func prepareTurn(_ c: PostgresConnection, session: SessionRecord, threadID: String, content: String,
+                            fileIDs: [String], metadata: String, providers: ChatProviderRegistry) throws -> Turn {
+        // Sends of one session take turns, so its quota and rate checks are exact.
+        _ = try c.execParams("SELECT 1 FROM loacl.sessions WHERE id = $1 FOR UPDATE", [session.id])
+        let status = try requireThread(c, threadID, session)
+        guard status == "active" else { throw RPCError(.failedPrecondition, "thread is \(status)") }
+
+        guard let assistant = try c.execParams("""
+            SELECT instructions, configuration::text AS configuration, api_key_ciphertext, api_key_hash
+            FROM loacl.session_assistant_runtime()
+            """, []).first else { throw RPCError.unauthenticated("session is no longer active") }
+        let settings = AssistantSettings(json: assistant.string("configuration"))
+        guard providers.provider(named: settings.provider) != nil else {
+            throw RPCError(.failedPrecondition, "the assistant's provider \"\(settings.provider.isEmpty ? providers.defaultName : settings.provider)\" is not configured on this server")
+        }
+        try checkQuotas(c, settings: settings, session: session)
+
+        let budget = settings.maxHistoryTokens > 0 ? Int(settings.maxHistoryTokens) : defaultHistoryTokens
+        let history = try c.execParams("""
+            SELECT role, content, tokens_used FROM loacl.messages WHERE thread_id = $1
+            ORDER BY created_at DESC, id DESC LIMIT 200
+            """, [threadID]).namedRows
+        var turns: [ChatTurn] = []
+        var used = 0
+        for row in history {
+            used += max(row.int("tokens_used") ?? 0, TokenEstimate.count(row.string("content")))
+            if used > budget { break }
+            let role: ChatRole = switch row["role"] { case "assistant": .assistant; case "system": .system; default: .user }
+            turns.append(ChatTurn(role: role, content: row.string("content")))
+        }
+
+        let tokens = TokenEstimate.count(content)
+        var message = MessageRows.message(try c.execParams("""
+            INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
+            VALUES ($1, 'user', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
+            """, [threadID, content, String(tokens), metadata]).one("message"))
+        var attachments: [Turn.Attachment] = []
+        if !fileIDs.isEmpty {
+            let rows = try c.execParams("""
+                UPDATE loacl.files SET message_id = $1
+                WHERE thread_id = $2 AND id = ANY($3::uuid[]) AND message_id IS NULL
+                RETURNING id, filename, file_type, storage_path
+                """, [message.id, threadID, sqlArray(fileIDs)]).namedRows
+            guard rows.count == fileIDs.count else {
+                throw RPCError.invalidArgument("file_ids: every file must be an unattached file of this thread")
+            }
+            attachments = rows.map { Turn.Attachment(name: $0.string("filename"), type: $0.string("file_type"), path: $0.string("storage_path")) }
+            message.fileIds = fileIDs
+        }
+        try c.execParams("""
+            INSERT INTO loacl.usage_metrics (assistant_id, session_id, thread_id, metric_type, metric_value)
+            VALUES ($1, $2, $3, 'messages', 1)
+            """, [session.assistantID, session.id, threadID])
+        let questions = try c.execParams("""
+            SELECT question FROM loacl.guided_questions WHERE assistant_id = $1 AND is_active
+            ORDER BY priority DESC, id LIMIT 20
+            """, [session.assistantID]).rows.compactMap { $0[0] }
+
+        return Turn(userMessage: message, settings: settings, instructions: assistant.string("instructions"),
+                    history: turns.reversed(), guidedQuestions: questions, attachments: attachments,
+                    sealedAPIKey: assistant.bytes("api_key_ciphertext"), keyHash: assistant.bytes("api_key_hash") ?? [])
+    }
+
+    /// RESOURCE_EXHAUSTED when the session's daily tokens, the guest's daily messages or the
+    /// session's per-minute messages are used up.
+    static func checkQuotas(_ c: PostgresConnection, settings: AssistantSettings, session: SessionRecord) throws {
+        guard settings.tokensPerSessionPerDay > 0 || settings.messagesPerGuestPerDay > 0
+                || settings.messagesPerSessionPerMinute > 0 else { return }
+        guard let state = try c.execParams("SELECT * FROM loacl.session_quota_state()", []).first else {
+            throw RPCError.unauthenticated("session is no longer active")
+        }
+        if settings.tokensPerSessionPerDay > 0,
+           state.int64OrZero("session_tokens_today") >= Int64(settings.tokensPerSessionPerDay) {
+            throw RPCError(.resourceExhausted, "quota exceeded: tokens per session per day (\(settings.tokensPerSessionPerDay))")
+        }
+        if settings.messagesPerGuestPerDay > 0, case .guest = session.kind,
+           state.int64OrZero("guest_messages_today") >= Int64(settings.messagesPerGuestPerDay) {
+            throw RPCError(.resourceExhausted, "quota exceeded: messages per guest per day (\(settings.messagesPerGuestPerDay))")
+        }
+        if settings.messagesPerSessionPerMinute > 0,
+           state.int64OrZero("session_messages_last_minute") >= Int64(settings.messagesPerSessionPerMinute) {
+            throw RPCError(.resourceExhausted, "rate limit: \(settings.messagesPerSessionPerMinute) messages per minute per session")
+        }
+    }
+
+    /// Stores the assistant's reply (and a title for an untitled thread) and returns it as stored.
+    func storeReply(_ reply: String, usage: ChatUsage?, provider: String, incomplete: Bool, threadID: String,
+                    userContent: String, identity: CallerIdentity = CallerIdentity.current) async throws -> Loacl_V1_Message {
+        var info: [String: Any] = ["provider": provider]
+        if incomplete { info["incomplete"] = true }
+        if let usage {
+            info["input_tokens"] = usage.inputTokens
+            info["output_tokens"] = usage.outputTokens
+            if usage.isEstimate { info["tokens_estimated"] = true }
+            if let reason = usage.incompleteReason { info["incomplete_reason"] = reason }
+        }
+        let metadata = String(decoding: (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
+        let tokens = usage.map { max(0, $0.outputTokens) } ?? TokenEstimate.count(reply)
+        let title = Self.title(from: userContent)
+        let row = try await database.transaction(as: identity) { connection in
+            let row = try connection.execParams("""
+                INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
+                VALUES ($1, 'assistant', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
+                """, [threadID, reply, String(tokens), metadata]).one("message")
+            try connection.execParams("UPDATE loacl.threads SET title = $2 WHERE id = $1 AND (title IS NULL OR title = '')",
+                                      [threadID, title])
+            return row
+        }
+        return MessageRows.message(row)
+    }
+
+    /// A thread title from the first user message: its first line, whitespace collapsed, at most
+    /// 60 characters.
+    static func title(from content: String) -> String {
+        let firstLine = content.split(whereSeparator: \.isNewline).first.map(String.init) ?? content
+        let words = firstLine.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let cleaned = String(words.unicodeScalars.filter { $0.properties.generalCategory != .control })
+        guard cleaned.count > 60 else { return cleaned.isEmpty ? "New conversation" : cleaned }
+        return String(cleaned.prefix(59)) + "…"
+    }
+
+    static func rpcError(_ error: any Error, logger: Logger) -> RPCError {
+        switch error {
+        case let error as RPCError: return error
+        case let error as ChatProviderError:
+            logger.notice("upstream failed", metadata: ["error": "\(error)"])
+            switch error {
+            case .unauthorized: return RPCError(.failedPrecondition, "the upstream provider rejected the assistant's API key")
+            case .rateLimited: return RPCError(.resourceExhausted, "upstream rate limit, retry later")
+            case .unavailable: return .unavailable("upstream provider unavailable, retry later")
+            case .failed(let message): return RPCError(.failedPrecondition, "upstream refused the request: \(message)")
+            }
+        default:
+            return ErrorMapping.rpcError(error, logger: logger)
+        }
+    }
+}
+
+/// Token counts when the provider reports none: about four UTF-8 bytes per token.
+enum TokenEstimate {
+    static func count(_ text: String) -> Int {
+        text.isEmpty ? 0 : max(1, (text.utf8.count + 3) / 4)
+    }
+}

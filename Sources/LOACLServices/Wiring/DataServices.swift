@@ -1,0 +1,41 @@
+import LOACLCrypto
+import LOACLPostgres
+import LOACLServer
+import Logging
+
+/// Every database-backed service, built from one set of dependencies, with the interceptor that
+/// authenticates their calls and the sweeper that expires guest sessions. loacld registers
+/// `methods`, adds `authInterceptor` and runs `sweeper` when it has a database.
+public struct DataServices: Sendable {
+    public let database: Database
+    public let storage: FileStorage
+    public let authInterceptor: AuthInterceptor
+    public let assistants: AssistantService
+    public let sessions: SessionService
+    public let threads: ThreadService
+    public let messages: MessageService
+    public let files: FileService
+    public let guidedQuestions: GuidedQuestionService
+    public let followUps: FollowUpService
+    public let usage: UsageService
+
+    public init(pool: PostgresPool, vault: TenantKeyVault, jwtVerifier: JWTVerifier?, providers: ChatProviderRegistry,
+                storage: FileStorage, logger: Logger = Logger(label: "loacl.services")) {
+        let database = Database(pool: pool, logger: logger)
+        self.database = database
+        self.storage = storage
+        authInterceptor = AuthInterceptor(database: database, vault: vault)
+        assistants = AssistantService(database: database, vault: vault, storage: storage)
+        sessions = SessionService(database: database, jwtVerifier: jwtVerifier)
+        threads = ThreadService(database: database, storage: storage)
+        messages = MessageService(database: database, storage: storage, providers: providers, vault: vault, logger: logger)
+        files = FileService(database: database, storage: storage)
+        guidedQuestions = GuidedQuestionService(database: database)
+        followUps = FollowUpService(database: database)
+        usage = UsageService(database: database)
+    }
+
+    public func sweeper(_ configuration: SessionSweeper.Configuration, logger: Logger = Logger(label: "loacl.services.sweeper")) -> SessionSweeper {
+        SessionSweeper(database: database, storage: storage, configuration: configuration, logger: logger)
+    }
+}
