@@ -9,10 +9,8 @@ extension LOACLClientConnection {
         _ method: ProtoMethodDescriptor, _ request: Request, options: CallOptions = CallOptions(),
         responseType: Response.Type = Response.self
     ) async throws -> Response {
-        let message = request.messageFrame(streamID: 0, flags: .endStream)
-        let stream = try await startCall(method, options: options, firstMessage: message)
-        let payload = try await stream.singleResponse()
-        return try decode(Response.self, payload, stream)
+        let payload = try await unaryCall(method, options: options, message: request.messageFrame(streamID: 0, flags: .endStream))
+        return try decodeResponse(Response.self, payload)
     }
 
     /// One request, a stream of responses. The stream is valid inside `body`; when `body` returns
@@ -48,7 +46,7 @@ extension LOACLClientConnection {
         }
         stream.finishSending()
         let payload = try await stream.singleResponse()
-        return try decode(Response.self, payload, stream)
+        return try decodeResponse(Response.self, payload)
     }
 
     /// Requests written by `body` while it reads responses, both directions at once. When `body`
@@ -63,12 +61,14 @@ extension LOACLClientConnection {
         return try await body(RequestWriter(stream: stream), ResponseStream(stream: stream))
     }
 
-    private func decode<Response: ProtoMessage>(_: Response.Type, _ payload: ByteBuffer, _ stream: ClientStream) throws -> Response {
-        do {
-            return try Response(framePayload: payload)
-        } catch {
-            throw RPCError(.internal, "response is not a valid \(Response.protoMessageName): \(error)")
-        }
+}
+
+/// Decodes a response payload; a payload that does not decode is the server's bug: INTERNAL.
+func decodeResponse<Response: ProtoMessage>(_: Response.Type, _ payload: ByteBuffer) throws -> Response {
+    do {
+        return try Response(framePayload: payload)
+    } catch {
+        throw RPCError(.internal, "response is not a valid \(Response.protoMessageName): \(error)")
     }
 }
 

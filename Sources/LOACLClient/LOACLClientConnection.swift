@@ -68,6 +68,12 @@ public final class LOACLClientConnection: Sendable {
     // MARK: Connecting
 
     func connected() async throws -> Connected {
+        // Fast path: a usable connection, no suspension.
+        let ready: Connected? = state.withLockedValue { state in
+            if case .ready(let c) = state, c.usable.withLockedValue({ $0 }) { return c }
+            return nil
+        }
+        if let ready { return ready }
         var attempt = 0
         var delay = configuration.reconnectInitialDelay
         while true {
@@ -145,8 +151,8 @@ public final class LOACLClientConnection: Sendable {
 
     // MARK: Starting calls
 
-    /// Opens a stream on a usable connection, reconnecting once if the connection we had went away.
-    func startCall(_ method: ProtoMethodDescriptor, options: CallOptions, firstMessage: ByteBuffer?) async throws -> ClientStream {
+    /// CallHeaders for `method` as a HEADERS frame with stream id 0 (patched when the call starts).
+    private func headersFrame(_ method: ProtoMethodDescriptor, _ options: CallOptions) -> ByteBuffer {
         var headers = Loacl_Wire_V1_CallHeaders()
         headers.method = method.path
         if let timeout = options.timeout {
@@ -156,7 +162,12 @@ public final class LOACLClientConnection: Sendable {
         headers.metadata = options.metadata.wireEntries
         var frame = ByteBufferAllocator().buffer(capacity: 64)
         frame.writeFrame(type: .headers, streamID: 0, message: headers)
-        let headersFrame = frame
+        return frame
+    }
+
+    /// Opens a stream on a usable connection, reconnecting once if the connection we had went away.
+    func startCall(_ method: ProtoMethodDescriptor, options: CallOptions, firstMessage: ByteBuffer?) async throws -> ClientStream {
+        let headersFrame = headersFrame(method, options)
         let single = !method.serverStreaming
         for attempt in 0..<2 {
             let connection = try await connected()
@@ -171,5 +182,61 @@ public final class LOACLClientConnection: Sendable {
             }
         }
         throw RPCError(.unavailable, "no usable connection")
+    }
+
+    /// A unary call in one hop to the event loop and one back: the loop opens the stream, writes
+    /// HEADERS and the request, and parks the caller until TRAILERS.
+    func unaryCall(_ method: ProtoMethodDescriptor, options: CallOptions, message: ByteBuffer) async throws -> ByteBuffer {
+        let headersFrame = headersFrame(method, options)
+        for attempt in 0..<2 {
+            let connection = try await connected()
+            let started = StartedStream()
+            do {
+                return try await withTaskCancellationHandler {
+                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer, any Error>) in
+                        connection.channel.eventLoop.execute {
+                            do {
+                                let stream = try connection.handler.value.startCall(
+                                    headers: headersFrame, firstMessage: message, timeout: options.timeout, expectsSingleResponse: true)
+                                started.set(stream)
+                                stream.awaitSingleResponse(continuation)
+                            } catch {
+                                continuation.resume(throwing: error)
+                            }
+                        }
+                    }
+                } onCancel: {
+                    started.cancel()
+                }
+            } catch let error as RPCError where error.code == .unavailable && attempt == 0 && !started.didStart {
+                connection.usable.withLockedValue { $0 = false }
+                continue
+            }
+        }
+        throw RPCError(.unavailable, "no usable connection")
+    }
+}
+
+/// The stream of a call being started on the event loop, for a cancellation that races it.
+final class StartedStream: Sendable {
+    private let state = NIOLockedValueBox<(stream: ClientStream?, cancelled: Bool)>((nil, false))
+
+    var didStart: Bool { state.withLockedValue { $0.stream != nil } }
+
+    /// Called on the loop once the stream exists; cancels it at once if cancellation came first.
+    func set(_ stream: ClientStream) {
+        let cancelled = state.withLockedValue { s in
+            s.stream = stream
+            return s.cancelled
+        }
+        if cancelled { stream.cancel(RPCError(.cancelled, "cancelled by the client")) }
+    }
+
+    func cancel() {
+        let stream = state.withLockedValue { s in
+            s.cancelled = true
+            return s.stream
+        }
+        stream?.cancelFromAnyThread(RPCError(.cancelled, "cancelled by the client"))
     }
 }

@@ -19,8 +19,8 @@ public final class ServerStream: @unchecked Sendable {
 
     /// The single request of a unary or server-streaming call.
     var singleRequest: ByteBuffer?
-    /// Requests of a client- or bidi-streaming call.
-    private var inbox: MessageInbox!
+    /// Requests of a client- or bidi-streaming call (nil for single-request calls).
+    private var inbox: MessageInbox?
     /// MESSAGE frames to the client, under flow control.
     let sender: StreamSender
     /// The client half-closed (END_STREAM).
@@ -40,19 +40,21 @@ public final class ServerStream: @unchecked Sendable {
         self.connection = connection
         self.receiveWindow = FlowWindow(initial: initialWindow)
         self.sender = StreamSender(eventLoop: eventLoop, initialWindow: initialWindow, sink: connection.core)
-        self.inbox = MessageInbox { [unowned self] n in self.consumed(n) }
+        if method.descriptor.clientStreaming {
+            self.inbox = MessageInbox { [unowned self] n in self.consumed(n) }
+        }
     }
 
     // MARK: Inbound (event loop)
 
     /// A request MESSAGE of a streaming call arrived.
     func receive(_ payload: ByteBuffer) {
-        inbox.push(payload)
+        inbox?.push(payload)
     }
 
     func receiveEndOfStream() {
         clientFinished = true
-        inbox.end()
+        inbox?.end()
     }
 
     /// The application took `n` bytes: give the client its credit back.
@@ -77,7 +79,8 @@ public final class ServerStream: @unchecked Sendable {
     }
 
     func nextRequest() async throws -> ByteBuffer? {
-        try await inbox.next(on: eventLoop)
+        guard let inbox else { return nil }
+        return try await inbox.next(on: eventLoop)
     }
 
     func send<M: ProtoMessage>(_ message: M) async throws {
@@ -143,7 +146,7 @@ public final class ServerStream: @unchecked Sendable {
         task?.cancel()
         sender.close(CancellationError())
         // Credit for requests the handler will never read.
-        let unread = inbox.fail(CancellationError())
+        let unread = inbox?.fail(CancellationError()) ?? 0
         if unread > 0 { connection.core.returnConnectionCredit(unread) }
         connection.streamClosed(self)
     }
