@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
         // MARK: C system libraries (shims only)
@@ -72,7 +73,9 @@ let package = Package(
 
         // MARK: Executables
         .executableTarget(name: "loacld", dependencies: [
-            "LOACLServer", "LOACLServices", "LOACLMigrations", "LOACLPostgres", "LOACLTLS", logging,
+            "LOACLServer", "LOACLServices", "LOACLMigrations", "LOACLPostgres", "LOACLTLS", logging, metrics, nio, nioPosix,
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
@@ -85,7 +88,9 @@ let package = Package(
         .testTarget(name: "LOACLMessagesTests", dependencies: ["LOACLMessages"]),
         .testTarget(name: "LOACLPostgresTests", dependencies: ["LOACLPostgres", "LOACLMigrations", logging]),
         .testTarget(name: "LOACLTLSTests", dependencies: ["LOACLTLS", "LOACLCrypto", nio, nioPosix]),
-        .testTarget(name: "LOACLUpstreamTests", dependencies: ["LOACLUpstream", nio, nioPosix, logging]),
+        .testTarget(name: "LOACLUpstreamTests", dependencies: [
+            "LOACLUpstream", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(name: "LOACLServicesTests", dependencies: [
             "LOACLServices", "LOACLServer", "LOACLClient", "LOACLPostgres", "LOACLMigrations", "LOACLCrypto",
             "LOACLUpstream", nio, nioPosix, logging,

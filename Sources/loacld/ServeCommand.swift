@@ -6,6 +6,8 @@ import LOACLServer
 import LOACLServices
 import LOACLTLS
 import Logging
+import Metrics
+import Prometheus
 import NIOCore
 import ServiceLifecycle
 
@@ -63,6 +65,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not serve loacl.v1.BenchmarkService.")
     var disableBenchmarkService = false
 
+    @Option(help: "Serve Prometheus metrics over HTTP at host:port/metrics (e.g. 127.0.0.1:9464). Off by default.")
+    var metricsListen: String?
+
     func run() async throws {
         let settings = try Settings(command: self)
         let level = Logger.Level(rawValue: settings.value("log-level") ?? "info") ?? .info
@@ -72,6 +77,15 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "loacld")
+        var metricsChannel: (any Channel)?
+        if let address = settings.value("metrics-listen") {
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+                throw ValidationError("--metrics-listen must be host:port, not \(address)")
+            }
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            metricsChannel = try await MetricsEndpoint.start(host: String(address[..<colon]), port: port, registry: registry, logger: logger)
+        }
 
         var listeners: [Endpoint] = []
         for text in settings.values("listen", default: ["tcp:127.0.0.1:7700"]) {
@@ -100,14 +114,14 @@ struct Serve: AsyncParsableCommand {
         }
 
         var methods = MethodTable()
-        methods.register(contentsOf: HealthService(database: pool).methods)
+        methods.register(contentsOf: HealthService(database: pool).serverMethods)
         if !disableBenchmarkService && settings.value("disable-benchmark-service") != "true" {
-            methods.register(contentsOf: BenchmarkService().methods)
+            methods.register(contentsOf: BenchmarkService().serverMethods)
         }
 
         let server: RPCServer
         do {
-            server = try RPCServer(configuration: configuration, methods: methods, interceptors: [LoggingInterceptor(logger: logger)], logger: logger)
+            server = try RPCServer(configuration: configuration, methods: methods, interceptors: [MetricsInterceptor(), LoggingInterceptor(logger: logger)], logger: logger)
             try await server.start()
         } catch {
             logger.critical("cannot start: \(error)")
@@ -117,6 +131,7 @@ struct Serve: AsyncParsableCommand {
         let group = ServiceGroup(configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await pool?.close()
+        try? await metricsChannel?.close()
         logger.info("loacld stopped")
     }
 }
@@ -141,6 +156,7 @@ struct Settings {
         flag("idle-timeout", command.idleTimeout.map(String.init))
         flag("grace-period", command.gracePeriod.map(String.init))
         flag("log-level", command.logLevel)
+        flag("metrics-listen", command.metricsListen)
         if let path = command.config ?? environment["LOACL_CONFIG"] {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ValidationError("cannot read config file \(path)")

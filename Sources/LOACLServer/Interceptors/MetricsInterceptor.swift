@@ -1,0 +1,60 @@
+import LOACLCore
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Counts calls by method and status code and times them by method, through swift-metrics
+/// (`loacl_rpc_calls_total{method,code}`, `loacl_rpc_duration_seconds{method}`, and the gauge
+/// `loacl_rpc_in_flight`). Metric objects are created once per method/code and cached, so a call
+/// costs two dictionary look-ups, not a factory round trip.
+public struct MetricsInterceptor: ServerInterceptor {
+    private final class Cache: Sendable {
+        let counters = NIOLockedValueBox<[String: Counter]>([:])
+        let timers = NIOLockedValueBox<[String: Metrics.Timer]>([:])
+        let inFlight = Gauge(label: "loacl_rpc_in_flight")
+        let inFlightCount = NIOLockedValueBox(0)
+    }
+    private let cache = Cache()
+
+    public init() {}
+
+    public func intercept(context: ServerContext, next: @Sendable (ServerContext) async throws -> Void) async throws {
+        let start = NIODeadline.now()
+        let path = context.method.path
+        cache.inFlight.record(cache.inFlightCount.withLockedValue { $0 += 1; return $0 })
+        var code = StatusCode.ok
+        defer {
+            cache.inFlight.record(cache.inFlightCount.withLockedValue { $0 -= 1; return $0 })
+            timer(path).recordNanoseconds((NIODeadline.now() - start).nanoseconds)
+            counter(path, code).increment()
+        }
+        do {
+            try await next(context)
+        } catch let error as RPCError {
+            code = error.code
+            throw error
+        } catch {
+            code = .cancelled
+            throw error
+        }
+    }
+
+    private func counter(_ path: String, _ code: StatusCode) -> Counter {
+        let key = path + " " + code.name
+        return cache.counters.withLockedValue { counters in
+            if let c = counters[key] { return c }
+            let c = Counter(label: "loacl_rpc_calls_total", dimensions: [("method", path), ("code", code.name)])
+            counters[key] = c
+            return c
+        }
+    }
+
+    private func timer(_ path: String) -> Metrics.Timer {
+        cache.timers.withLockedValue { timers in
+            if let t = timers[path] { return t }
+            let t = Metrics.Timer(label: "loacl_rpc_duration_seconds", dimensions: [("method", path)], preferredDisplayUnit: .seconds)
+            timers[path] = t
+            return t
+        }
+    }
+}
