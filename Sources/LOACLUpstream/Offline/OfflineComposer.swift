@@ -49,7 +49,7 @@ struct OfflineComposer {
 
         var opening: String
         switch intent {
-        case .howTo: opening = "You want to know how to handle \(topic)."
+        case .howTo: opening = "You want practical steps for \(topic)."
         case .explain: opening = "You asked about \(topic)."
         case .decide: opening = "You are weighing a decision about \(topic)."
         case .statement: opening = message.isEmpty ? "You sent an empty message." : "You wrote about \(topic)."

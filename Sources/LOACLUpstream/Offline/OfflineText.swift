@@ -9,7 +9,8 @@ enum OfflineText {
         "tell", "give", "need", "want", "like", "just", "also", "very", "much", "many", "more", "most", "such",
         "one", "get", "got", "use", "using", "make", "know", "help", "is", "am", "be", "to", "of", "in", "on",
         "me", "my", "we", "us", "it", "an", "a", "or", "if", "so", "do", "as", "at", "by", "no", "yes", "i",
-        "hello", "thanks", "thank", "explain", "describe",
+        "hello", "thanks", "thank", "explain", "describe", "often", "long", "way", "ways", "best", "good", "better",
+        "really", "think", "something", "anything", "thing", "things",
     ]
 
     /// Lower-cased content words in order of appearance, without duplicates.
@@ -24,10 +25,33 @@ enum OfflineText {
         return result
     }
 
-    /// A short noun-phrase-ish topic: the first three content words, or "your question".
+    /// A short topic phrase: the stretch of the message from its first to its third content
+    /// word ("How often should I water tomatoes on a balcony?" → "water tomatoes on a balcony"),
+    /// or "your question" when it has none.
     static func topic(of message: String) -> String {
-        let words = keywords(message).prefix(3)
-        return words.isEmpty ? "your question" : words.joined(separator: " ")
+        var words: [(range: Range<String.Index>, isContent: Bool)] = []
+        var start: String.Index?
+        func close(_ end: String.Index) {
+            guard let s = start else { return }
+            let word = message[s..<end].lowercased().trimmingPrefixAndSuffix("'-")
+            words.append((s..<end, word.count >= 3 && !stopWords.contains(word)))
+            start = nil
+        }
+        for index in message.indices {
+            let ch = message[index]
+            if ch.isLetter || ch.isNumber || ch == "'" || ch == "-" {
+                if start == nil { start = index }
+            } else {
+                close(index)
+            }
+        }
+        close(message.endIndex)
+        let content = words.indices.filter { words[$0].isContent }.prefix(3)
+        guard let first = content.first, let last = content.last else { return "your question" }
+        if last - first <= 6 {
+            return String(message[words[first].range.lowerBound..<words[last].range.upperBound])
+        }
+        return content.map { message[words[$0].range].lowercased() }.joined(separator: " ")
     }
 
     /// Sentences of `text` (split on . ! ? and newlines), trimmed, non-empty.
