@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "loacld", targets: ["loacld"]),
+        .executable(name: "loacl", targets: ["loacl"]),
         .library(name: "LOACLClient", targets: ["LOACLClient"]),
         .library(name: "LOACLMessages", targets: ["LOACLMessages"]),
     ],
@@ -78,6 +79,10 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        // Command-line client: chat and tenant administration.
+        .executableTarget(name: "loacl", dependencies: [
+            "LOACLClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Load generator for bench/run.sh (not a test).
         .executableTarget(name: "loacl-bench", dependencies: [

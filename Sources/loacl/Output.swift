@@ -1,0 +1,57 @@
+import Foundation
+import LOACLClient
+
+/// Terminal output: unbuffered writes so streamed text appears as it arrives.
+enum Output {
+    static func write(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    static func line(_ text: String = "") {
+        write(text + "\n")
+    }
+
+    /// Status lines that scripts reading stdout should not have to skip.
+    static func note(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    static func date(_ ms: Int64) -> String {
+        guard ms > 0 else { return "-" }
+        let formatter = ISO8601DateFormatter()
+        return formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+    }
+
+    static func numbered(_ items: [String], indent: String = "  ") {
+        for (index, item) in items.enumerated() { line("\(indent)\(index + 1). \(item)") }
+    }
+
+    static func assistant(_ a: Loacl_V1_Assistant) {
+        line("\(a.id)  \(a.name)")
+        let c = a.configuration
+        var settings = ["provider=\(c.provider.isEmpty ? "(default)" : c.provider)", "model=\(c.model.isEmpty ? "(default)" : c.model)"]
+        if c.hasTemperature { settings.append("temperature=\(c.temperature.value)") }
+        if c.maxOutputTokens > 0 { settings.append("max_output_tokens=\(c.maxOutputTokens)") }
+        if c.hasFollowUpCount { settings.append("follow_ups=\(c.followUpCount.value)") }
+        line("    " + settings.joined(separator: " "))
+        if !a.instructions.isEmpty { line("    instructions: \(a.instructions.prefix(200))\(a.instructions.count > 200 ? "…" : "")") }
+        if !a.toolsEnabled.isEmpty { line("    tools: \(a.toolsEnabled.joined(separator: ", "))") }
+        line("    created \(date(a.createdAtMs)), updated \(date(a.updatedAtMs))")
+    }
+
+    static func question(_ q: Loacl_V1_GuidedQuestion) {
+        let category = q.category.isEmpty ? "" : " [\(q.category)]"
+        line("\(q.id)  p=\(q.priority)\(q.isActive ? "" : " (inactive)")\(category)  \(q.question)")
+    }
+
+    static func thread(_ t: Loacl_V1_Thread) {
+        let status = ["unspecified", "active", "archived", "deleted"][Int(min(max(t.status.rawValue, 0), 3))]
+        line("\(t.id)  \(status)  updated \(date(t.updatedAtMs))  \(t.title.isEmpty ? "(untitled)" : t.title)")
+    }
+
+    static func message(_ m: Loacl_V1_Message) {
+        let role = [1: "user", 2: "assistant", 3: "system"][m.role.rawValue] ?? "?"
+        line("[\(date(m.createdAtMs))] \(role) (\(m.tokensUsed) tokens) \(m.id)")
+        line(m.content.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n"))
+    }
+}
