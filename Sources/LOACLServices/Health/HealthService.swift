@@ -5,7 +5,7 @@ import LOACLServer
 import NIOCore
 
 /// `loacl.v1.HealthService`: serving status, version and whether the database answers.
-public struct HealthService: Sendable {
+public struct HealthService: Loacl_V1_HealthServiceHandler {
     public static let version = "0.1.0"
     private let database: PostgresPool?
     private let startedAt = NIODeadline.now()
@@ -15,12 +15,8 @@ public struct HealthService: Sendable {
         self.database = database
     }
 
-    public var methods: [ServerMethod] {
-        [
-            .unary(Loacl_V1_HealthService.Method.check) { (_: Loacl_V1_HealthCheckRequest, _) in
-                await self.check()
-            },
-        ]
+    public func check(_ request: Loacl_V1_HealthCheckRequest, context: ServerContext) async -> Loacl_V1_HealthCheckResponse {
+        await check()
     }
 
     func check() async -> Loacl_V1_HealthCheckResponse {

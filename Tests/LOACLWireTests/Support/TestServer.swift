@@ -40,7 +40,7 @@ final class Probe: Sendable {
 }
 
 func testMethods(_ probe: Probe) -> [ServerMethod] {
-    BenchmarkService().methods + HealthService(database: nil).methods + [
+    BenchmarkService().serverMethods + HealthService(database: nil).serverMethods + [
         .serverStreaming(TestMethods.repeatEcho) { (request: Loacl_V1_BenchmarkRequest, writer: ResponseWriter<Loacl_V1_BenchmarkResponse>, _) in
             var response = Loacl_V1_BenchmarkResponse()
             response.payload = request.payload
