@@ -58,27 +58,13 @@ struct ChatSession {
         request.threadID = try await ensureThread()
         request.content = text
         let options = callOptions
-        let result: (reply: Loacl_V1_Message?, followUps: [Loacl_V1_FollowUpSuggestion]) =
-            try await Loacl_V1_MessageServiceClient(connection).sendMessage(request, options: options) { events in
-                var reply: Loacl_V1_Message?
-                var followUps: [Loacl_V1_FollowUpSuggestion] = []
-                var started = false
-                for try await event in events {
-                    switch event.event {
-                    case .delta(let delta)?:
-                        if !started { Output.write(prefix); started = true }
-                        Output.write(delta.text)
-                    case .assistantMessage(let message)?:
-                        if !started { Output.write(prefix + message.content) }
-                        reply = message
-                    case .followUps(let list)?:
-                        followUps = list.suggestions
-                    case .userMessage?, nil:
-                        break
-                    }
-                }
-                return (reply, followUps)
-            }
+        let result: (reply: Loacl_V1_Message?, followUps: [Loacl_V1_FollowUpSuggestion])
+        do {
+            result = try await Self.stream(request, connection: connection, options: options, prefix: prefix)
+        } catch {
+            Output.line()  // end the partial reply's line before the error is printed
+            throw error
+        }
         Output.line()
         if let reply = result.reply {
             Output.note(Self.replySummary(reply))
@@ -87,6 +73,31 @@ struct ChatSession {
         if !picks.isEmpty {
             Output.line("Follow-ups:")
             Output.numbered(picks.map(\.text))
+        }
+    }
+
+    /// Runs SendMessage, writing deltas as they arrive; returns the stored reply and follow-ups.
+    private static func stream(_ request: Loacl_V1_SendMessageRequest, connection: LOACLClientConnection, options: CallOptions,
+                               prefix: String) async throws -> (reply: Loacl_V1_Message?, followUps: [Loacl_V1_FollowUpSuggestion]) {
+        try await Loacl_V1_MessageServiceClient(connection).sendMessage(request, options: options) { events in
+            var reply: Loacl_V1_Message?
+            var followUps: [Loacl_V1_FollowUpSuggestion] = []
+            var started = false
+            for try await event in events {
+                switch event.event {
+                case .delta(let delta)?:
+                    if !started { Output.write(prefix); started = true }
+                    Output.write(delta.text)
+                case .assistantMessage(let message)?:
+                    if !started { Output.write(prefix + message.content) }
+                    reply = message
+                case .followUps(let list)?:
+                    followUps = list.suggestions
+                case .userMessage?, nil:
+                    break
+                }
+            }
+            return (reply, followUps)
         }
     }
 
