@@ -1,0 +1,87 @@
+import LOACLMessages
+import LOACLServer
+import Testing
+
+/// Connection timers and graceful shutdown, observed on a raw socket.
+@Suite("Limits, timers and shutdown")
+struct LimitsAndShutdownTests {
+    typealias R = RawConnection
+
+    @Test("an idle connection gets GOAWAY code 0 \"idle\" and is closed")
+    func idleTimeout() async throws {
+        let server = try await TestServer.start {
+            $0.connection.idleTimeout = .milliseconds(300)
+            $0.connection.timerResolution = .milliseconds(50)
+        }
+        defer { Task { await server.stop() } }
+        let raw = try R(tcpPort: server.tcpPort)
+        raw.send(R.preface)
+        #expect(raw.read(8) == R.preface)
+        let frame = try #require(raw.readFrame(type: 7))
+        let goAway = try Loacl_Wire_V1_GoAway(serializedBytes: frame.payload)
+        #expect(goAway.code == 0)
+        #expect(goAway.reason == "idle")
+        #expect(raw.isClosedByPeer())
+    }
+
+    @Test("keepalive: the server PINGs a quiet connection and closes it when no ACK comes")
+    func keepalive() async throws {
+        let server = try await TestServer.start {
+            $0.connection.keepaliveInterval = .milliseconds(200)
+            $0.connection.keepaliveTimeout = .milliseconds(200)
+            $0.connection.timerResolution = .milliseconds(50)
+        }
+        defer { Task { await server.stop() } }
+        // A call that never finishes keeps the connection from being "idle".
+        let raw = try R(tcpPort: server.tcpPort)
+        raw.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/Hang")) + R.frame(2, 1, 1))
+        #expect(raw.read(8) == R.preface)
+        let ping = try #require(raw.readFrame(type: 6))
+        #expect(ping.flags == 0 && ping.payload.count == 8 && ping.streamID == 0)
+        // Never answered: the connection is closed and the hanging handler cancelled.
+        #expect(raw.isClosedByPeer())
+        #expect(await eventually { server.probe.cancellations.withLockedValue { $0 } == 1 })
+
+        // A client that answers keeps its connection.
+        let polite = try R(tcpPort: server.tcpPort)
+        polite.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/SlowEcho")) + R.frame(2, 1, 1, R.benchmarkPayload([1], responseSize: 700)))
+        #expect(polite.read(8) == R.preface)
+        var answered = 0
+        while let frame = polite.readFrame() {
+            if frame.type == 6 && frame.flags == 0 {
+                polite.send(R.frame(6, 2, 0, frame.payload))
+                answered += 1
+            }
+            if frame.type == 3 {
+                #expect(try R.status(frame).code == 0)
+                break
+            }
+        }
+        #expect(answered >= 1)
+    }
+
+    @Test("graceful shutdown: GOAWAY with the last stream id, new calls UNAVAILABLE, in-flight calls finish")
+    func drain() async throws {
+        let server = try await TestServer.start()
+        let raw = try R(tcpPort: server.tcpPort)
+        raw.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/SlowEcho")) + R.frame(2, 1, 1, R.benchmarkPayload([7], responseSize: 500)))
+        #expect(raw.read(8) == R.preface)
+        try await Task.sleep(for: .milliseconds(100))
+        let stopping = Task { await server.stop() }
+        let goAwayFrame = try #require(raw.readFrame(type: 7))
+        let goAway = try Loacl_Wire_V1_GoAway(serializedBytes: goAwayFrame.payload)
+        #expect(goAway.code == 0)
+        #expect(goAway.lastStreamID == 1)
+        raw.send(R.frame(1, 0, 3, R.headers("/loacl.v1.BenchmarkService/UnaryCall")) + R.frame(2, 1, 3, R.benchmarkPayload([3])))
+        var statuses: [UInt32: UInt32] = [:]
+        var echoed: [UInt8]?
+        while statuses.count < 2, let frame = raw.readFrame() {
+            if frame.type == 3 { statuses[frame.streamID] = try R.status(frame).code }
+            if frame.type == 2 { echoed = try Loacl_V1_BenchmarkResponse(serializedBytes: frame.payload).payload }
+        }
+        #expect(statuses == [1: 0, 3: 14])
+        #expect(echoed == [7])
+        #expect(raw.isClosedByPeer())
+        await stopping.value
+    }
+}
