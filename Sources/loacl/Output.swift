@@ -4,7 +4,12 @@ import LOACLClient
 /// Terminal output: unbuffered writes so streamed text appears as it arrives.
 enum Output {
     static func write(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
+        do {
+            try FileHandle.standardOutput.write(contentsOf: Data(text.utf8))
+        } catch {
+            // The reader went away (`loacl … | head -1`): stop quietly, as Unix tools do.
+            exit(0)
+        }
     }
 
     static func line(_ text: String = "") {
@@ -13,7 +18,7 @@ enum Output {
 
     /// Status lines that scripts reading stdout should not have to skip.
     static func note(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        try? FileHandle.standardError.write(contentsOf: Data((text + "\n").utf8))
     }
 
     static func date(_ ms: Int64) -> String {

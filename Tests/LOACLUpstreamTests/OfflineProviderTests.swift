@@ -29,7 +29,8 @@ import Testing
         let text = OfflineProvider().reply(to: request)
         #expect(text.contains("Offline mode"))
         #expect(text.contains("You are Sprout, a gardening assistant for balcony growers."))
-        #expect(text.contains("You want practical steps for water tomatoes on a balcony."))
+        #expect(text.contains("You asked: “How often should I water tomatoes on a balcony?”"))
+        #expect(text.contains("Decide what a good result for water tomatoes on a balcony looks like"))
         // The most related guided question is offered; the already asked one is not.
         #expect(text.contains("How do I water tomatoes in hot weather?"))
         #expect(!text.contains("Which herbs grow well in shade?"))
@@ -59,6 +60,9 @@ import Testing
     @Test func followUpsWithoutGuidedQuestionsUseTheTopic() async throws {
         let suggestions = try await OfflineProvider().followUps(for: ChatRequest(userMessage: "Tell me about sourdough starters"), reply: "", count: 2)
         #expect(suggestions == ["Can you give a concrete example of sourdough starters?", "What are common mistakes with sourdough starters?"])
+        #expect(OfflineText.topic(of: "What soil do tomatoes need?") == "soil tomatoes need")
+        #expect(OfflineText.topic(of: "How do I water tomatoes in hot weather, daily?") == "water tomatoes in hot weather")
+        #expect(OfflineText.topic(of: "Is it ok?") == "your question")
     }
 
     @Test func cancellationStopsTheStream() async throws {

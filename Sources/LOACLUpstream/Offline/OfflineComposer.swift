@@ -47,12 +47,11 @@ struct OfflineComposer {
         var paragraphs: [String] = []
         paragraphs.append("(Offline mode: this answer is composed locally from the assistant's setup; no language model was called.)")
 
+        let quoted = message.count > 200 ? String(message.prefix(200)) + "…" : message
         var opening: String
         switch intent {
-        case .howTo: opening = "You want practical steps for \(topic)."
-        case .explain: opening = "You asked about \(topic)."
-        case .decide: opening = "You are weighing a decision about \(topic)."
-        case .statement: opening = message.isEmpty ? "You sent an empty message." : "You wrote about \(topic)."
+        case .statement: opening = message.isEmpty ? "You sent an empty message." : "You wrote: “\(quoted)”"
+        default: opening = "You asked: “\(quoted)”"
         }
         if isGuidedQuestion { opening += " It is one of the questions this assistant is set up to answer." }
         paragraphs.append(opening)

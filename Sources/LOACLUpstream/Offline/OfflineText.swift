@@ -25,33 +25,24 @@ enum OfflineText {
         return result
     }
 
-    /// A short topic phrase: the stretch of the message from its first to its third content
-    /// word ("How often should I water tomatoes on a balcony?" → "water tomatoes on a balcony"),
-    /// or "your question" when it has none.
+    /// A short topic phrase in the user's own words: the first clause of the message from its
+    /// first content word on, at most 6 words, without "do/does/did" and without a dangling
+    /// article or preposition ("How often should I water tomatoes on a balcony?" → "water
+    /// tomatoes on a balcony"; "What soil do tomatoes need?" → "soil tomatoes need"), or
+    /// "your question" when it has no content word.
     static func topic(of message: String) -> String {
-        var words: [(range: Range<String.Index>, isContent: Bool)] = []
-        var start: String.Index?
-        func close(_ end: String.Index) {
-            guard let s = start else { return }
-            let word = message[s..<end].lowercased().trimmingPrefixAndSuffix("'-")
-            words.append((s..<end, word.count >= 3 && !stopWords.contains(word)))
-            start = nil
-        }
-        for index in message.indices {
-            let ch = message[index]
-            if ch.isLetter || ch.isNumber || ch == "'" || ch == "-" {
-                if start == nil { start = index }
-            } else {
-                close(index)
-            }
-        }
-        close(message.endIndex)
-        let content = words.indices.filter { words[$0].isContent }.prefix(3)
-        guard let first = content.first, let last = content.last else { return "your question" }
-        if last - first <= 6 {
-            return String(message[words[first].range.lowerBound..<words[last].range.upperBound])
-        }
-        return content.map { message[words[$0].range].lowercased() }.joined(separator: " ")
+        let clause = message.split(whereSeparator: { ".?!;:,\n".contains($0) }).first.map(String.init) ?? ""
+        let words = clause.split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "'" || $0 == "-") }).map(String.init)
+        guard let first = words.firstIndex(where: { isContentWord($0) }) else { return "your question" }
+        var phrase = words[first...].filter { !["do", "does", "did"].contains($0.lowercased()) }.prefix(6).map { $0 }
+        let dangling: Set<String> = ["a", "an", "the", "of", "to", "in", "on", "for", "with", "and", "or", "my", "your", "at", "by"]
+        while let last = phrase.last, dangling.contains(last.lowercased()) { phrase.removeLast() }
+        return phrase.joined(separator: " ")
+    }
+
+    static func isContentWord(_ word: String) -> Bool {
+        let w = word.lowercased().trimmingPrefixAndSuffix("'-")
+        return w.count >= 3 && !stopWords.contains(w)
     }
 
     /// Sentences of `text` (split on . ! ? and newlines), trimmed, non-empty.
