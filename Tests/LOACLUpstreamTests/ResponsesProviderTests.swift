@@ -37,6 +37,22 @@ import Testing
         #expect(input.map { $0["content"] as? String } == ["Hi", "Hello! What are we cooking?", "How long do I boil an egg?"])
     }
 
+    @Test func connectionsArePooled() async throws {
+        let server = try await FakeOpenAIServer.start(FakeOpenAIServer.Reply.sequence([
+            .stream(OpenAIWire.responses(deltas: ["one"], usage: (1, 1, 2))),
+        ]))
+        defer { Task { await server.stop() } }
+        let provider = provider(server)
+        for _ in 0..<3 {
+            let reply = await collect(provider.streamReply(sampleRequest))
+            #expect(reply.text == "one")
+            // Let the transport finish reading the body end before the next request.
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(server.requests.count == 3)
+        #expect(server.openedConnections == 1)
+    }
+
     @Test func defaultModelAndNoKey() async throws {
         let server = try await FakeOpenAIServer.start(FakeOpenAIServer.Reply.sequence([
             .stream(OpenAIWire.responses(deltas: ["ok"], usage: (1, 1, 2))),

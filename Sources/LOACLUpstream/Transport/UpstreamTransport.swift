@@ -42,7 +42,11 @@ public struct UpstreamTransport: Sendable {
                 continuation.finish(throwing: Task.isCancelled ? CancellationError() : error)
             }
         }
-        continuation.onTermination = { _ in task.cancel() }
+        // Cancel on the consumer's cancellation or abandonment, not after a normal finish (the
+        // task may still be draining the body for connection reuse).
+        continuation.onTermination = { termination in
+            if case .cancelled = termination { task.cancel() }
+        }
         return stream
     }
 
@@ -95,9 +99,10 @@ public struct UpstreamTransport: Sendable {
                                     continuation.yield(.delta(text))
                                 case .completed(let usage):
                                     continuation.yield(.completed(usage))
-                                    // Read the (tiny) rest so the connection can go back to the pool.
-                                    while try await iterator.next() != nil {}
                                     continuation.finish()
+                                    // Read the (tiny) rest so the connection can go back to the
+                                    // pool; the consumer is not kept waiting for it.
+                                    while (try? await iterator.next()) != nil {}
                                     return
                                 }
                             }
