@@ -118,7 +118,6 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             let size = frame.payload.readableBytes
             guard core.acceptInbound(size) else { return protocolError("server exceeded the connection window") }
             guard let stream = streams[frame.streamID] else {
-                core.returnConnectionCredit(size)
                 return
             }
             guard stream.receiveWindow.allows(size) else { return protocolError("server exceeded a stream window") }

@@ -38,7 +38,6 @@ final class ClientStream: @unchecked Sendable {
 
     private func consumed(_ n: Int) {
         guard n > 0 else { return }
-        connection.core.returnConnectionCredit(n)
         if !isFinished {
             _ = receiveWindow.grant(n)
             connection.core.writeWindowUpdate(streamID: id, increment: n)
@@ -88,8 +87,7 @@ final class ClientStream: @unchecked Sendable {
             }
         }
         if let status {
-            let dropped = inbox.fail(status)
-            if dropped > 0 { connection.core.returnConnectionCredit(dropped) }
+            inbox.fail(status)
         } else {
             inbox.end()
         }

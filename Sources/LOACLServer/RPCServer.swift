@@ -64,6 +64,9 @@ public final class RPCServer: Service, Sendable {
         return bound
     }
 
+    /// Open client connections (for tests and logs).
+    public var connectionCount: Int { state.withLockedValue { $0.connections.count } }
+
     /// ServiceLifecycle entry point: starts (if needed), serves until graceful shutdown, drains.
     public func run() async throws {
         if state.withLockedValue({ $0.listeners.isEmpty }) { try await start() }

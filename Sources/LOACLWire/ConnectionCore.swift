@@ -58,24 +58,22 @@ public final class ConnectionCore: MessageFrameSink {
     // MARK: Receiving MESSAGE bytes
 
     /// Takes `size` inbound bytes from the connection receive window; false when the peer
-    /// overran it (a connection error).
+    /// overran it (a connection error). Connection credit is returned on receipt, not on
+    /// consumption: the stream windows already bound what is buffered, and tying the connection
+    /// window to the slowest reader would let one unread stream stall every other call
+    /// (docs/PROTOCOL.md §4). Credit goes back in batches of a quarter window, so small calls do
+    /// not each cost a WINDOW_UPDATE; that never stalls the peer, which only waits at a window
+    /// ≤ 0, i.e. with a whole window received and not yet credited.
     public func acceptInbound(_ size: Int) -> Bool {
         guard receiveWindow.allows(size) else { return false }
         receiveWindow.consume(size)
-        return true
-    }
-
-    /// Bytes the application consumed (or that were dropped): credit goes back to the peer in
-    /// batches of a quarter window, so small calls do not each cost a WINDOW_UPDATE. This never
-    /// stalls the peer: it is blocked only at a window ≤ 0, i.e. with a whole window of bytes
-    /// outstanding, and consuming those crosses the batch threshold.
-    public func returnConnectionCredit(_ n: Int) {
-        pendingCredit += n
+        pendingCredit += size
         if pendingCredit >= initialWindow / 4 {
             _ = receiveWindow.grant(pendingCredit)
             writeWindowUpdate(streamID: 0, increment: pendingCredit)
             pendingCredit = 0
         }
+        return true
     }
 
     // MARK: Sending MESSAGE bytes

@@ -64,21 +64,28 @@ struct LimitsAndShutdownTests {
     func drain() async throws {
         let server = try await TestServer.start()
         let raw = try R(tcpPort: server.tcpPort)
-        raw.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/SlowEcho")) + R.frame(2, 1, 1, R.benchmarkPayload([7], responseSize: 500)))
+        // A call that is surely still running when the shutdown starts (2 s, even on a loaded machine).
+        raw.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/SlowEcho")) + R.frame(2, 1, 1, R.benchmarkPayload([7], responseSize: 2000)))
         #expect(raw.read(8) == R.preface)
-        try await Task.sleep(for: .milliseconds(100))
+        #expect(await eventually { server.server.connectionCount == 1 })
         let stopping = Task { await server.stop() }
-        let goAwayFrame = try #require(raw.readFrame(type: 7))
-        let goAway = try Loacl_Wire_V1_GoAway(serializedBytes: goAwayFrame.payload)
-        #expect(goAway.code == 0)
-        #expect(goAway.lastStreamID == 1)
-        raw.send(R.frame(1, 0, 3, R.headers("/loacl.v1.BenchmarkService/UnaryCall")) + R.frame(2, 1, 3, R.benchmarkPayload([3])))
+        var goAway: Loacl_Wire_V1_GoAway?
         var statuses: [UInt32: UInt32] = [:]
         var echoed: [UInt8]?
-        while statuses.count < 2, let frame = raw.readFrame() {
-            if frame.type == 3 { statuses[frame.streamID] = try R.status(frame).code }
-            if frame.type == 2 { echoed = try Loacl_V1_BenchmarkResponse(serializedBytes: frame.payload).payload }
+        while let frame = raw.readFrame() {
+            switch frame.type {
+            case 7:
+                goAway = try Loacl_Wire_V1_GoAway(serializedBytes: frame.payload)
+                // A call opened after GOAWAY is refused, retryable elsewhere.
+                raw.send(R.frame(1, 0, 3, R.headers("/loacl.v1.BenchmarkService/UnaryCall")) + R.frame(2, 1, 3, R.benchmarkPayload([3])))
+            case 3: statuses[frame.streamID] = try R.status(frame).code
+            case 2: echoed = try Loacl_V1_BenchmarkResponse(serializedBytes: frame.payload).payload
+            default: break
+            }
+            if statuses.count == 2 { break }
         }
+        #expect(goAway?.code == 0)
+        #expect(goAway?.lastStreamID == 1)
         #expect(statuses == [1: 0, 3: 14])
         #expect(echoed == [7])
         #expect(raw.isClosedByPeer())

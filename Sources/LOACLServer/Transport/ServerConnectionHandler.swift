@@ -202,8 +202,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             return connectionError(.resourceExhausted, "flow-control window exceeded")
         }
         guard let stream = streams[id] else {
-            // A finished or refused call: drop the message but give its credit back.
-            core.returnConnectionCredit(size)
+            // A finished or refused call: drop the message (its connection credit was counted on receipt).
             return
         }
         guard stream.receiveWindow.allows(size) else {
@@ -211,11 +210,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         }
         stream.receiveWindow.consume(size)
         if stream.clientFinished {
-            core.returnConnectionCredit(size)
             return stream.finish(.invalidArgument("MESSAGE after END_STREAM"))
         }
         if stream.method.takesSingleRequest {
-            core.returnConnectionCredit(size)
             guard frame.flags.contains(.endStream) else {
                 pendingContexts[id] = nil
                 return stream.finish(.invalidArgument("\(stream.method.descriptor.path) takes one request message, which must carry END_STREAM"))

@@ -60,7 +60,6 @@ public final class ServerStream: @unchecked Sendable {
     /// The application took `n` bytes: give the client its credit back.
     private func consumed(_ n: Int) {
         guard n > 0 else { return }
-        connection.core.returnConnectionCredit(n)
         if !clientFinished && !isClosed {
             _ = receiveWindow.grant(n)
             connection.core.writeWindowUpdate(streamID: id, increment: n)
@@ -145,9 +144,7 @@ public final class ServerStream: @unchecked Sendable {
         deadlineTimer = nil
         task?.cancel()
         sender.close(CancellationError())
-        // Credit for requests the handler will never read.
-        let unread = inbox?.fail(CancellationError()) ?? 0
-        if unread > 0 { connection.core.returnConnectionCredit(unread) }
+        inbox?.fail(CancellationError())
         connection.streamClosed(self)
     }
 }

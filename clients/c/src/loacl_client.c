@@ -368,9 +368,8 @@ static void finish(loacl_call *call, int code, char *message /* owned */) {
     if (call->client && call->client->active == call) call->client->active = NULL;
 }
 
-/* MESSAGE bytes the application consumed or that were dropped: give the credit back now.
- * Every message is consumed as soon as it is read here, so batching would only leave the
- * server's window short of full, which stalls a message larger than the window (§4). */
+/* Connection credit for MESSAGE bytes received (§4: on receipt, not on consumption). This
+ * client reads one message at a time, so it simply returns it at once, unbatched. */
 static void credit_connection(loacl_client *c, size_t n) {
     if (n == 0) return;
     c->recv_window += (int64_t)n;
@@ -718,8 +717,9 @@ int loacl_call_next(loacl_call *call, ProtobufCMessage **message) {
             loacl__wire__v1__call_status__free_unpacked(st, NULL);
         } else if (f.type == F_MESSAGE) {
             int64_t n = (int64_t)f.len;
-            if ((n > c->recv_window && c->recv_window < INITIAL_WINDOW) ||
-                (n > call->recv_window && call->recv_window < INITIAL_WINDOW)) {
+            /* §4: a sender may go while the window is positive; only a window <= 0 is overrun. */
+            if ((n > c->recv_window && c->recv_window <= 0) ||
+                (n > call->recv_window && call->recv_window <= 0)) {
                 protocol_error(c, LOACL_RESOURCE_EXHAUSTED, "flow-control window exceeded");
                 finish(call, LOACL_INTERNAL, strdup(c->reason));
                 break;

@@ -95,10 +95,7 @@ class CallState:
 
     def discard_inbox(self) -> None:
         """Returns connection credit for messages the application will never read."""
-        n = sum(len(p) for p in self.inbox)
-        self.inbox.clear()
-        if n:
-            self.conn._consumed(n)
+        self.inbox.clear()  # connection credit was already returned on receipt
 
     # -- receiving --------------------------------------------------------------------------------
     def _deliver(self, payload: bytes) -> None:
@@ -126,13 +123,13 @@ class CallState:
             await self._readable.wait()
 
     def _credit(self, n: int) -> None:
-        """The application consumed `n` bytes: return stream and connection credit (§4)."""
+        """The application consumed `n` bytes: return stream credit (§4; connection credit went
+        back when the message arrived)."""
         if n == 0:
             return
         if self.code is None:  # no credit for a finished stream
             self.recv_window += n
             self.conn._send_control(w.window_update(self.stream_id, n))
-        self.conn._consumed(n)
 
     # -- sending ----------------------------------------------------------------------------------
     async def send(self, message: Any, end: bool = False) -> None:
@@ -163,7 +160,6 @@ class Connection:
         self._send_window = w.INITIAL_WINDOW
         self._recv_window = w.INITIAL_WINDOW
         self._recv_unacked = 0
-        self._unconsumed = 0  # MESSAGE bytes received but not yet consumed or discarded
         self._slots = asyncio.Semaphore(max_concurrent_calls)
         self._writable = asyncio.Event()
         self._writable.set()
@@ -327,13 +323,11 @@ class Connection:
         if self.goaway is not None and not self._calls and not self.closed:
             self._shutdown(self._close_reason)
 
-    def _consumed(self, n: int) -> None:
-        """Connection credit, batched: sent once a quarter of the window was consumed, and
-        whenever nothing received is left unconsumed (not required by §4, which lets a sender
-        go while its window is positive, but it keeps the server's window full when idle)."""
+    def _received(self, n: int) -> None:
+        """Connection credit is returned on receipt (§4), batched by a quarter window: the stream
+        windows bound what is buffered, and one unread stream must not block the others."""
         self._recv_unacked += n
-        self._unconsumed -= n
-        if self._recv_unacked >= w.INITIAL_WINDOW // 4 or (self._unconsumed == 0 and self._recv_unacked):
+        if self._recv_unacked >= w.INITIAL_WINDOW // 4:
             self._recv_window += self._recv_unacked
             self._send_control(w.window_update(0, self._recv_unacked))
             self._recv_unacked = 0
@@ -467,14 +461,12 @@ class Connection:
             self._protocol_error(StatusCode.RESOURCE_EXHAUSTED, "flow-control window exceeded")
             return
         self._recv_window -= n
-        self._unconsumed += n
+        self._received(n)
         call = self._calls.get(stream_id)
         if call is None:
             if stream_id >= self._next_stream_id:
                 self._protocol_error(StatusCode.INVALID_ARGUMENT, f"MESSAGE for stream {stream_id}, never opened")
-            elif n:
-                self._consumed(n)  # in flight when we cancelled: discard, but keep the credit flowing
-            return
+            return  # in flight when we cancelled: dropped; its connection credit already went back
         if not w.allows(call.recv_window, n):
             self._protocol_error(StatusCode.RESOURCE_EXHAUSTED, "flow-control window exceeded")
             return
