@@ -9,7 +9,8 @@ import NIOCore
 /// costs two dictionary look-ups, not a factory round trip.
 public struct MetricsInterceptor: ServerInterceptor {
     private final class Cache: Sendable {
-        let counters = NIOLockedValueBox<[String: Counter]>([:])
+        /// method path → status code → counter (no string building per call).
+        let counters = NIOLockedValueBox<[String: [UInt32: Counter]]>([:])
         let timers = NIOLockedValueBox<[String: Metrics.Timer]>([:])
         let inFlight = Gauge(label: "loacl_rpc_in_flight")
         let inFlightCount = NIOLockedValueBox(0)
@@ -40,11 +41,10 @@ public struct MetricsInterceptor: ServerInterceptor {
     }
 
     private func counter(_ path: String, _ code: StatusCode) -> Counter {
-        let key = path + " " + code.name
-        return cache.counters.withLockedValue { counters in
-            if let c = counters[key] { return c }
+        cache.counters.withLockedValue { counters in
+            if let c = counters[path]?[code.rawValue] { return c }
             let c = Counter(label: "loacl_rpc_calls_total", dimensions: [("method", path), ("code", code.name)])
-            counters[key] = c
+            counters[path, default: [:]][code.rawValue] = c
             return c
         }
     }
