@@ -65,6 +65,25 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "Do not serve loacl.v1.BenchmarkService.")
     var disableBenchmarkService = false
 
+    // Data services (enabled by --database-url).
+    @Option(help: "File with the 32-byte master key (64 hex digits or base64) that encrypts tenants' API keys. Or set LOACL_MASTER_KEY.")
+    var masterKeyFile: String?
+
+    @Option(help: "HS256 secret of authenticated sessions' JWTs (Supabase JWT secret). Or LOACL_JWT_SECRET. Unset: no authenticated sessions.")
+    var jwtSecret: String?
+
+    @Option(help: "Folder for uploaded files (default .data/files).")
+    var storageDir: String?
+
+    @Option(help: "Largest upload in bytes (default 20971520).")
+    var maxFileSize: Int?
+
+    @Option(help: "Seconds between guest-session sweeps (default 60).")
+    var sweepInterval: Int?
+
+    @Option(help: "Seconds an expired guest session's data is kept before the sweep deletes it (default 604800).")
+    var guestRetention: Int?
+
     @Option(help: "Serve Prometheus metrics over HTTP at host:port/metrics (e.g. 127.0.0.1:9464). Off by default.")
     var metricsListen: String?
 
@@ -118,18 +137,27 @@ struct Serve: AsyncParsableCommand {
         if !disableBenchmarkService && settings.value("disable-benchmark-service") != "true" {
             methods.register(contentsOf: BenchmarkService().serverMethods)
         }
+        var dataServices: DataServicesRuntime?
+        if let pool {
+            let runtime = try makeDataServices(settings, pool: pool, logger: logger)
+            methods.register(contentsOf: runtime.services.methods)
+            dataServices = runtime
+        }
 
         let server: RPCServer
         do {
-            server = try RPCServer(configuration: configuration, methods: methods, interceptors: [MetricsInterceptor(), LoggingInterceptor(logger: logger)], logger: logger)
+            server = try RPCServer(configuration: configuration, methods: methods, interceptors: [MetricsInterceptor(), LoggingInterceptor(logger: logger)] + (dataServices.map { [$0.services.authInterceptor] } ?? []), logger: logger)
             try await server.start()
         } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
         logger.info("loacld \(HealthService.version) serving", metadata: ["methods": "\(methods.paths.count)"])
-        let group = ServiceGroup(configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        if let sweeper = dataServices?.sweeper { services.append(.init(service: sweeper)) }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        await dataServices?.shutdown()
         await pool?.close()
         try? await metricsChannel?.close()
         logger.info("loacld stopped")
@@ -156,6 +184,12 @@ struct Settings {
         flag("idle-timeout", command.idleTimeout.map(String.init))
         flag("grace-period", command.gracePeriod.map(String.init))
         flag("log-level", command.logLevel)
+        flag("master-key-file", command.masterKeyFile)
+        flag("jwt-secret", command.jwtSecret)
+        flag("storage-dir", command.storageDir)
+        flag("max-file-size", command.maxFileSize.map(String.init))
+        flag("sweep-interval", command.sweepInterval.map(String.init))
+        flag("guest-retention", command.guestRetention.map(String.init))
         flag("metrics-listen", command.metricsListen)
         if let path = command.config ?? environment["LOACL_CONFIG"] {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {

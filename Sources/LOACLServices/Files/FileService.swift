@@ -82,12 +82,17 @@ public struct FileService: Sendable {
             response.file = Self.file(row)
             return response
         } catch {
-            // Aborted, rejected or not recorded: leave no bytes behind.
-            if committed {
-                await storage.remove(relativePaths: [relativePath])
-            } else {
-                await storage.discard(partial)
-            }
+            // Aborted, rejected or not recorded: leave no bytes behind. From a fresh task,
+            // because this one may be cancelled (the client went away).
+            let storage = self.storage
+            let wasCommitted = committed
+            await Task {
+                if wasCommitted {
+                    await storage.remove(relativePaths: [relativePath])
+                } else {
+                    await storage.discard(partial)
+                }
+            }.value
             throw error
         }
     }

@@ -109,8 +109,8 @@ extension MessageService {
         let stored = try await database.transaction { connection in
             try texts.map { text in
                 FollowUpService.suggestion(try connection.execParams("""
-                    INSERT INTO loacl.follow_up_suggestions (thread_id, message_id, suggestion)
-                    VALUES ($1, $2, $3) RETURNING \(FollowUpService.columns)
+                    INSERT INTO loacl.follow_up_suggestions (thread_id, message_id, suggestion, created_at)
+                    VALUES ($1, $2, $3, clock_timestamp()) RETURNING \(FollowUpService.columns)
                     """, [threadID, assistantMessage.id, text]).one("suggestion"))
             }
         }

@@ -1,0 +1,69 @@
+import Foundation
+import LOACLCrypto
+import LOACLPostgres
+import LOACLUpstream
+import Logging
+
+/// What loacld needs to know to run the data services.
+public struct DataServicesOptions: Sendable {
+    /// The 32-byte master key as 64 hex digits or base64 (never logged).
+    public var masterKey: String
+    /// HS256 secret of authenticated sessions' JWTs; nil disables StartAuthenticatedSession.
+    public var jwtSecret: String?
+    public var storageDirectory: String
+    public var maxFileSize: UInt64
+    public var sweep: SessionSweeper.Configuration
+    /// Where `LOACL_UPSTREAM_*` provider settings are read from.
+    public var environment: [String: String]
+
+    public init(masterKey: String, jwtSecret: String? = nil, storageDirectory: String = ".data/files",
+                maxFileSize: UInt64 = 20 * 1024 * 1024, sweep: SessionSweeper.Configuration = .init(),
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.masterKey = masterKey
+        self.jwtSecret = jwtSecret
+        self.storageDirectory = storageDirectory
+        self.maxFileSize = maxFileSize
+        self.sweep = sweep
+        self.environment = environment
+    }
+}
+
+/// The data services with their upstream providers and sweeper, as loacld runs them.
+public struct DataServicesRuntime: Sendable {
+    public let services: DataServices
+    public let sweeper: SessionSweeper
+    private let providerFactory: ChatProviderFactory
+
+    public struct ConfigurationError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(options: DataServicesOptions, pool: PostgresPool, logger: Logger) throws {
+        let vault: TenantKeyVault
+        do {
+            vault = try TenantKeyVault(masterKey: TenantKeyVault.parseMasterKey(options.masterKey))
+        } catch {
+            throw ConfigurationError(description: "master key: \(error)")
+        }
+        let upstream: UpstreamConfiguration
+        do {
+            upstream = try UpstreamConfiguration.fromEnvironment(options.environment)
+        } catch {
+            throw ConfigurationError(description: "upstream settings: \(error)")
+        }
+        let factory = ChatProviderFactory(configuration: upstream)
+        // Every tenant registered with an upstream key, so the factory's default for "has a key".
+        let registry = ChatProviderRegistry([factory.offline, factory.responses, factory.chat],
+                                            defaultName: factory.resolvedName(assistantProvider: "", hasAPIKey: true))
+        let storage = FileStorage(root: options.storageDirectory, maxFileSize: options.maxFileSize)
+        services = DataServices(pool: pool, vault: vault, jwtVerifier: options.jwtSecret.map { JWTVerifier(secret: $0) },
+                                providers: registry, storage: storage, logger: logger)
+        sweeper = services.sweeper(options.sweep, logger: logger)
+        providerFactory = factory
+    }
+
+    /// Closes upstream connections.
+    public func shutdown() async {
+        try? await providerFactory.shutdown()
+    }
+}

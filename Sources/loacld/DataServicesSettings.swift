@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import LOACLPostgres
+import LOACLServices
+import Logging
+
+/// Builds the data services from the serve settings (master key, JWT secret, storage, sweep).
+func makeDataServices(_ settings: Settings, pool: PostgresPool, logger: Logger) throws -> DataServicesRuntime {
+    let masterKey: String
+    if let path = settings.value("master-key-file") {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("cannot read master key file \(path)")
+        }
+        masterKey = text
+    } else if let text = settings.value("master-key") {
+        masterKey = text
+    } else {
+        throw ValidationError("the data services need a master key: LOACL_MASTER_KEY or --master-key-file (32 bytes, hex or base64; e.g. openssl rand -hex 32)")
+    }
+    var sweep = SessionSweeper.Configuration()
+    if let n = try settings.int("sweep-interval") { sweep.interval = .seconds(n) }
+    if let n = try settings.int("guest-retention") { sweep.retention = .seconds(n) }
+    let options = DataServicesOptions(
+        masterKey: masterKey, jwtSecret: settings.value("jwt-secret"),
+        storageDirectory: settings.value("storage-dir") ?? ".data/files",
+        maxFileSize: UInt64(try settings.int("max-file-size") ?? 20 * 1024 * 1024), sweep: sweep)
+    do {
+        return try DataServicesRuntime(options: options, pool: pool, logger: logger)
+    } catch {
+        throw ValidationError("\(error)")
+    }
+}
