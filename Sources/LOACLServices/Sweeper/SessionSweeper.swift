@@ -6,7 +6,7 @@ import ServiceLifecycle
 /// as `expired` (`loacl.expire_guest_sessions()`; the policies already hide them at read time),
 /// then deletes guest sessions expired for longer than `retention`, with their threads,
 /// messages, suggestions and stored files (`loacl.purge_expired_guest_sessions`).
-public struct SessionSweeper: Service {
+public struct SessionSweeper: Service, CustomStringConvertible {
     public struct Configuration: Sendable {
         public var interval: Duration
         public var retention: Duration
@@ -43,8 +43,9 @@ public struct SessionSweeper: Service {
         self.logger = logger
     }
 
+    /// Sweeps every `interval` until graceful shutdown, then returns normally.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
                     let report = try await sweep()
@@ -54,10 +55,12 @@ public struct SessionSweeper: Service {
                 } catch {
                     logger.warning("session sweep failed", metadata: ["error": "\(error)"])
                 }
-                try await Task.sleep(for: configuration.interval)
+                try? await Task.sleep(for: configuration.interval)
             }
         }
     }
+
+    public var description: String { "SessionSweeper" }
 
     /// One pass: expire, then purge in batches until nothing is left.
     @discardableResult
