@@ -1,0 +1,122 @@
+import Foundation
+import LOACLClient
+import LOACLMessages
+import LOACLPostgres
+import Testing
+
+/// Not a test: the data-services benchmark, run by bench/data-services.sh (LOACL_BENCH=1).
+/// Prints figures; asserts nothing about speed.
+@Suite("Data services benchmark", .enabled(if: ProcessInfo.processInfo.environment["LOACL_BENCH"] == "1"))
+struct DataServicesBenchmark {
+    static let concurrency = 8
+    static let duration: Duration = .seconds(5)
+
+    @Test func storedMessagesPerSecondAndListLatency() async throws {
+        let h = try await Harness.start(poolSize: Self.concurrency)
+        do {
+            try await run(h)
+        } catch {
+            await h.stop()
+            throw error
+        }
+        await h.stop()
+    }
+
+    func run(_ h: Harness) async throws {
+        let assistant = try await h.createAssistant(Caller.newTenant()) { $0.configuration.followUpCount = request { $0.value = 0 } }
+        var sessions: [(Caller, String)] = []
+        for _ in 0..<Self.concurrency {
+            let (guest, _) = try await h.startGuest(assistant.id)
+            sessions.append((guest, try await h.createThread(guest).id))
+        }
+        // 1. SendMessage through the RPC path: user message + reply stored per call (RLS, triggers).
+        let clock = ContinuousClock()
+        let rpcCalls = try await withThrowingTaskGroup(of: Int.self) { group in
+            let end = clock.now + Self.duration
+            for (guest, thread) in sessions {
+                group.addTask {
+                    var n = 0
+                    while clock.now < end {
+                        _ = try await h.send(guest, thread: thread, "benchmark message \(n)")
+                        n += 1
+                    }
+                    return n
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let rpcRate = Double(rpcCalls * 2) / Double(Self.duration.components.seconds)
+
+        // 2. The same INSERTs straight through libpq as loacl_app, identity set per transaction.
+        let conninfo = h.cluster.conninfo(database: h.databaseName, user: "loacl_app")
+        let guestFingerprints = try h.superuser("SELECT t.id, s.fingerprint, s.id FROM loacl.threads t JOIN loacl.sessions s ON s.id = t.session_id").namedRows
+        let rawInserts = try await withThrowingTaskGroup(of: Int.self) { group in
+            let end = clock.now + Self.duration
+            for row in guestFingerprints.prefix(Self.concurrency) {
+                let thread = row[0]!, fingerprint = row[1]!, session = row[2]!
+                group.addTask {
+                    let connection = try PostgresConnection.connect(conninfo)
+                    defer { connection.close() }
+                    var n = 0
+                    while clock.now < end {
+                        try connection.transaction { c in
+                            try c.execParams("SELECT set_config('loacl.fingerprint', $1, true), set_config('loacl.session_id', $2, true)",
+                                             [fingerprint, session])
+                            try c.execParams("INSERT INTO loacl.messages (thread_id, role, content, tokens_used) VALUES ($1, 'user', $2, 5)",
+                                             [thread, "raw message \(n)"])
+                            try c.execParams("INSERT INTO loacl.messages (thread_id, role, content, tokens_used) VALUES ($1, 'assistant', $2, 7)",
+                                             [thread, "raw reply \(n)"])
+                        }
+                        n += 2
+                    }
+                    return n
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        let rawRate = Double(rawInserts) / Double(Self.duration.components.seconds)
+
+        // 3. p99 of ListMessages on a 10,000-message thread and of ListThreads with 1,000,000
+        //    messages in the database.
+        let (guest, thread) = sessions[0]
+        try h.superuser("""
+            INSERT INTO loacl.messages (thread_id, role, content, created_at)
+            SELECT $1, 'user', 'filler ' || i, now() - (i || ' seconds')::interval FROM generate_series(1, 10000) i
+            """, [thread])
+        let listMessages = try await latencies(200) {
+            let _: Loacl_V1_ListMessagesResponse = try await h.call(MS.listMessages, request(Loacl_V1_ListMessagesRequest.self) { $0.threadID = thread }, as: guest)
+        }
+        let other = try await h.startGuest(assistant.id)
+        for _ in 0..<20 { _ = try await h.createThread(other.0) }
+        try h.superuser("""
+            INSERT INTO loacl.messages (thread_id, role, content)
+            SELECT t.id, 'user', 'bulk' FROM loacl.threads t, generate_series(1, 40000) i
+            WHERE t.session_id <> (SELECT session_id FROM loacl.threads WHERE id = $1) LIMIT 990000
+            """, [thread])
+        let total = try h.superuser("SELECT count(*) FROM loacl.messages").scalar ?? "?"
+        let listThreads = try await latencies(200) {
+            let _: Loacl_V1_ListThreadsResponse = try await h.call(TS.listThreads, Loacl_V1_ListThreadsRequest(), as: other.0)
+        }
+        print("""
+            BENCH concurrency=\(Self.concurrency) duration=\(Self.duration)
+            BENCH stored messages/s via SendMessage RPC: \(Int(rpcRate))
+            BENCH stored messages/s via raw libpq INSERTs: \(Int(rawRate))
+            BENCH RPC/raw: \(String(format: "%.0f%%", 100 * rpcRate / max(rawRate, 1)))
+            BENCH ListMessages (10,000-message thread, page 50): p50 \(ms(listMessages, 0.5)) ms, p99 \(ms(listMessages, 0.99)) ms
+            BENCH ListThreads (\(total) messages in the database): p50 \(ms(listThreads, 0.5)) ms, p99 \(ms(listThreads, 0.99)) ms
+            """)
+    }
+
+    func latencies(_ count: Int, _ body: () async throws -> Void) async throws -> [Duration] {
+        let clock = ContinuousClock()
+        for _ in 0..<10 { try await body() }
+        var samples: [Duration] = []
+        for _ in 0..<count { samples.append(try await clock.measure { try await body() }) }
+        return samples.sorted()
+    }
+
+    func ms(_ sorted: [Duration], _ quantile: Double) -> String {
+        let d = sorted[min(sorted.count - 1, Int(Double(sorted.count) * quantile))]
+        return String(format: "%.2f", Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1000)
+    }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Data-services benchmark: stored messages/s through SendMessage (RPC, RLS, triggers) against the
+# same INSERTs straight through libpq, and p99 of ListMessages / ListThreads on large tables.
+# Runs Tests/LOACLServicesTests/DataServicesBenchmark.swift (skipped unless LOACL_BENCH=1) against
+# a throwaway PostgreSQL cluster. Usage: bench/data-services.sh   (as root, like scripts/test.sh)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export LOACL_PG_DIR="$ROOT/.data/bench-postgres" LOACL_PG_PORT="${LOACL_BENCH_PG_PORT:-54331}" LOACL_PG_TEST=1
+bash scripts/local-postgres.sh start
+trap 'bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
+export LOACL_TEST_PG_HOST="$LOACL_PG_DIR/run" LOACL_TEST_PG_PORT="$LOACL_PG_PORT" LOACL_TEST_PG_USER=postgres LOACL_BENCH=1
+swift build --scratch-path .build-bench --build-tests -c debug >/dev/null
+swift test --skip-build --scratch-path .build-bench --filter DataServicesBenchmark 2>&1 | grep '^BENCH' | sed 's/^BENCH //'
