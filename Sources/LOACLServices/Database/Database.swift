@@ -56,6 +56,24 @@ public struct Database: Sendable {
         }
     }
 
+    /// Runs an idempotent `body` (reads, or writes safe to repeat) without an explicit
+    /// transaction: one round trip for a single statement. Retried on a fresh connection when
+    /// the connection turns out dead.
+    public func idempotent<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                return try await pool.withConnection(body)
+            } catch let error as PostgresError where error.kind == .connection {
+                if attempts <= pool.configuration.maxConnections, !Task.isCancelled { continue }
+                throw ErrorMapping.rpcError(error, logger: logger)
+            } catch {
+                throw ErrorMapping.rpcError(error, logger: logger)
+            }
+        }
+    }
+
     private struct StaleConnection: Error {
         let error: PostgresError
     }

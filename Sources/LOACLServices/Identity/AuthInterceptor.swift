@@ -65,7 +65,8 @@ public struct AuthInterceptor: ServerInterceptor {
     private func session(tokenHash: [UInt8]) async throws -> SessionRecord {
         let staleSeconds = Int(touchInterval.components.seconds)
         let hashParameter = PostgresBytea.encode(tokenHash)
-        let record: SessionRecord? = try await database.transaction(as: .anonymous) { connection in
+        // One statement in autocommit; the touch (rare) runs in its own short transaction.
+        let record: SessionRecord? = try await database.idempotent { connection in
             let result = try connection.execParams("""
                 SELECT id, assistant_id, session_type, user_id, fingerprint, status, metadata::text AS metadata,
                        \(SQL.ms("created_at")), \(SQL.ms("expires_at")), \(SQL.ms("last_active_at")),
@@ -75,8 +76,10 @@ public struct AuthInterceptor: ServerInterceptor {
             guard let row = result.first, let record = SessionRows.record(row) else { return nil }
             // Refresh last_active_at at most once per interval instead of writing on every call.
             if row.bool("stale") == true {
-                try IdentitySettings(.session(record)).apply(connection)
-                try connection.execParams("UPDATE loacl.sessions SET last_active_at = now() WHERE id = $1", [record.id])
+                try connection.transaction { connection in
+                    try IdentitySettings(.session(record)).apply(connection)
+                    try connection.execParams("UPDATE loacl.sessions SET last_active_at = now() WHERE id = $1", [record.id])
+                }
             }
             return record
         }
