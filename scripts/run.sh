@@ -17,9 +17,25 @@ test "${PIPESTATUS[0]}" -eq 0
 BIN="$(swift build -c release --show-bin-path)/loacld"
 
 "$BIN" migrate --database-url "$LOACL_MIGRATION_DATABASE_URL" --migrations-dir "$ROOT/migrations"
+
+# Local secrets, made once: the master key that encrypts tenants' API keys at rest, and the HS256
+# secret that signs end-user JWTs. Keep .data/ private; back the master key up with the database.
 mkdir -p "$ROOT/.data"
+umask 077
+[ -s "$ROOT/.data/master.key" ] || openssl rand -hex 32 > "$ROOT/.data/master.key"
+[ -s "$ROOT/.data/jwt.secret" ] || openssl rand -hex 32 > "$ROOT/.data/jwt.secret"
+export LOACL_JWT_SECRET="${LOACL_JWT_SECRET:-$(cat "$ROOT/.data/jwt.secret")}"
+# Without an upstream API key the assistants answer with the offline provider.
+if [ -z "${OPENAI_API_KEY:-}" ]; then
+  export LOACL_UPSTREAM_PROVIDER="${LOACL_UPSTREAM_PROVIDER:-offline}"
+  echo "== no OPENAI_API_KEY: assistants use the offline provider"
+fi
+
 exec "$BIN" serve \
   --listen tcp:127.0.0.1:${LOACL_PORT:-7700} \
   --listen "unix:$ROOT/.data/loacld.sock" \
   --database-url "$LOACL_DATABASE_URL" \
+  --master-key-file "$ROOT/.data/master.key" \
+  --storage-dir "$ROOT/.data/files" \
+  --metrics-listen 127.0.0.1:${LOACL_METRICS_PORT:-9464} \
   "$@"

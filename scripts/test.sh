@@ -25,6 +25,23 @@ echo "== swift build"
 swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Wrapping|Linking|Write|Building)' || true
 test "${PIPESTATUS[0]}" -eq 0
 
+# A live loacld (offline provider) on the migrated `loacl` database, for the CLI's end-to-end test.
+BIN="$ROOT/.build/debug"
+"$BIN/loacld" migrate --database-url "$LOACL_MIGRATION_DATABASE_URL" --migrations-dir "$ROOT/migrations" >/dev/null
+LIVE_PORT="${LOACL_TEST_LIVE_PORT:-54371}"
+LOACL_MASTER_KEY="$(openssl rand -hex 32)" LOACL_UPSTREAM_PROVIDER=offline LOACL_OFFLINE_WORD_DELAY_MS=0 \
+  "$BIN/loacld" serve --listen "tcp:127.0.0.1:$LIVE_PORT" --database-url "$LOACL_DATABASE_URL" \
+  --storage-dir "$ROOT/.data/test-files" --log-level warning > "$ROOT/.data/live-loacld.log" 2>&1 &
+LIVE_PID=$!
+trap 'kill $LIVE_PID 2>/dev/null || true; bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$LIVE_PORT") 2>/dev/null && break
+  sleep 0.1
+done
+export LOACL_CLI_TEST_SERVER="tcp:127.0.0.1:$LIVE_PORT"
+export LOACL_CLI_TEST_API_KEY="sk-test-$(openssl rand -hex 12)"
+export LOACL_CLI_BINARY="$BIN/loacl"
+
 status=0
 echo "== swift test"
 swift test --skip-build "$@" 2>&1 | tee .data/swift-test.log || status=$?
