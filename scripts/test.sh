@@ -25,12 +25,18 @@ echo "== swift build"
 swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Wrapping|Linking|Write|Building)' || true
 test "${PIPESTATUS[0]}" -eq 0
 
-# A live loacld (offline provider) on the migrated `loacl` database, for the CLI's end-to-end test.
+# Secrets and provider settings for every loacld the tests start (this one, and the Python and
+# C clients' servers): a fresh master key per run, and the offline provider (no network here).
+export LOACL_MASTER_KEY="$(openssl rand -hex 32)"
+export LOACL_JWT_SECRET="$(openssl rand -hex 32)"
+export LOACL_UPSTREAM_PROVIDER=offline
+export LOACL_OFFLINE_WORD_DELAY_MS=0
+
+# A live loacld on the migrated `loacl` database, for the CLI's end-to-end test.
 BIN="$ROOT/.build/debug"
 "$BIN/loacld" migrate --database-url "$LOACL_MIGRATION_DATABASE_URL" --migrations-dir "$ROOT/migrations" >/dev/null
 LIVE_PORT="${LOACL_TEST_LIVE_PORT:-54371}"
-LOACL_MASTER_KEY="$(openssl rand -hex 32)" LOACL_UPSTREAM_PROVIDER=offline LOACL_OFFLINE_WORD_DELAY_MS=0 \
-  "$BIN/loacld" serve --listen "tcp:127.0.0.1:$LIVE_PORT" --database-url "$LOACL_DATABASE_URL" \
+"$BIN/loacld" serve --listen "tcp:127.0.0.1:$LIVE_PORT" --database-url "$LOACL_DATABASE_URL" \
   --storage-dir "$ROOT/.data/test-files" --log-level warning > "$ROOT/.data/live-loacld.log" 2>&1 &
 LIVE_PID=$!
 trap 'kill $LIVE_PID 2>/dev/null || true; bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
