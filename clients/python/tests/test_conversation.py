@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import os
 import subprocess
+from typing import Optional
 import uuid
 from pathlib import Path
 
@@ -165,12 +166,14 @@ def c_chat_example() -> str:
     return path
 
 
-def test_interop_python_and_c_share_a_session(server):
-    """One guest session token: Python starts the session and thread, C posts into it, Python reads.
+def swift_cli() -> Optional[str]:
+    path = os.environ.get("LOACL_CLI_BINARY") or str(REPO / ".build" / "debug" / "loacl")
+    return path if os.access(path, os.X_OK) else None
 
-    The Swift client (LOACLClient) has no command-line front end to drive from here; it is covered
-    by the Swift test suite against the same server.
-    """
+
+def test_interop_python_and_c_share_a_session(server):
+    """One guest session token: Python starts the session and thread, C posts into it, the Swift
+    client (through the `loacl` CLI) posts too and lists the history, and Python reads it all."""
     with Channel(server.tcp) as ch:
         _, _, md = new_guest(ch)
         thread = step("ThreadService/CreateThread", ThreadServiceStub(ch).CreateThread, v1.CreateThreadRequest(), metadata=md).thread
@@ -183,3 +186,20 @@ def test_interop_python_and_c_share_a_session(server):
         assert [m.content for m in history][0] == "Hello from C"
         assert history[1].role == v1.ROLE_ASSISTANT
         assert history[1].content.strip() in out.stdout
+
+        cli = swift_cli()
+        if cli is None:
+            pytest.skip("Swift CLI not built (swift build --product loacl); set LOACL_CLI_BINARY")
+        common = ["--server", server.tcp, "--session-token", token]
+        swift = subprocess.run([cli, "chat", *common, "--thread", thread.id, "--message", "Hello from Swift"],
+                               capture_output=True, text=True, timeout=120)
+        assert swift.returncode == 0, swift.stderr
+        listed = subprocess.run([cli, "messages", "list", *common, "--thread", thread.id],
+                                capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0, listed.stderr
+        history = MessageServiceStub(ch).ListMessages(v1.ListMessagesRequest(thread_id=thread.id), metadata=md).messages
+        contents = [m.content for m in history]
+        assert contents[0] == "Hello from C" and contents[2] == "Hello from Swift"
+        assert [m.role for m in history] == [v1.ROLE_USER, v1.ROLE_ASSISTANT, v1.ROLE_USER, v1.ROLE_ASSISTANT]
+        for text in ("Hello from C", "Hello from Swift"):
+            assert text in listed.stdout  # the Swift client sees the same history
