@@ -98,7 +98,7 @@ let package = Package(
         ]),
         .testTarget(name: "LOACLServicesTests", dependencies: [
             "LOACLServices", "LOACLServer", "LOACLClient", "LOACLPostgres", "LOACLMigrations", "LOACLCrypto",
-            "LOACLUpstream", nio, nioPosix, logging,
+            "LOACLUpstream", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "LOACLWireTests", dependencies: [
             "LOACLWire", "LOACLServer", "LOACLServices", "LOACLClient", "LOACLCore", "LOACLMessages", "LOACLTLS",

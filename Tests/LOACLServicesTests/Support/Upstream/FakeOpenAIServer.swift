@@ -1,0 +1,194 @@
+// Copy of Tests/LOACLUpstreamTests/Support/FakeOpenAIServer.swift (test targets cannot share sources); keep the two in step.
+// A local HTTP/1.1 server that stands in for OpenAI in tests. Self-contained (NIOCore, NIOPosix,
+// NIOHTTP1, Foundation, Synchronization; nothing from LOACL), so other test targets can copy
+// this file together with OpenAIWire.swift.
+//
+//     let server = try await FakeOpenAIServer.start(.sequence([
+//         .status(429, headers: [("Retry-After", "1")], body: #"{"error":{"message":"slow down"}}"#),
+//         .stream(OpenAIWire.responses(deltas: ["Hel", "lo"], usage: (12, 2, 14))),
+//     ]))
+//     defer { Task { await server.stop() } }
+//     // point the provider at server.baseURL; afterwards inspect server.requests,
+//     // server.closedConnections, or await server.waitForClosedConnections(1)
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// Scripted OpenAI stand-in: every request is recorded, then answered with a `Reply`.
+final class FakeOpenAIServer: Sendable {
+    /// One request as received.
+    struct Request: Sendable {
+        var method: String
+        var path: String
+        var headers: [(name: String, value: String)]
+        var body: [UInt8]
+
+        func header(_ name: String) -> String? {
+            headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        }
+        /// The body parsed as a JSON object (nil if it is not one).
+        var json: [String: Any]? {
+            (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
+        }
+    }
+
+    /// How a streamed response ends after its chunks.
+    enum StreamEnd: Sendable {
+        /// The terminating zero-length chunk: a clean end of body.
+        case finish
+        /// Close the connection without ending the body: a connection dropped mid-stream.
+        case drop
+        /// Keep the connection open until the client closes it.
+        case hold
+    }
+
+    enum Reply: Sendable {
+        /// 200 `text/event-stream`, each chunk written and flushed on its own, `delay` apart.
+        case stream([String], delay: Duration = .zero, end: StreamEnd = .finish)
+        /// Any status with a JSON (or text) body.
+        case status(Int, headers: [(String, String)] = [], body: String = "")
+
+        /// Replies in order, one per request; the last repeats.
+        static func sequence(_ replies: [Reply]) -> @Sendable (Request, Int) -> Reply {
+            { _, index in replies[min(index, replies.count - 1)] }
+        }
+    }
+
+    private struct State {
+        var requests: [Request] = []
+        var openedConnections = 0
+        var closedConnections = 0
+    }
+
+    private let state = Mutex(State())
+    private let respond: @Sendable (Request, Int) -> Reply
+    private let channel: any Channel
+
+    /// `http://127.0.0.1:<port>`
+    let baseURL: String
+    let port: Int
+
+    /// Starts listening on an ephemeral port of 127.0.0.1. `respond` gets each request and
+    /// its index (0 for the first request the server received).
+    static func start(_ respond: @escaping @Sendable (Request, Int) -> Reply) async throws -> FakeOpenAIServer {
+        let box = Mutex<FakeOpenAIServer?>(nil)
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let server = box.withLock({ $0 }) else { throw ChannelError.ioOnClosedChannel }
+                    server.connectionOpened(channel)
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(Handler(server: server))
+                }
+            }
+        let channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
+        let server = FakeOpenAIServer(channel: channel, respond: respond)
+        box.withLock { $0 = server }
+        return server
+    }
+
+    private init(channel: any Channel, respond: @escaping @Sendable (Request, Int) -> Reply) {
+        self.channel = channel
+        self.respond = respond
+        port = channel.localAddress?.port ?? 0
+        baseURL = "http://127.0.0.1:\(port)"
+    }
+
+    func stop() async {
+        try? await channel.close()
+    }
+
+    /// Every request received so far, in order.
+    var requests: [Request] { state.withLock { $0.requests } }
+    var openedConnections: Int { state.withLock { $0.openedConnections } }
+    /// Client connections that have closed (by either side).
+    var closedConnections: Int { state.withLock { $0.closedConnections } }
+
+    /// Waits (polling, up to `timeout`) until at least `count` connections have closed.
+    func waitForClosedConnections(_ count: Int, timeout: Duration = .seconds(5)) async -> Bool {
+        let clock = ContinuousClock()
+        let end = clock.now + timeout
+        while clock.now < end {
+            if closedConnections >= count { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return closedConnections >= count
+    }
+
+    private func connectionOpened(_ channel: any Channel) {
+        state.withLock { $0.openedConnections += 1 }
+        channel.closeFuture.whenComplete { _ in self.state.withLock { $0.closedConnections += 1 } }
+    }
+
+    fileprivate func received(_ request: Request) -> Reply {
+        let index = state.withLock { state in
+            state.requests.append(request)
+            return state.requests.count - 1
+        }
+        return respond(request, index)
+    }
+
+    /// Writes `reply` from a task; writes fail (and the task ends) once the client has gone.
+    fileprivate static func send(_ reply: Reply, on channel: any Channel) async {
+        do {
+            switch reply {
+            case .status(let code, let extra, let body):
+                var headers = HTTPHeaders(extra)
+                if !headers.contains(name: "content-type") { headers.add(name: "Content-Type", value: "application/json") }
+                headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+                let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: code), headers: headers)
+                channel.write(HTTPServerResponsePart.head(head), promise: nil)
+                channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
+                try await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+            case .stream(let chunks, let delay, let end):
+                // No Content-Length: NIO's encoder sends the body chunked, as OpenAI does.
+                let headers = HTTPHeaders([("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache")])
+                try await channel.writeAndFlush(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
+                for chunk in chunks {
+                    if delay > .zero { try await Task.sleep(for: delay) }
+                    try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: chunk))))
+                }
+                switch end {
+                case .finish: try await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
+                case .drop: try await channel.close()
+                case .hold: try await channel.closeFuture.get()
+                }
+            }
+        } catch {
+            // The client went away; nothing more to send.
+        }
+    }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+
+        let server: FakeOpenAIServer
+        private var head: HTTPRequestHead?
+        private var body: [UInt8] = []
+
+        init(server: FakeOpenAIServer) {
+            self.server = server
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let head):
+                self.head = head
+                body = []
+            case .body(let buffer):
+                body += buffer.readableBytesView
+            case .end:
+                guard let head else { return }
+                let request = Request(method: head.method.rawValue, path: head.uri,
+                                      headers: head.headers.map { (name: $0.name, value: $0.value) }, body: body)
+                let reply = server.received(request)
+                let channel = context.channel
+                Task { await FakeOpenAIServer.send(reply, on: channel) }
+            }
+        }
+    }
+}
