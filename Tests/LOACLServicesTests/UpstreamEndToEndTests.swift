@@ -248,6 +248,15 @@ struct UpstreamEndToEndTests {
             #expect(sent.header("Authorization") == "Bearer \(rig.tenantKey)")
             #expect(sent.json?["stream"] as? Bool == true)
             #expect(String(decoding: sent.body, as: UTF8.self).contains(question))
+
+            // A second turn sends the first exchange upstream as history.
+            let second = await rig.send("And if I forgot my email?")
+            #expect(second.error == nil && second.deltas == deltas)
+            let history = String(decoding: try #require(rig.chatRequests.last).body, as: UTF8.self)
+            #expect(rig.chatRequests.count == 2)
+            #expect(history.contains(question) && history.contains(deltas.joined()) && history.contains("And if I forgot my email?"))
+            let messageCount = try rig.storedMessages().count
+            #expect(messageCount == 4)
         }
     }
 
