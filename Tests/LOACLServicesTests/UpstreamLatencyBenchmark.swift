@@ -1,0 +1,86 @@
+import Foundation
+import LOACLClient
+import LOACLMessages
+import LOACLUpstream
+import Testing
+
+/// Issue 6's benchmark (run by bench/upstream-latency.sh; skipped unless LOACL_BENCH=1):
+/// time-to-first-delta and delta throughput of the same fake OpenAI upstream, called directly
+/// through the provider and through LOACL's SendMessage (socket, auth, RLS, user-message insert,
+/// provider, streaming back), in one run.
+@Suite("Upstream latency benchmark", .enabled(if: ProcessInfo.processInfo.environment["LOACL_BENCH"] == "1"))
+struct UpstreamLatencyBenchmark {
+    static let rounds = Int(ProcessInfo.processInfo.environment["LOACL_BENCH_ROUNDS"] ?? "") ?? 200
+    static let deltas = (0..<20).map { "word\($0) " }
+
+    struct Sample { var firstDelta: Double; var stream: Double }
+
+    static func summary(_ name: String, _ samples: [Sample]) -> (p50: Double, p99: Double) {
+        func pct(_ values: [Double], _ p: Double) -> Double {
+            let sorted = values.sorted()
+            return sorted[max(0, min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
+        }
+        let ttfd = samples.map(\.firstDelta)
+        let rate = samples.map { Double(deltas.count - 1) / max($0.stream, 1e-9) }
+        let line = String(format: "%@ ttfd_p50_ms=%.3f ttfd_p99_ms=%.3f deltas_per_sec_p50=%.0f rounds=%d",
+                          name, pct(ttfd, 0.5) * 1000, pct(ttfd, 0.99) * 1000, pct(rate, 0.5), samples.count)
+        print("BENCH " + line)
+        return (pct(ttfd, 0.5), pct(ttfd, 0.99))
+    }
+
+    @Test func timeToFirstDeltaDirectAndThroughLOACL() async throws {
+        let script = UpstreamScript(.responses) { _ in UpstreamEndpoint.responses.reply(Self.deltas, input: 10, output: 20, delay: .zero) }
+        try await withUpstream(script) { rig in
+            let clock = ContinuousClock()
+            let http = UpstreamTransport.makeHTTPClient(connectTimeout: .seconds(2), readTimeout: .seconds(10))
+            defer { Task { try? await http.shutdown() } }
+            let provider = OpenAIResponsesProvider(baseURL: rig.upstream.baseURL, defaultModel: "gpt-test",
+                                                   transport: UpstreamTransport(client: http, retry: UpstreamRig.fastRetry, requestTimeout: .seconds(10)))
+            // Direct: the provider against the fake upstream.
+            var direct: [Sample] = []
+            for _ in 0..<Self.rounds {
+                let start = clock.now
+                var first: ContinuousClock.Instant?
+                var last = start
+                for try await event in provider.streamReply(ChatRequest(userMessage: "hello", apiKey: rig.tenantKey)) {
+                    if case .delta = event {
+                        if first == nil { first = clock.now }
+                        last = clock.now
+                    }
+                }
+                let f = try #require(first)
+                direct.append(Sample(firstDelta: (f - start).seconds, stream: (last - f).seconds))
+            }
+            // Through LOACL: SendMessage over the socket, first `delta` event.
+            var loacl: [Sample] = []
+            var request = Loacl_V1_SendMessageRequest()
+            request.threadID = rig.thread.id
+            request.content = "hello"
+            for _ in 0..<Self.rounds {
+                let start = clock.now
+                var first: ContinuousClock.Instant?
+                var last = start
+                try await rig.client.serverStreaming(MS.sendMessage, request, options: CallOptions(timeout: .seconds(20), metadata: rig.guest.metadata),
+                                                     responseType: Loacl_V1_SendMessageEvent.self) { stream in
+                    for try await event in stream {
+                        if case .delta? = event.event {
+                            if first == nil { first = clock.now }
+                            last = clock.now
+                        }
+                    }
+                }
+                let f = try #require(first)
+                loacl.append(Sample(firstDelta: (f - start).seconds, stream: (last - f).seconds))
+            }
+            let d = Self.summary("direct", direct)
+            let l = Self.summary("loacl", loacl)
+            print(String(format: "BENCH overhead ttfd_p50_ms=%.3f ttfd_p99_ms=%.3f (target: p99 overhead <= 1 ms)",
+                         (l.p50 - d.p50) * 1000, (l.p99 - d.p99) * 1000))
+            #expect(direct.count == Self.rounds && loacl.count == Self.rounds)
+        }
+    }
+}
+
+extension Duration {
+    fileprivate var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

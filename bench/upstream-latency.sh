@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Chat-pipeline benchmark (issue 6): time-to-first-delta and delta throughput of one fake OpenAI
+# upstream (Responses API wire format, 20 deltas, no delay), called directly through the provider
+# and through LOACL's SendMessage, in one run. Runs Tests/LOACLServicesTests/UpstreamLatencyBenchmark.swift
+# (skipped unless LOACL_BENCH=1) against a throwaway PostgreSQL cluster.
+# Usage: bench/upstream-latency.sh [--debug]      (as root, like scripts/test.sh)
+# LOACL_BENCH_ROUNDS (default 200) sets calls per side; LOACL_BENCH_SCRATCH the build folder.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+CONFIG=release
+[ "${1:-}" = "--debug" ] && CONFIG=debug
+export LOACL_PG_DIR="$ROOT/.data/bench-upstream-postgres" LOACL_PG_PORT="${LOACL_BENCH_PG_PORT:-54332}" LOACL_PG_TEST=1
+bash scripts/local-postgres.sh start
+trap 'bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
+export LOACL_TEST_PG_HOST="$LOACL_PG_DIR/run" LOACL_TEST_PG_PORT="$LOACL_PG_PORT" LOACL_TEST_PG_USER=postgres LOACL_BENCH=1
+SCRATCH="${LOACL_BENCH_SCRATCH:-.build-bench}"
+swift build -c "$CONFIG" --scratch-path "$SCRATCH" --build-tests >/dev/null
+swift test -c "$CONFIG" --skip-build --scratch-path "$SCRATCH" --filter UpstreamLatencyBenchmark 2>&1 | grep '^BENCH' | sed 's/^BENCH //'
