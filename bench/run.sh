@@ -215,6 +215,12 @@ bench_loacl() {
     sock="$WORK_DIR/loacl-$mode.sock"
     run_case loacl unix "$mode" "unix:$sock" -- "$server" --listen "unix:$sock" "${extra[@]}" \
       -- "$client" client --unix "$sock" || true
+    # TLS (OpenSSL handler on both sides) with throwaway certificates.
+    [ -f "$WORK_DIR/certs/ca.pem" ] || bash "$REPO_DIR/scripts/gen-test-certs.sh" "$WORK_DIR/certs" >/dev/null
+    port="$(free_port)"
+    run_case loacl tls "$mode" "tcp:$port" -- "$server" --listen "tls:127.0.0.1:$port" \
+      --tls-cert "$WORK_DIR/certs/server.pem" --tls-key "$WORK_DIR/certs/server.key" "${extra[@]}" \
+      -- "$client" client --port "$port" --tls-ca "$WORK_DIR/certs/ca.pem" || true
   done
 }
 # ===== END LOACL HOOK =====

@@ -18,6 +18,7 @@ struct Client: AsyncParsableCommand {
 
     @Option(help: "TCP port on 127.0.0.1.") var port: Int?
     @Option(help: "Unix socket path.") var unix: String?
+    @Option(help: "With --port: connect with TLS, verifying the server (name \"localhost\") against this CA file.") var tlsCa: String?
     @Option(help: "Connections.") var connections = 1
     @Option(help: "Concurrent callers, spread round-robin over the connections.") var concurrency = 64
     @Option(help: "Payload bytes per call.") var payload = 64
@@ -32,8 +33,9 @@ struct Client: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let endpoint: Endpoint = if let unix { .unix(path: unix) } else { .tcp(host: "127.0.0.1", port: port!) }
-        let clients = try (0..<connections).map { _ in try LOACLClientConnection(configuration: ClientConfiguration(endpoint: endpoint)) }
+        let endpoint: Endpoint = if let unix { .unix(path: unix) } else if tlsCa != nil { .tls(host: "127.0.0.1", port: port!) } else { .tcp(host: "127.0.0.1", port: port!) }
+        let tls: TLSConfiguration? = tlsCa.map { .client(caFile: $0, serverName: "localhost") }
+        let clients = try (0..<connections).map { _ in try LOACLClientConnection(configuration: ClientConfiguration(endpoint: endpoint, tls: tls)) }
         var request = Loacl_V1_BenchmarkRequest()
         request.payload = [UInt8](repeating: 0x5A, count: payload)
         let call = request
