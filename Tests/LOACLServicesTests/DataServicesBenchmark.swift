@@ -83,6 +83,9 @@ struct DataServicesBenchmark {
             INSERT INTO loacl.messages (thread_id, role, content, created_at)
             SELECT $1, 'user', 'filler ' || i, now() - (i || ' seconds')::interval FROM generate_series(1, 10000) i
             """, [thread])
+        // Statistics as autovacuum would have them a minute later (a freshly bulk-loaded table
+        // otherwise looks empty to the planner).
+        try h.superuser("ANALYZE loacl.messages")
         let listMessages = try await latencies(200) {
             let _: Loacl_V1_ListMessagesResponse = try await h.call(MS.listMessages, request(Loacl_V1_ListMessagesRequest.self) { $0.threadID = thread }, as: guest)
         }
@@ -93,9 +96,13 @@ struct DataServicesBenchmark {
             SELECT t.id, 'user', 'bulk' FROM loacl.threads t, generate_series(1, 40000) i
             WHERE t.session_id <> (SELECT session_id FROM loacl.threads WHERE id = $1) LIMIT 990000
             """, [thread])
+        try h.superuser("ANALYZE loacl.messages")
         let total = try h.superuser("SELECT count(*) FROM loacl.messages").scalar ?? "?"
         let listThreads = try await latencies(200) {
             let _: Loacl_V1_ListThreadsResponse = try await h.call(TS.listThreads, Loacl_V1_ListThreadsRequest(), as: other.0)
+        }
+        if ProcessInfo.processInfo.environment["LOACL_BENCH_EXPLAIN"] == "1" {
+            try explain(conninfo, h, thread: thread, other: other.1.id)
         }
         print("""
             BENCH concurrency=\(Self.concurrency) duration=\(Self.duration)
@@ -105,6 +112,34 @@ struct DataServicesBenchmark {
             BENCH ListMessages (10,000-message thread, page 50): p50 \(ms(listMessages, 0.5)) ms, p99 \(ms(listMessages, 0.99)) ms
             BENCH ListThreads (\(total) messages in the database): p50 \(ms(listThreads, 0.5)) ms, p99 \(ms(listThreads, 0.99)) ms
             """)
+    }
+
+    /// EXPLAIN ANALYZE of the two list queries as loacl_app with the caller's identity set
+    /// (printed as `BENCH-PLAN` lines; the queries mirror ListMessages and ListThreads).
+    func explain(_ conninfo: String, _ h: Harness, thread: String, other session: String) throws {
+        let connection = try PostgresConnection.connect(conninfo)
+        defer { connection.close() }
+        let owner = try h.superuser("SELECT s.fingerprint, s.id, s.assistant_id FROM loacl.sessions s JOIN loacl.threads t ON t.session_id = s.id WHERE t.id = $1", [thread]).namedRows[0]
+        let listed = try h.superuser("SELECT fingerprint, id, assistant_id FROM loacl.sessions WHERE id = $1::uuid", [session]).namedRows[0]
+        let queries: [(String, [String?], [String?])] = [
+            ("""
+             EXPLAIN ANALYZE SELECT m.id, m.content, array_to_string(ARRAY(SELECT f.id::text FROM loacl.files f
+                    WHERE f.message_id = m.id ORDER BY f.created_at, f.id), ',') AS file_ids
+             FROM loacl.messages m WHERE m.thread_id = $1 ORDER BY m.created_at, m.id LIMIT 51
+             """, [thread], [owner[0], owner[1]]),
+            ("""
+             EXPLAIN ANALYZE SELECT id, title, updated_at FROM loacl.threads
+             WHERE session_id = ANY(ARRAY(SELECT v.id FROM loacl.visible_session_ids() AS v(id)))
+               AND assistant_id = $1 AND status = ANY('{active,archived}'::text[])
+             ORDER BY updated_at DESC, id DESC LIMIT 51
+             """, [listed[2]], [listed[0], listed[1]]),
+        ]
+        for (sql, parameters, identity) in queries {
+            try connection.transaction { c in
+                try c.execParams("SELECT set_config('loacl.fingerprint', $1, true), set_config('loacl.session_id', $2, true)", identity)
+                for row in try c.execParams(sql, parameters).rows { print("BENCH-PLAN \(row[0] ?? "")") }
+            }
+        }
     }
 
     func latencies(_ count: Int, _ body: () async throws -> Void) async throws -> [Duration] {

@@ -32,13 +32,21 @@ public struct Database: Sendable {
             attempts += 1
             do {
                 return try await pool.withConnection { connection in
+                    // BEGIN and the identity settings go out as one simple query: one round trip.
                     do {
-                        try connection.exec("BEGIN")
+                        if let begin = settings.beginSQL {
+                            try connection.exec(begin)
+                        } else {
+                            try connection.exec("BEGIN")
+                            try settings.apply(connection)
+                        }
                     } catch let error as PostgresError where error.kind == .connection {
                         throw StaleConnection(error: error)
+                    } catch {
+                        connection.rollbackIfNeeded()
+                        throw error
                     }
                     do {
-                        try settings.apply(connection)
                         let value = try body(connection)
                         try connection.exec("COMMIT")
                         return value
@@ -114,5 +122,34 @@ struct IdentitySettings: Sendable {
                    pg_catalog.set_config('loacl.user_id', $3, true),
                    pg_catalog.set_config('loacl.session_id', $4, true)
             """, [tenantKeyHash, fingerprint, userID, sessionID])
+    }
+
+    /// `BEGIN` followed by the settings as transaction-local values. Simple queries take no
+    /// parameters, so the values are quoted as escape-string literals (see `literal`); nil when
+    /// a value holds a NUL, which no literal can carry (then `apply` sends them as parameters).
+    var beginSQL: String? {
+        guard !isEmpty else { return "BEGIN" }
+        let values = [tenantKeyHash, fingerprint, userID, sessionID]
+        guard !values.contains(where: { $0.unicodeScalars.contains("\0") }) else { return nil }
+        return """
+            BEGIN; SELECT pg_catalog.set_config('loacl.tenant_key_hash', \(Self.literal(tenantKeyHash)), true),
+                   pg_catalog.set_config('loacl.fingerprint', \(Self.literal(fingerprint)), true),
+                   pg_catalog.set_config('loacl.user_id', \(Self.literal(userID)), true),
+                   pg_catalog.set_config('loacl.session_id', \(Self.literal(sessionID)), true)
+            """
+    }
+
+    /// `E'…'` with backslashes and quotes doubled: safe whatever `standard_conforming_strings`
+    /// says (the connection's client encoding is UTF-8). Callers keep NUL out.
+    static func literal(_ value: String) -> String {
+        var out = "E'"
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "'": out += "''"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "'"
     }
 }

@@ -134,43 +134,66 @@ extension MessageService {
         var keyHash: [UInt8]
     }
 
-    /// One transaction: checks, quotas, the user message, its usage row and attachments.
+    /// One transaction: checks, quotas, the user message, its usage row and attachments. Three
+    /// statements (four with quotas): lock and look-ups, quota counters, history and inserts.
     static func prepareTurn(_ c: PostgresConnection, session: SessionRecord, threadID: String, content: String,
                             fileIDs: [String], metadata: String, providers: ChatProviderRegistry) throws -> Turn {
-        // Sends of one session take turns, so its quota and rate checks are exact.
-        _ = try c.execParams("SELECT 1 FROM loacl.sessions WHERE id = $1 FOR UPDATE", [session.id])
-        let status = try requireThread(c, threadID, session)
+        // Sends of one session take turns (the lock), so its quota and rate checks, read by the
+        // later statements, are exact.
+        let context = try c.execParams("""
+            WITH lock AS MATERIALIZED (SELECT 1 FROM loacl.sessions WHERE id = $1 FOR UPDATE)
+            SELECT (SELECT count(*) FROM lock) AS locked,
+                   (SELECT t.status FROM loacl.threads t WHERE t.id = $2 AND t.assistant_id = $3) AS status,
+                   r.id IS NOT NULL AS has_runtime, r.instructions, r.configuration::text AS configuration,
+                   r.api_key_ciphertext, r.api_key_hash,
+                   (SELECT json_agg(q.question ORDER BY q.priority DESC, q.id)::text FROM (
+                        SELECT question, priority, id FROM loacl.guided_questions
+                        WHERE assistant_id = $3 AND is_active ORDER BY priority DESC, id LIMIT 20) q) AS questions
+            FROM (SELECT 1) AS one LEFT JOIN loacl.session_assistant_runtime() r ON true
+            """, [session.id, threadID, session.assistantID]).one("thread")
+        guard let status = context["status"] else { throw RPCError.notFound("thread not found") }
         guard status == "active" else { throw RPCError(.failedPrecondition, "thread is \(status)") }
-
-        guard let assistant = try c.execParams("""
-            SELECT instructions, configuration::text AS configuration, api_key_ciphertext, api_key_hash
-            FROM loacl.session_assistant_runtime()
-            """, []).first else { throw RPCError.unauthenticated("session is no longer active") }
-        let settings = AssistantSettings(json: assistant.string("configuration"))
+        guard context.bool("has_runtime") == true else { throw RPCError.unauthenticated("session is no longer active") }
+        let settings = AssistantSettings(json: context.string("configuration"))
         guard providers.provider(named: settings.provider) != nil else {
             throw RPCError(.failedPrecondition, "the assistant's provider \"\(settings.provider.isEmpty ? providers.defaultName : settings.provider)\" is not configured on this server")
         }
         try checkQuotas(c, settings: settings, session: session)
 
+        // The history (read before the insert: the statement's snapshot), the user message and
+        // its usage row in one statement; the new message comes first, then the history newest
+        // first.
+        let tokens = TokenEstimate.count(content)
+        let rows = try c.execParams("""
+            WITH inserted AS (
+                INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
+                VALUES ($1, 'user', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
+            ), usage AS (
+                INSERT INTO loacl.usage_metrics (assistant_id, session_id, thread_id, metric_type, metric_value)
+                VALUES ($5, $6, $1, 'messages', 1)
+            ), history AS (
+                SELECT role, content, tokens_used, row_number() OVER (ORDER BY created_at DESC, id DESC) AS n
+                FROM (SELECT role, content, tokens_used, created_at, id FROM loacl.messages WHERE thread_id = $1
+                      ORDER BY created_at DESC, id DESC LIMIT 200) recent
+            )
+            SELECT 0::int8 AS n, i.* FROM inserted i
+            UNION ALL
+            SELECT h.n, NULL, NULL, h.role, h.content, h.tokens_used, NULL, NULL, NULL, NULL FROM history h
+            ORDER BY n
+            """, [threadID, content, String(tokens), metadata, session.assistantID, session.id]).namedRows
+        guard let inserted = rows.first, inserted.int("n") == 0 else { throw RPCError.notFound("message not found") }
+        var message = MessageRows.message(inserted)
+
         let budget = settings.maxHistoryTokens > 0 ? Int(settings.maxHistoryTokens) : defaultHistoryTokens
-        let history = try c.execParams("""
-            SELECT role, content, tokens_used FROM loacl.messages WHERE thread_id = $1
-            ORDER BY created_at DESC, id DESC LIMIT 200
-            """, [threadID]).namedRows
         var turns: [ChatTurn] = []
         var used = 0
-        for row in history {
+        for row in rows.dropFirst() {
             used += max(row.int("tokens_used") ?? 0, TokenEstimate.count(row.string("content")))
             if used > budget { break }
             let role: ChatRole = switch row["role"] { case "assistant": .assistant; case "system": .system; default: .user }
             turns.append(ChatTurn(role: role, content: row.string("content")))
         }
 
-        let tokens = TokenEstimate.count(content)
-        var message = MessageRows.message(try c.execParams("""
-            INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
-            VALUES ($1, 'user', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
-            """, [threadID, content, String(tokens), metadata]).one("message"))
         var attachments: [Turn.Attachment] = []
         if !fileIDs.isEmpty {
             let rows = try c.execParams("""
@@ -184,18 +207,13 @@ extension MessageService {
             attachments = rows.map { Turn.Attachment(name: $0.string("filename"), type: $0.string("file_type"), path: $0.string("storage_path")) }
             message.fileIds = fileIDs
         }
-        try c.execParams("""
-            INSERT INTO loacl.usage_metrics (assistant_id, session_id, thread_id, metric_type, metric_value)
-            VALUES ($1, $2, $3, 'messages', 1)
-            """, [session.assistantID, session.id, threadID])
-        let questions = try c.execParams("""
-            SELECT question FROM loacl.guided_questions WHERE assistant_id = $1 AND is_active
-            ORDER BY priority DESC, id LIMIT 20
-            """, [session.assistantID]).rows.compactMap { $0[0] }
+        let questions = context["questions"].flatMap { json in
+            (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String]
+        } ?? []
 
-        return Turn(userMessage: message, settings: settings, instructions: assistant.string("instructions"),
+        return Turn(userMessage: message, settings: settings, instructions: context.string("instructions"),
                     history: turns.reversed(), guidedQuestions: questions, attachments: attachments,
-                    sealedAPIKey: assistant.bytes("api_key_ciphertext"), keyHash: assistant.bytes("api_key_hash") ?? [])
+                    sealedAPIKey: context.bytes("api_key_ciphertext"), keyHash: context.bytes("api_key_hash") ?? [])
     }
 
     /// RESOURCE_EXHAUSTED when the session's daily tokens, the guest's daily messages or the
@@ -234,14 +252,15 @@ extension MessageService {
         let metadata = String(decoding: (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
         let tokens = usage.map { max(0, $0.outputTokens) } ?? TokenEstimate.count(reply)
         let title = Self.title(from: userContent)
+        // One statement: the title of an untitled thread and the reply.
         let row = try await database.transaction(as: identity) { connection in
-            let row = try connection.execParams("""
+            try connection.execParams("""
+                WITH titled AS (
+                    UPDATE loacl.threads SET title = $5 WHERE id = $1 AND (title IS NULL OR title = '')
+                )
                 INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
                 VALUES ($1, 'assistant', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
-                """, [threadID, reply, String(tokens), metadata]).one("message")
-            try connection.execParams("UPDATE loacl.threads SET title = $2 WHERE id = $1 AND (title IS NULL OR title = '')",
-                                      [threadID, title])
-            return row
+                """, [threadID, reply, String(tokens), metadata, title]).one("message")
         }
         return MessageRows.message(row)
     }

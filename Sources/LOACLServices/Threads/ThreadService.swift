@@ -60,10 +60,13 @@ public struct ThreadService: Sendable {
         }
         let pageSize = try Validate.pageSize(request.pageSize)
         let cursor = try PageToken.decode(request.pageToken, expecting: .time)
+        // The visible sessions (what RLS allows anyway) as an index condition on
+        // threads_session_status_updated_idx.
         let rows = try await database.transaction { connection in
             try connection.execParams("""
                 SELECT \(Self.columns) FROM loacl.threads
-                WHERE assistant_id = $1 AND status = ANY($2::text[])
+                WHERE session_id = ANY(ARRAY(SELECT v.id FROM loacl.visible_session_ids() AS v(id)))
+                  AND assistant_id = $1 AND status = ANY($2::text[])
                   AND ($3::int8 IS NULL OR (updated_at, id) < (\(SQL.timestamp(micros: "$3")), $4::uuid))
                 ORDER BY updated_at DESC, id DESC LIMIT $5
                 """, [session.assistantID, sqlArray(statuses), cursor.map { String($0.value) }, cursor?.id,
