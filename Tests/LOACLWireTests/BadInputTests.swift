@@ -140,6 +140,23 @@ struct BadInputTests {
         #expect(status.message.contains("service"))
     }
 
+    @Test("call headers above the metadata limit: RESOURCE_EXHAUSTED, the connection goes on")
+    func metadataTooLarge() async throws {
+        let server = try await TestServer.start { $0.connection.maxHeadersSize = 1024 }
+        defer { Task { await server.stop() } }
+        let raw = try R(tcpPort: server.tcpPort)
+        // CallHeaders { method, metadata: [{ key: "x-big", value: 2 KiB }] }, encoded by hand.
+        let value = [UInt8](repeating: 0x61, count: 2048)
+        let entry: [UInt8] = [0x0A, 5] + Array("x-big".utf8) + [0x12] + R.varint(UInt64(value.count)) + value
+        let headers = R.headers("/loacl.v1.BenchmarkService/UnaryCall") + [0x1A] + R.varint(UInt64(entry.count)) + entry
+        raw.send(R.preface + R.frame(1, 0, 1, headers) + R.frame(2, 1, 1, R.benchmarkPayload([1])))
+        #expect(raw.read(8) == R.preface)
+        let status = try R.status(#require(raw.readFrame(type: 3, stream: 1)))
+        #expect(status.code == 8)
+        raw.send(R.frame(1, 0, 3, R.headers("/loacl.v1.BenchmarkService/UnaryCall")) + R.frame(2, 1, 3, R.benchmarkPayload([3])))
+        #expect(try R.status(#require(raw.readFrame(type: 3, stream: 3))).code == 0)
+    }
+
     @Test("too many concurrent calls: RESOURCE_EXHAUSTED for the extra one")
     func concurrencyLimit() async throws {
         let server = try await TestServer.start { $0.connection.maxConcurrentCalls = 2 }
