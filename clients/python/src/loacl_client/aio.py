@@ -83,6 +83,9 @@ class AsyncChannel:
             try:
                 return await conn.open_call(method.path, method.response_type, deadline, metadata, end_stream)
             except _Unusable:
+                if not conn._preface_ok and conn.closed:
+                    # The server never spoke LOACL/1: retrying elsewhere would hide why (§1).
+                    raise RpcError(StatusCode.UNAVAILABLE, conn._close_reason or "no preface from server") from None
                 continue
         raise RpcError(StatusCode.UNAVAILABLE, "no usable connection (server keeps refusing new calls)")
 
