@@ -126,7 +126,7 @@ struct ClientTests {
 
     @Test("GOAWAY drain: in-flight calls finish, then the server is gone")
     func gracefulDrain() async throws {
-        let server = try await TestServer.start()
+        let server = try await TestServer.start { $0.gracePeriod = .seconds(60) }
         let client = try server.client()
         defer { Task { await client.close() } }
         // Warm the connection so the calls below are in flight on it when shutdown starts.
@@ -141,7 +141,8 @@ struct ClientTests {
                 return done
             }
         }
-        try await Task.sleep(for: .milliseconds(100))
+        // Shut down only once all five handlers run (not after a guessed delay: CI machines stall).
+        #expect(await eventually(timeout: .seconds(60)) { server.probe.started.withLockedValue { $0 } == 5 })
         await server.stop()
         #expect(try await calls.value == 5)
         await #expect(throws: RPCError.self) {

@@ -62,12 +62,13 @@ struct LimitsAndShutdownTests {
 
     @Test("graceful shutdown: GOAWAY with the last stream id, new calls UNAVAILABLE, in-flight calls finish")
     func drain() async throws {
-        let server = try await TestServer.start()
+        let server = try await TestServer.start { $0.gracePeriod = .seconds(60) }
         let raw = try R(tcpPort: server.tcpPort)
-        // A call that is surely still running when the shutdown starts (2 s, even on a loaded machine).
-        raw.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/SlowEcho")) + R.frame(2, 1, 1, R.benchmarkPayload([7], responseSize: 2000)))
+        // The in-flight call is a client-streaming Concat that cannot finish before this test
+        // half-closes it, so the order of events does not depend on timing.
+        raw.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/Concat")) + R.frame(2, 0, 1, R.benchmarkPayload([7])))
         #expect(raw.read(8) == R.preface)
-        #expect(await eventually { server.server.connectionCount == 1 })
+        #expect(await eventually(timeout: .seconds(60)) { server.server.connectionCount == 1 })
         let stopping = Task { await server.stop() }
         var goAway: Loacl_Wire_V1_GoAway?
         var statuses: [UInt32: UInt32] = [:]
@@ -78,7 +79,10 @@ struct LimitsAndShutdownTests {
                 goAway = try Loacl_Wire_V1_GoAway(serializedBytes: frame.payload)
                 // A call opened after GOAWAY is refused, retryable elsewhere.
                 raw.send(R.frame(1, 0, 3, R.headers("/loacl.v1.BenchmarkService/UnaryCall")) + R.frame(2, 1, 3, R.benchmarkPayload([3])))
-            case 3: statuses[frame.streamID] = try R.status(frame).code
+            case 3:
+                statuses[frame.streamID] = try R.status(frame).code
+                // Once the refusal is in, let the in-flight call finish.
+                if frame.streamID == 3 { raw.send(R.frame(2, 1, 1, R.benchmarkPayload([8]))) }
             case 2: echoed = try Loacl_V1_BenchmarkResponse(serializedBytes: frame.payload).payload
             default: break
             }
@@ -87,7 +91,7 @@ struct LimitsAndShutdownTests {
         #expect(goAway?.code == 0)
         #expect(goAway?.lastStreamID == 1)
         #expect(statuses == [1: 0, 3: 14])
-        #expect(echoed == [7])
+        #expect(echoed == [7, 8])
         #expect(raw.isClosedByPeer())
         await stopping.value
     }

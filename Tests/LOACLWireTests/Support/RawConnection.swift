@@ -27,7 +27,7 @@ final class RawConnection {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
-        setTimeout(seconds: 5)
+        setTimeout(seconds: 30)
     }
 
     init(unixPath: String) throws {
@@ -42,7 +42,7 @@ final class RawConnection {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
-        setTimeout(seconds: 5)
+        setTimeout(seconds: 30)
     }
 
     deinit { close(fd) }

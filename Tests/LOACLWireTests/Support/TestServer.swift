@@ -85,6 +85,7 @@ func testMethods(_ probe: Probe) -> [ServerMethod] {
             return Loacl_V1_BenchmarkResponse()
         },
         .unary(TestMethods.slowEcho) { (request: Loacl_V1_BenchmarkRequest, _) in
+            probe.started.withLockedValue { $0 += 1 }
             try await Task.sleep(for: .milliseconds(Int(request.responseSize)))
             var response = Loacl_V1_BenchmarkResponse()
             response.payload = request.payload
@@ -145,7 +146,7 @@ func benchmarkRequest(_ text: String, responseSize: UInt32 = 0) -> Loacl_V1_Benc
 }
 
 /// Waits (bounded) until `condition` holds.
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+func eventually(timeout: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
     let clock = ContinuousClock()
     let end = clock.now + timeout
     while clock.now < end {
