@@ -75,16 +75,21 @@ func decodeResponse<Response: ProtoMessage>(_: Response.Type, _ payload: ByteBuf
 extension ClientStream {
     /// Waits for TRAILERS of a single-response call; Task cancellation sends CANCEL.
     func singleResponse() async throws -> ByteBuffer {
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                if eventLoop.inEventLoop {
-                    awaitSingleResponse(continuation)
-                } else {
-                    eventLoop.execute { self.awaitSingleResponse(continuation) }
+        do {
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    if eventLoop.inEventLoop {
+                        awaitSingleResponse(continuation)
+                    } else {
+                        eventLoop.execute { self.awaitSingleResponse(continuation) }
+                    }
                 }
+            } onCancel: {
+                cancelFromAnyThread(RPCError(.cancelled, "cancelled by the client"))
             }
-        } onCancel: {
-            cancelFromAnyThread(RPCError(.cancelled, "cancelled by the client"))
+        } catch let notProcessed as CallNotProcessed {
+            // A client-streaming call's requests are gone: it cannot be resent transparently.
+            throw notProcessed.error
         }
     }
 }

@@ -165,7 +165,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         markUnusable(RPCError(.unavailable, reason))
         // Calls the server will not process can be retried on a new connection.
         for (id, stream) in streams where id > goAway.lastStreamID {
-            stream.complete(RPCError(.unavailable, "\(reason); call not processed"))
+            stream.complete(RPCError(.unavailable, "\(reason); call not processed"), notProcessed: true)
         }
         if streams.isEmpty { context?.close(promise: nil) }
     }

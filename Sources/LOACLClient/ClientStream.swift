@@ -60,6 +60,8 @@ final class ClientStream: @unchecked Sendable {
         precondition(expectsSingleResponse && singleWaiter == nil)
         if isFinished, let response = singleResponse {
             continuation.resume(returning: response)
+        } else if isFinished, notProcessed, let finalError {
+            continuation.resume(throwing: CallNotProcessed(error: finalError))
         } else if isFinished {
             continuation.resume(throwing: finalError ?? RPCError(.internal, "server ended the call without a response"))
         } else {
@@ -68,18 +70,22 @@ final class ClientStream: @unchecked Sendable {
     }
 
     private var finalError: RPCError?
+    private var notProcessed = false
 
     /// TRAILERS arrived (nil = OK), or the call failed locally.
-    func complete(_ status: RPCError?) {
+    /// `notProcessed`: the server's GOAWAY says it never started this call, so a unary call may
+    /// be retried transparently on a new connection.
+    func complete(_ status: RPCError?, notProcessed: Bool = false) {
         guard !isFinished else { return }
         isFinished = true
         deadlineTimer?.cancel()
         sender.close(status ?? RPCError(.failedPrecondition, "call already finished"))
         finalError = status
+        self.notProcessed = notProcessed
         if let waiter = singleWaiter {
             singleWaiter = nil
             if let status {
-                waiter.resume(throwing: status)
+                waiter.resume(throwing: notProcessed ? CallNotProcessed(error: status) : status)
             } else if let response = singleResponse {
                 waiter.resume(returning: response)
             } else {
@@ -129,4 +135,10 @@ final class ClientStream: @unchecked Sendable {
     func cancelFromAnyThread(_ error: RPCError) {
         if eventLoop.inEventLoop { cancel(error) } else { eventLoop.execute { self.cancel(error) } }
     }
+}
+
+/// A single-response call the server never started (above a GOAWAY's last stream id): the
+/// connection layer retries it once on a new connection, then reports `error`.
+struct CallNotProcessed: Error {
+    let error: RPCError
 }

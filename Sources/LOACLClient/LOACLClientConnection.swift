@@ -211,6 +211,11 @@ public final class LOACLClientConnection: Sendable {
             } catch let error as RPCError where error.code == .unavailable && attempt == 0 && !started.didStart {
                 connection.usable.withLockedValue { $0 = false }
                 continue
+            } catch let notProcessed as CallNotProcessed {
+                // GOAWAY overtook this call: the server never ran it, so it is safe to send again.
+                connection.usable.withLockedValue { $0 = false }
+                if attempt == 0 { continue }
+                throw notProcessed.error
             }
         }
         throw RPCError(.unavailable, "no usable connection")
