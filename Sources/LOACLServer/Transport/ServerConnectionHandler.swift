@@ -177,7 +177,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             }
         }
         if method.takesSingleRequest {
-            pendingContexts[id] = callContext
+            stream.pendingContext = callContext
         } else {
             start(stream, callContext)
         }
@@ -189,9 +189,6 @@ final class ServerConnectionHandler: ChannelInboundHandler {
             stream.finish(.invalidArgument("\(stream.method.descriptor.path) needs exactly one request message"))
         }
     }
-
-    /// Contexts of unary/server-streaming calls waiting for their request message.
-    private var pendingContexts: [UInt32: ServerContext] = [:]
 
     private func receiveMessage(_ frame: Frame) {
         let id = frame.streamID
@@ -214,12 +211,14 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         }
         if stream.method.takesSingleRequest {
             guard frame.flags.contains(.endStream) else {
-                pendingContexts[id] = nil
                 return stream.finish(.invalidArgument("\(stream.method.descriptor.path) takes one request message, which must carry END_STREAM"))
             }
             stream.receiveEndOfStream()
             stream.singleRequest = frame.payload
-            if let callContext = pendingContexts.removeValue(forKey: id) { start(stream, callContext) }
+            if let callContext = stream.pendingContext {
+                stream.pendingContext = nil
+                start(stream, callContext)
+            }
         } else {
             stream.receive(frame.payload)
             if frame.flags.contains(.endStream) { stream.receiveEndOfStream() }
@@ -305,7 +304,6 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     func streamClosed(_ stream: ServerStream) {
         streams[stream.id] = nil
-        pendingContexts[stream.id] = nil
         core.forget(stream.sender)
         closeIfDrained()
     }

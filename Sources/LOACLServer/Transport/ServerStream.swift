@@ -19,6 +19,8 @@ public final class ServerStream: @unchecked Sendable {
 
     /// The single request of a unary or server-streaming call.
     var singleRequest: ByteBuffer?
+    /// A single-request call's context, kept until its request message arrives.
+    var pendingContext: ServerContext?
     /// Requests of a client- or bidi-streaming call (nil for single-request calls).
     private var inbox: MessageInbox?
     /// MESSAGE frames to the client, under flow control.
