@@ -16,15 +16,25 @@ extension PostgresConnection {
         }
     }
 
-    /// Ends an open or failed transaction block; a no-op when idle. Errors are ignored because
+    /// Drops statements queued but not sent, then ends an open or failed transaction block; a
+    /// no-op when idle. Errors are ignored because
     /// the connection is either fine afterwards or already broken (then `isHealthy` is false).
     public func rollbackIfNeeded() {
+        discardQueued()
         switch transactionState {
         case .inTransaction, .failedTransaction:
             _ = try? exec("ROLLBACK")
         case .idle, .active, .unknown:
             break
         }
+    }
+
+    /// Runs `statements` and then `COMMIT` in one round trip (with anything queued before them)
+    /// and returns the statements' results. If one fails, the rest and the COMMIT are skipped
+    /// and the transaction block is left failed (roll it back).
+    @discardableResult
+    public func commit(after statements: [PostgresStatement]) throws(PostgresError) -> [PostgresResult] {
+        Array(try pipeline(statements + [PostgresStatement("COMMIT", prepare: false)]).dropLast())
     }
 
     /// Sets a transaction-local setting (`set_config(name, value, true)`), e.g. the identity

@@ -6,15 +6,21 @@ import Synchronization
 /// through `PostgresPool`, which runs the calls on an `NIOThreadPool` thread.
 ///
 /// The `PGconn` handle is owned by this class alone and every use goes through a `Mutex`, so
-/// the object is `Sendable` (only the raw pointer boxes below are `@unchecked`): a connection can move between threads (the pool does that), and
+/// the object is `Sendable` (only the raw pointer boxes below are `@unchecked`): a connection
+/// can move between threads (the pool does that), and
 /// accidental concurrent use is serialised instead of corrupting libpq's state. `cancel()` uses
 /// libpq's separate, thread-safe `PGcancel` object and so does not wait for a running query.
 ///
-/// Parameters are always sent separately from the SQL text (`PQexecParams`), never escaped
-/// into it.
+/// Parameters are always sent separately from the SQL text (extended query protocol), never
+/// escaped into it. Statements are prepared once per connection and several can travel in one
+/// round trip (libpq pipeline mode), which is how a whole short transaction costs one round trip.
 public final class PostgresConnection: Sendable {
-    private let handle: Mutex<RawHandle?>
+    private let state: Mutex<State>
     private let cancelHandle: Mutex<RawHandle?>
+
+    /// Prepared statements kept per connection; past this many, further statements run unnamed
+    /// (ad-hoc SQL must not grow the server's memory without bound).
+    public static let statementCacheCapacity = 256
 
     /// A libpq pointer. `@unchecked Sendable` because it is only ever dereferenced while the
     /// owning `Mutex` is held (PGcancel: libpq documents PQcancel as thread-safe).
@@ -22,8 +28,17 @@ public final class PostgresConnection: Sendable {
         let pointer: OpaquePointer
     }
 
+    private struct State: Sendable {
+        var raw: RawHandle?
+        /// SQL text → name of the server-side prepared statement on this connection.
+        var prepared: [String: String] = [:]
+        var nextStatement = 0
+        /// Statements queued by `enqueue`, sent with the next round trip.
+        var queued: [PostgresStatement] = []
+    }
+
     private init(handle: OpaquePointer) {
-        self.handle = Mutex(RawHandle(pointer: handle))
+        self.state = Mutex(State(raw: RawHandle(pointer: handle)))
         self.cancelHandle = Mutex(PQgetCancel(handle).map(RawHandle.init))
     }
 
@@ -54,37 +69,72 @@ public final class PostgresConnection: Sendable {
 
     /// Runs one or more SQL statements with no parameters (simple query protocol). With several
     /// statements, the result of the last one is returned; an error stops at the failing one.
+    /// Statements queued with `enqueue` go out first in the same round trip; `sql` must then be
+    /// a single statement.
     @discardableResult
     public func exec(_ sql: String) throws(PostgresError) -> PostgresResult {
-        try handle.withLock { (conn: inout RawHandle?) throws(PostgresError) -> PostgresResult in
-            let conn = try Self.open(conn)
-            return try Self.consume(PQexec(conn, sql), conn)
+        try state.withLock { (state: inout State) throws(PostgresError) -> PostgresResult in
+            let conn = try Self.open(state.raw)
+            if !state.queued.isEmpty {
+                return try Self.runPipeline(&state, conn, [PostgresStatement(sql, prepare: false)]).last!
+            }
+            do throws(PostgresError) {
+                return try Self.consume(PQexec(conn, sql), conn)
+            } catch {
+                throw Self.markingUnknownCommit(error, sql)
+            }
         }
     }
 
     /// Runs one statement with text parameters `$1`, `$2`, ... (`nil` = SQL NULL). Parameter
     /// types are inferred by the server; cast in SQL where needed (`$1::uuid`).
+    ///
+    /// The statement is prepared on first use and kept per connection (up to
+    /// `statementCacheCapacity`), so later runs skip parsing and, once PostgreSQL settles on a
+    /// generic plan, planning too. Statements queued with `enqueue` go out first in the same
+    /// round trip.
     @discardableResult
     public func execParams(_ sql: String, _ parameters: [String?]) throws(PostgresError) -> PostgresResult {
-        for (index, parameter) in parameters.enumerated() where parameter?.utf8.contains(0) == true {
-            throw PostgresError(
-                kind: .client, sqlState: SQLState.characterNotInRepertoire,
-                message: "parameter $\(index + 1) contains a NUL character, which PostgreSQL text cannot hold")
-        }
-        return try handle.withLock { (conn: inout RawHandle?) throws(PostgresError) -> PostgresResult in
-            let conn = try Self.open(conn)
-            let values: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.flatMap { strdup($0) } }
-            defer { values.forEach { free($0) } }
-            let raw = values.map { UnsafePointer($0) }
-            return try Self.consume(
-                PQexecParams(conn, sql, Int32(raw.count), nil, raw, nil, nil, 0), conn)
-        }
+        try pipeline([PostgresStatement(sql, parameters)]).last!
     }
 
     /// Variadic form of `execParams(_:_:)`.
     @discardableResult
     public func query(_ sql: String, _ parameters: String?...) throws(PostgresError) -> PostgresResult {
         try execParams(sql, parameters)
+    }
+
+    /// Queues a statement to be sent with the next `exec`/`execParams`/`pipeline` call, in the
+    /// same round trip (e.g. `BEGIN` and transaction settings). Its result is checked then: an
+    /// error fails that call. Dropped by `rollbackIfNeeded` and `close`.
+    public func enqueue(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) {
+        try Self.checkParameters(parameters)
+        state.withLock { $0.queued.append(PostgresStatement(sql, parameters)) }
+    }
+
+    /// Sends every statement (after any queued ones) in one round trip using libpq's pipeline
+    /// mode, and returns their results in order. The first failing statement's error is thrown
+    /// and the later ones are skipped by the server. Outside an explicit transaction block the
+    /// statements form one implicit transaction: all of them take effect or none.
+    @discardableResult
+    public func pipeline(_ statements: [PostgresStatement]) throws(PostgresError) -> [PostgresResult] {
+        for statement in statements { try Self.checkParameters(statement.parameters) }
+        return try state.withLock { (state: inout State) throws(PostgresError) -> [PostgresResult] in
+            let conn = try Self.open(state.raw)
+            // The common case, a statement already prepared and nothing queued: no pipeline.
+            if state.queued.isEmpty, statements.count == 1, let name = state.prepared[statements[0].sql] {
+                let statement = statements[0]
+                do throws(PostgresError) {
+                    return [try Self.withCStrings(statement.parameters) { values throws(PostgresError) in
+                        try Self.consume(PQexecPrepared(conn, name, Int32(values.count), values, nil, nil, 0), conn)
+                    }]
+                } catch {
+                    Self.forgetIfStale(&state, statement.sql, error)
+                    throw error
+                }
+            }
+            return try Self.runPipeline(&state, conn, statements)
+        }
     }
 
     /// Asks the server to cancel the statement currently running on this connection (from any
@@ -101,8 +151,11 @@ public final class PostgresConnection: Sendable {
 
     /// Re-establishes a broken connection with the same parameters.
     public func reset() throws(PostgresError) {
-        try handle.withLock { (conn: inout RawHandle?) throws(PostgresError) in
-            let conn = try Self.open(conn)
+        try state.withLock { (state: inout State) throws(PostgresError) in
+            let conn = try Self.open(state.raw)
+            // A new server session has no prepared statements.
+            state.prepared.removeAll()
+            state.queued.removeAll()
             PQreset(conn)
             guard PQstatus(conn) == CONNECTION_OK else {
                 throw PostgresError(kind: .connection, message: Self.connectionMessage(conn))
@@ -121,15 +174,34 @@ public final class PostgresConnection: Sendable {
             if let cancel { PQfreeCancel(cancel.pointer) }
             cancel = nil
         }
-        handle.withLock { conn in
-            if let conn { PQfinish(conn.pointer) }
-            conn = nil
+        state.withLock { state in
+            if let conn = state.raw { PQfinish(conn.pointer) }
+            state.raw = nil
+            state.queued.removeAll()
         }
     }
 
-    /// False once closed or once libpq noticed the connection broke.
+    /// False once closed or once the connection broke. Also reads whatever the server sent
+    /// while the connection sat idle (without blocking), so a server that restarted or closed
+    /// the connection is noticed here rather than in the middle of the next query.
     public var isHealthy: Bool {
-        handle.withLock { conn in conn.map { PQstatus($0.pointer) == CONNECTION_OK } ?? false }
+        state.withLock { state in
+            guard let conn = state.raw?.pointer else { return false }
+            if PQstatus(conn) == CONNECTION_OK, PQtransactionStatus(conn) == PQTRANS_IDLE {
+                _ = PQconsumeInput(conn)
+            }
+            return PQstatus(conn) == CONNECTION_OK
+        }
+    }
+
+    /// Drops queued statements that were never sent.
+    func discardQueued() {
+        state.withLock { $0.queued.removeAll() }
+    }
+
+    /// Number of statements prepared on this connection (for tests and diagnostics).
+    public var preparedStatementCount: Int {
+        state.withLock { $0.prepared.count }
     }
 
     public enum TransactionState: Sendable, Equatable {
@@ -138,8 +210,8 @@ public final class PostgresConnection: Sendable {
 
     /// Where the connection stands with respect to a transaction block.
     public var transactionState: TransactionState {
-        handle.withLock { conn in
-            guard let conn else { return .unknown }
+        state.withLock { state in
+            guard let conn = state.raw else { return .unknown }
             switch PQtransactionStatus(conn.pointer) {
             case PQTRANS_IDLE: return .idle
             case PQTRANS_ACTIVE: return .active
@@ -152,7 +224,141 @@ public final class PostgresConnection: Sendable {
 
     /// Server version as an integer, e.g. 150018 for 15.18 (0 when closed).
     public var serverVersion: Int {
-        handle.withLock { conn in conn.map { Int(PQserverVersion($0.pointer)) } ?? 0 }
+        state.withLock { state in state.raw.map { Int(PQserverVersion($0.pointer)) } ?? 0 }
+    }
+
+    // MARK: - Pipeline
+
+    /// One round trip: the queued statements, then `statements`, then a sync point. Unprepared
+    /// statements are prepared in the same round trip (Parse travels with Bind/Execute).
+    private static func runPipeline(
+        _ state: inout State, _ conn: OpaquePointer, _ statements: [PostgresStatement]
+    ) throws(PostgresError) -> [PostgresResult] {
+        let all = state.queued + statements
+        state.queued.removeAll()
+        let touchesCommit = all.contains { $0.isCommit }
+
+        guard PQenterPipelineMode(conn) == 1 else {
+            throw PostgresError(kind: .connection, message: connectionMessage(conn))
+        }
+        // What was sent, in order, so the results can be matched: a prepare (with the SQL it
+        // prepares) or a statement.
+        enum Sent { case prepare(sql: String, name: String), statement }
+        var sent: [Sent] = []
+        var sendFailure: PostgresError?
+        var preparing: [String: String] = [:]
+        for statement in all {
+            var name = statement.prepare ? (state.prepared[statement.sql] ?? preparing[statement.sql]) : nil
+            if statement.prepare, name == nil, state.prepared.count + preparing.count < statementCacheCapacity {
+                state.nextStatement += 1
+                let newName = "loacl_\(state.nextStatement)"
+                guard PQsendPrepare(conn, newName, statement.sql, Int32(statement.parameters.count), nil) == 1 else {
+                    sendFailure = PostgresError(kind: .connection, message: connectionMessage(conn))
+                    break
+                }
+                sent.append(.prepare(sql: statement.sql, name: newName))
+                preparing[statement.sql] = newName
+                name = newName
+            }
+            let ok = withCStrings(statement.parameters) { values in
+                if let name {
+                    PQsendQueryPrepared(conn, name, Int32(values.count), values, nil, nil, 0)
+                } else {
+                    PQsendQueryParams(conn, statement.sql, Int32(values.count), nil, values, nil, nil, 0)
+                }
+            }
+            guard ok == 1 else {
+                sendFailure = PostgresError(kind: .connection, message: connectionMessage(conn))
+                break
+            }
+            sent.append(.statement)
+        }
+        var results: [PostgresResult] = []
+        var firstError: PostgresError? = nil
+        var broken = false
+        if PQpipelineSync(conn) != 1 {
+            broken = true
+            firstError = PostgresError(kind: .connection, message: connectionMessage(conn))
+        }
+        // Each sent command yields its result(s) and then NULL; the sync point yields
+        // PGRES_PIPELINE_SYNC. A broken connection yields an error and then NULL for ever.
+        for command in sent where !broken {
+            while let result = PQgetResult(conn) {
+                defer { PQclear(result) }
+                switch PQresultStatus(result) {
+                case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+                    switch command {
+                    case .prepare(let sql, let name): state.prepared[sql] = name
+                    case .statement: results.append(materialise(result))
+                    }
+                case PGRES_PIPELINE_ABORTED:
+                    break
+                case PGRES_FATAL_ERROR, PGRES_NONFATAL_ERROR, PGRES_BAD_RESPONSE:
+                    let error = error(from: result, conn)
+                    if firstError == nil { firstError = error }
+                    if case .prepare(let sql, _) = command { state.prepared[sql] = nil }
+                default:
+                    if firstError == nil {
+                        firstError = PostgresError(kind: .client, message: "unsupported result status (COPY is not supported)")
+                    }
+                }
+            }
+            if PQstatus(conn) != CONNECTION_OK { broken = true }
+        }
+        if !broken {
+            // The sync point's own result.
+            while let result = PQgetResult(conn) {
+                let status = PQresultStatus(result)
+                PQclear(result)
+                if status == PGRES_PIPELINE_SYNC { break }
+                if PQstatus(conn) != CONNECTION_OK { broken = true; break }
+            }
+        }
+        if PQstatus(conn) != CONNECTION_OK { broken = true }
+        if !broken { _ = PQexitPipelineMode(conn) }
+
+        if broken, firstError?.kind != .connection {
+            firstError = PostgresError(kind: .connection, sqlState: "08006", message: connectionMessage(conn))
+        }
+        if let error = firstError ?? sendFailure {
+            if touchesCommit { throw markingUnknownCommit(error, "COMMIT") }
+            if error.sqlState == SQLState.featureNotSupported {
+                // "cached plan must not change result type" after DDL: prepare afresh next time.
+                for statement in all { state.prepared[statement.sql] = nil }
+            }
+            throw error
+        }
+        return Array(results.suffix(statements.count))
+    }
+
+    /// A broken connection during COMMIT leaves the outcome unknown (SQLSTATE 08007,
+    /// transaction_resolution_unknown): callers must not blindly retry such a write.
+    private static func markingUnknownCommit(_ error: PostgresError, _ sql: String) -> PostgresError {
+        guard error.kind == .connection, PostgresStatement.isCommit(sql) else { return error }
+        var error = error
+        error.sqlState = SQLState.transactionResolutionUnknown
+        return error
+    }
+
+    private static func forgetIfStale(_ state: inout State, _ sql: String, _ error: PostgresError) {
+        if error.sqlState == SQLState.featureNotSupported { state.prepared[sql] = nil }
+    }
+
+    private static func checkParameters(_ parameters: [String?]) throws(PostgresError) {
+        for (index, parameter) in parameters.enumerated() where parameter?.utf8.contains(0) == true {
+            throw PostgresError(
+                kind: .client, sqlState: SQLState.characterNotInRepertoire,
+                message: "parameter $\(index + 1) contains a NUL character, which PostgreSQL text cannot hold")
+        }
+    }
+
+    /// Runs `body` with the parameters as C strings (`nil` = SQL NULL), freed afterwards.
+    private static func withCStrings<R, E: Error>(
+        _ parameters: [String?], _ body: ([UnsafePointer<CChar>?]) throws(E) -> R
+    ) throws(E) -> R {
+        let values: [UnsafeMutablePointer<CChar>?] = parameters.map { $0.flatMap { strdup($0) } }
+        defer { values.forEach { free($0) } }
+        return try body(values.map { UnsafePointer($0) })
     }
 
     // MARK: - libpq plumbing
@@ -163,7 +369,8 @@ public final class PostgresConnection: Sendable {
     }
 
     private static func connectionMessage(_ conn: OpaquePointer) -> String {
-        String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines()
+        let message = String(cString: PQerrorMessage(conn)).trimmingTrailingNewlines()
+        return message.isEmpty ? "connection to the server was lost" : message
     }
 
     /// Converts and frees a PGresult.

@@ -58,6 +58,10 @@ public enum SQLState {
     public static let deadlockDetected = "40P01"
     public static let queryCanceled = "57014"
     public static let protocolViolation = "08P01"
+    /// The connection broke during COMMIT: the transaction may or may not have committed.
+    public static let transactionResolutionUnknown = "08007"
+    /// Also "cached plan must not change result type" after DDL changed a prepared statement's table.
+    public static let featureNotSupported = "0A000"
 }
 
 extension PostgresError {

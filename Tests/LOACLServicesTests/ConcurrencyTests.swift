@@ -1,3 +1,4 @@
+import LOACLCore
 import LOACLMessages
 import Testing
 
@@ -33,6 +34,50 @@ struct ConcurrencyTests {
             #expect(waiting == n)
             try locker.exec("COMMIT")
             for call in calls { #expect(try await call.value == 1) }
+        }
+    }
+
+    /// The per-guest daily quota holds under concurrency: sends from several sessions of one
+    /// fingerprint take turns, so exactly `limit` of them get through, whatever the timing.
+    @Test func guestQuotaHoldsForConcurrentSendsFromSeveralSessions() async throws {
+        try await withHarness { h in
+            let limit = 3
+            let assistant = try await h.createAssistant(Caller.newTenant()) {
+                $0.configuration.messagesPerGuestPerDay = UInt32(limit)
+                $0.configuration.followUpCount = request { $0.value = 0 }
+            }
+            let fingerprint = "shared-device-" + String(Int.random(in: 0..<1_000_000))
+            var targets: [(Caller, String)] = []
+            for _ in 0..<3 {
+                let (guest, _) = try await h.startGuest(assistant.id, fingerprint: fingerprint)
+                targets.append((guest, try await h.createThread(guest).id))
+            }
+            let outcomes = await withTaskGroup(of: Result<Void, any Error>.self) { group in
+                for (guest, thread) in targets {
+                    for n in 0..<3 {
+                        group.addTask {
+                            do {
+                                _ = try await h.send(guest, thread: thread, "message \(n)")
+                                return .success(())
+                            } catch { return .failure(error) }
+                        }
+                    }
+                }
+                var all: [Result<Void, any Error>] = []
+                for await outcome in group { all.append(outcome) }
+                return all
+            }
+            let succeeded = outcomes.filter { if case .success = $0 { true } else { false } }.count
+            let exhausted = outcomes.filter {
+                if case .failure(let error as RPCError) = $0 { error.code == .resourceExhausted } else { false }
+            }.count
+            #expect(succeeded == limit)
+            #expect(exhausted == outcomes.count - limit)
+            let stored = try h.superuser("""
+                SELECT count(*) FROM loacl.messages m JOIN loacl.threads t ON t.id = m.thread_id
+                JOIN loacl.sessions s ON s.id = t.session_id WHERE s.fingerprint = $1 AND m.role = 'user'
+                """, [fingerprint]).scalar
+            #expect(stored == String(limit))
         }
     }
 }

@@ -20,36 +20,41 @@ public struct Database: Sendable {
 
     /// Runs `body` in a transaction as `identity` (default: the call's identity). Every error
     /// comes out as an `RPCError`.
+    ///
+    /// `BEGIN` and the identity settings are queued, not sent: they travel with the body's first
+    /// statement, so a transaction costs one round trip per body statement plus the COMMIT. A
+    /// body may end the transaction itself with `commit(after:)` to save that last round trip.
     public func transaction<T: Sendable>(
         as identity: CallerIdentity = CallerIdentity.current,
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
         let settings = IdentitySettings(identity)
-        // A pooled connection may have died while idle (e.g. the server restarted); that shows
-        // up at BEGIN, before anything was done, so taking another connection is safe.
         var attempts = 0
         while true {
             attempts += 1
             do {
                 return try await pool.withConnection { connection in
-                    // BEGIN and the identity settings go out as one simple query: one round trip.
                     do {
-                        if let begin = settings.beginSQL {
-                            try connection.exec(begin)
-                        } else {
-                            try connection.exec("BEGIN")
-                            try settings.apply(connection)
-                        }
-                    } catch let error as PostgresError where error.kind == .connection {
-                        throw StaleConnection(error: error)
-                    } catch {
-                        connection.rollbackIfNeeded()
-                        throw error
-                    }
-                    do {
+                        try connection.enqueue("BEGIN")
+                        try settings.enqueue(on: connection)
                         let value = try body(connection)
-                        try connection.exec("COMMIT")
+                        switch connection.transactionState {
+                        case .inTransaction:
+                            try connection.exec("COMMIT")
+                        case .failedTransaction:
+                            // A body that swallowed a statement's error: COMMIT would silently
+                            // roll back, so say so instead of acknowledging.
+                            throw PostgresError(kind: .client, message: "transaction failed but its body returned")
+                        case .idle, .active, .unknown:
+                            // Committed by the body (`commit(after:)`), or nothing was sent.
+                            connection.rollbackIfNeeded()
+                        }
                         return value
+                    } catch let error as PostgresError
+                                where error.kind == .connection && error.sqlState != SQLState.transactionResolutionUnknown {
+                        // The connection broke before anything committed (typically a pooled
+                        // connection whose server restarted): the whole body can run again.
+                        throw StaleConnection(error: error)
                     } catch {
                         connection.rollbackIfNeeded()
                         throw error
@@ -114,42 +119,24 @@ struct IdentitySettings: Sendable {
 
     var isEmpty: Bool { tenantKeyHash.isEmpty && fingerprint.isEmpty && userID.isEmpty && sessionID.isEmpty }
 
+    static let sql = """
+        SELECT pg_catalog.set_config('loacl.tenant_key_hash', $1, true),
+               pg_catalog.set_config('loacl.fingerprint', $2, true),
+               pg_catalog.set_config('loacl.user_id', $3, true),
+               pg_catalog.set_config('loacl.session_id', $4, true)
+        """
+
+    var parameters: [String?] { [tenantKeyHash, fingerprint, userID, sessionID] }
+
+    /// Sets them now (one round trip).
     func apply(_ connection: PostgresConnection) throws {
         guard !isEmpty else { return }
-        try connection.execParams("""
-            SELECT pg_catalog.set_config('loacl.tenant_key_hash', $1, true),
-                   pg_catalog.set_config('loacl.fingerprint', $2, true),
-                   pg_catalog.set_config('loacl.user_id', $3, true),
-                   pg_catalog.set_config('loacl.session_id', $4, true)
-            """, [tenantKeyHash, fingerprint, userID, sessionID])
+        try connection.execParams(Self.sql, parameters)
     }
 
-    /// `BEGIN` followed by the settings as transaction-local values. Simple queries take no
-    /// parameters, so the values are quoted as escape-string literals (see `literal`); nil when
-    /// a value holds a NUL, which no literal can carry (then `apply` sends them as parameters).
-    var beginSQL: String? {
-        guard !isEmpty else { return "BEGIN" }
-        let values = [tenantKeyHash, fingerprint, userID, sessionID]
-        guard !values.contains(where: { $0.unicodeScalars.contains("\0") }) else { return nil }
-        return """
-            BEGIN; SELECT pg_catalog.set_config('loacl.tenant_key_hash', \(Self.literal(tenantKeyHash)), true),
-                   pg_catalog.set_config('loacl.fingerprint', \(Self.literal(fingerprint)), true),
-                   pg_catalog.set_config('loacl.user_id', \(Self.literal(userID)), true),
-                   pg_catalog.set_config('loacl.session_id', \(Self.literal(sessionID)), true)
-            """
-    }
-
-    /// `E'…'` with backslashes and quotes doubled: safe whatever `standard_conforming_strings`
-    /// says (the connection's client encoding is UTF-8). Callers keep NUL out.
-    static func literal(_ value: String) -> String {
-        var out = "E'"
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\\": out += "\\\\"
-            case "'": out += "''"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "'"
+    /// Queues them to travel with the connection's next statement.
+    func enqueue(on connection: PostgresConnection) throws {
+        guard !isEmpty else { return }
+        try connection.enqueue(Self.sql, parameters)
     }
 }

@@ -21,6 +21,9 @@ enum ErrorMapping {
 
     static func rpcError(_ error: PostgresError, logger: Logger) -> RPCError {
         switch error.kind {
+        case .connection where error.sqlState == SQLState.transactionResolutionUnknown:
+            logger.error("database connection lost during COMMIT", metadata: ["error": "\(error.message)"])
+            return RPCError(.unknown, "database connection lost while committing: the change may or may not have been saved")
         case .connection:
             logger.warning("database unreachable", metadata: ["error": "\(error.message)"])
             return .unavailable("database unavailable, retry later")

@@ -27,14 +27,19 @@ public struct MessageService: Sendable {
         let threadID = try Validate.uuid(request.threadID, "thread_id")
         let pageSize = try Validate.pageSize(request.pageSize)
         let cursor = try PageToken.decode(request.pageToken, expecting: .time)
+        // One round trip: BEGIN, identity, the thread check, the page, COMMIT.
         let rows = try await database.transaction { connection in
-            try Self.requireThread(connection, threadID, session)
-            return try connection.execParams("""
-                SELECT \(MessageRows.columns) FROM loacl.messages m
-                WHERE m.thread_id = $1
-                  AND ($2::int8 IS NULL OR (m.created_at, m.id) > (\(SQL.timestamp(micros: "$2")), $3::uuid))
-                ORDER BY m.created_at, m.id LIMIT $4
-                """, [threadID, cursor.map { String($0.value) }, cursor?.id, String(pageSize + 1)]).namedRows
+            let results = try connection.commit(after: [
+                Self.requireThreadStatement(threadID, session),
+                PostgresStatement("""
+                    SELECT \(MessageRows.columns) FROM loacl.messages m
+                    WHERE m.thread_id = $1
+                      AND ($2::int8 IS NULL OR (m.created_at, m.id) > (\(SQL.timestamp(micros: "$2")), $3::uuid))
+                    ORDER BY m.created_at, m.id LIMIT $4
+                    """, [threadID, cursor.map { String($0.value) }, cursor?.id, String(pageSize + 1)]),
+            ])
+            guard !results[0].isEmpty else { throw RPCError.notFound("thread not found") }
+            return results[1].namedRows
         }
         let (page, next) = paginate(rows, pageSize: pageSize) { PageToken(kind: .time, value: $0.int64OrZero("cursor"), id: $0.string("id")) }
         var response = Loacl_V1_ListMessagesResponse()
@@ -61,9 +66,13 @@ public struct MessageService: Sendable {
     /// The thread's status when the caller may see it (same assistant as its session), else NOT_FOUND.
     @discardableResult
     static func requireThread(_ connection: PostgresConnection, _ threadID: String, _ session: SessionRecord) throws -> String {
-        guard let status = try connection.execParams(
-            "SELECT status FROM loacl.threads WHERE id = $1 AND assistant_id = $2", [threadID, session.assistantID]).scalar
+        guard let status = try connection.pipeline([requireThreadStatement(threadID, session)])[0].scalar
         else { throw RPCError.notFound("thread not found") }
         return status
+    }
+
+    /// The thread's status, or no row when the caller may not see it.
+    static func requireThreadStatement(_ threadID: String, _ session: SessionRecord) -> PostgresStatement {
+        PostgresStatement("SELECT status FROM loacl.threads WHERE id = $1 AND assistant_id = $2", [threadID, session.assistantID])
     }
 }

@@ -106,13 +106,15 @@ extension MessageService {
         }
         let texts = suggestions.map { String($0.prefix(1000)) }.filter { !$0.isEmpty }.prefix(count)
         guard !texts.isEmpty else { return }
+        let list = String(decoding: (try? JSONSerialization.data(withJSONObject: Array(texts))) ?? Data("[]".utf8), as: UTF8.self)
+        // One round trip for all of them; clock_timestamp() per row keeps their order.
         let stored = try await database.transaction { connection in
-            try texts.map { text in
-                FollowUpService.suggestion(try connection.execParams("""
-                    INSERT INTO loacl.follow_up_suggestions (thread_id, message_id, suggestion, created_at)
-                    VALUES ($1, $2, $3, clock_timestamp()) RETURNING \(FollowUpService.columns)
-                    """, [threadID, assistantMessage.id, text]).one("suggestion"))
-            }
+            try connection.commit(after: [PostgresStatement("""
+                INSERT INTO loacl.follow_up_suggestions (thread_id, message_id, suggestion, created_at)
+                SELECT $1, $2, s.value, clock_timestamp()
+                FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS s(value, n) ORDER BY s.n
+                RETURNING \(FollowUpService.columns)
+                """, [threadID, assistantMessage.id, list])])[0].namedRows.map(FollowUpService.suggestion)
         }
         var followUps = Loacl_V1_FollowUpSuggestions()
         followUps.suggestions = stored
@@ -134,23 +136,38 @@ extension MessageService {
         var keyHash: [UInt8]
     }
 
-    /// One transaction: checks, quotas, the user message, its usage row and attachments. Three
-    /// statements (four with quotas): lock and look-ups, quota counters, history and inserts.
+    /// The quota settings' keys in an assistant's configuration (present only when non-zero).
+    static let quotaKeys = "{tokens_per_session_per_day,messages_per_guest_per_day,messages_per_session_per_minute}"
+
+    /// One transaction in two round trips (three with attachments): (1) the send lock, thread
+    /// check, assistant runtime, guided questions and, when the assistant has quotas, the
+    /// counters; (2) after the checks, the history read, the user message, its usage row and
+    /// the COMMIT.
     static func prepareTurn(_ c: PostgresConnection, session: SessionRecord, threadID: String, content: String,
                             fileIDs: [String], metadata: String, providers: ChatProviderRegistry) throws -> Turn {
-        // Sends of one session take turns (the lock), so its quota and rate checks, read by the
-        // later statements, are exact.
-        let context = try c.execParams("""
-            WITH lock AS MATERIALIZED (SELECT 1 FROM loacl.sessions WHERE id = $1 FOR UPDATE)
-            SELECT (SELECT count(*) FROM lock) AS locked,
-                   (SELECT t.status FROM loacl.threads t WHERE t.id = $2 AND t.assistant_id = $3) AS status,
+        // Sends of one guest (all sessions of its fingerprint) or of one user session take
+        // turns, so the quota and rate checks below count every earlier send exactly. A
+        // transaction-scoped advisory lock (no row is written to take it), in a statement of its
+        // own: the context statement's snapshot must be taken after the lock is held (READ
+        // COMMITTED gives each statement of the pipeline a fresh one).
+        let lockKey: String = switch session.kind {
+        case .guest(let fingerprint): "loacl.send.guest:" + fingerprint
+        case .user: "loacl.send.session:" + session.id
+        }
+        let lock = PostgresStatement("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))", [lockKey])
+        let context = try c.pipeline([lock, PostgresStatement("""
+            SELECT (SELECT t.status FROM loacl.threads t WHERE t.id = $1 AND t.assistant_id = $2) AS status,
                    r.id IS NOT NULL AS has_runtime, r.instructions, r.configuration::text AS configuration,
                    r.api_key_ciphertext, r.api_key_hash,
                    (SELECT json_agg(q.question ORDER BY q.priority DESC, q.id)::text FROM (
                         SELECT question, priority, id FROM loacl.guided_questions
-                        WHERE assistant_id = $3 AND is_active ORDER BY priority DESC, id LIMIT 20) q) AS questions
-            FROM (SELECT 1) AS one LEFT JOIN loacl.session_assistant_runtime() r ON true
-            """, [session.id, threadID, session.assistantID]).one("thread")
+                        WHERE assistant_id = $2 AND is_active ORDER BY priority DESC, id LIMIT 20) q) AS questions,
+                   q.session_tokens_today, q.guest_messages_today, q.session_messages_last_minute
+            FROM (SELECT 1) AS one
+            LEFT JOIN loacl.session_assistant_runtime() r ON true
+            LEFT JOIN LATERAL (SELECT * FROM loacl.session_quota_state()
+                               WHERE r.configuration ?| $3::text[]) q ON true
+            """, [threadID, session.assistantID, quotaKeys])])[1].one("thread")
         guard let status = context["status"] else { throw RPCError.notFound("thread not found") }
         guard status == "active" else { throw RPCError(.failedPrecondition, "thread is \(status)") }
         guard context.bool("has_runtime") == true else { throw RPCError.unauthenticated("session is no longer active") }
@@ -158,13 +175,13 @@ extension MessageService {
         guard providers.provider(named: settings.provider) != nil else {
             throw RPCError(.failedPrecondition, "the assistant's provider \"\(settings.provider.isEmpty ? providers.defaultName : settings.provider)\" is not configured on this server")
         }
-        try checkQuotas(c, settings: settings, session: session)
+        try checkQuotas(context, settings: settings, session: session)
 
         // The history (read before the insert: the statement's snapshot), the user message and
         // its usage row in one statement; the new message comes first, then the history newest
-        // first.
+        // first. Without attachments to check, the COMMIT goes in the same round trip.
         let tokens = TokenEstimate.count(content)
-        let rows = try c.execParams("""
+        let insert = PostgresStatement("""
             WITH inserted AS (
                 INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
                 VALUES ($1, 'user', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
@@ -180,7 +197,8 @@ extension MessageService {
             UNION ALL
             SELECT h.n, NULL, NULL, h.role, h.content, h.tokens_used, NULL, NULL, NULL, NULL FROM history h
             ORDER BY n
-            """, [threadID, content, String(tokens), metadata, session.assistantID, session.id]).namedRows
+            """, [threadID, content, String(tokens), metadata, session.assistantID, session.id])
+        let rows = try (fileIDs.isEmpty ? c.commit(after: [insert])[0] : c.pipeline([insert])[0]).namedRows
         guard let inserted = rows.first, inserted.int("n") == 0 else { throw RPCError.notFound("message not found") }
         var message = MessageRows.message(inserted)
 
@@ -217,11 +235,11 @@ extension MessageService {
     }
 
     /// RESOURCE_EXHAUSTED when the session's daily tokens, the guest's daily messages or the
-    /// session's per-minute messages are used up.
-    static func checkQuotas(_ c: PostgresConnection, settings: AssistantSettings, session: SessionRecord) throws {
+    /// session's per-minute messages are used up (`state`: the counters read with the context).
+    static func checkQuotas(_ state: PostgresRow, settings: AssistantSettings, session: SessionRecord) throws {
         guard settings.tokensPerSessionPerDay > 0 || settings.messagesPerGuestPerDay > 0
                 || settings.messagesPerSessionPerMinute > 0 else { return }
-        guard let state = try c.execParams("SELECT * FROM loacl.session_quota_state()", []).first else {
+        guard state["session_tokens_today"] != nil else {
             throw RPCError.unauthenticated("session is no longer active")
         }
         if settings.tokensPerSessionPerDay > 0,
@@ -252,15 +270,15 @@ extension MessageService {
         let metadata = String(decoding: (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
         let tokens = usage.map { max(0, $0.outputTokens) } ?? TokenEstimate.count(reply)
         let title = Self.title(from: userContent)
-        // One statement: the title of an untitled thread and the reply.
+        // One round trip: BEGIN, identity, the title of an untitled thread with the reply, COMMIT.
         let row = try await database.transaction(as: identity) { connection in
-            try connection.execParams("""
+            try connection.commit(after: [PostgresStatement("""
                 WITH titled AS (
                     UPDATE loacl.threads SET title = $5 WHERE id = $1 AND (title IS NULL OR title = '')
                 )
                 INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
                 VALUES ($1, 'assistant', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
-                """, [threadID, reply, String(tokens), metadata, title]).one("message")
+                """, [threadID, reply, String(tokens), metadata, title])])[0].one("message")
         }
         return MessageRows.message(row)
     }
