@@ -93,7 +93,9 @@ final class ClientStream: @unchecked Sendable {
             }
         }
         if let status {
-            inbox.fail(status)
+            // Responses the server sent before its error status are still the call's: readers
+            // get them, then the error. (A local cancel has already dropped them.)
+            inbox.finish(throwing: status)
         } else {
             inbox.end()
         }
@@ -106,6 +108,8 @@ final class ClientStream: @unchecked Sendable {
         var frame = ByteBufferAllocator().buffer(capacity: WireProtocol.headerSize)
         frame.writeEmptyFrame(type: .cancel, streamID: id)
         connection.write(frame)
+        // The caller gave up (or the call broke locally): what is still buffered is not wanted.
+        inbox.fail(error)
         complete(error)
     }
 

@@ -45,6 +45,17 @@ public final class MessageInbox: @unchecked Sendable {
         }
     }
 
+    /// The peer ended the stream with an error after the messages it sent: readers get the
+    /// buffered messages first, then `error` (a streamed reply's text that arrived before the
+    /// error status must not be lost because the reader was a little behind).
+    public func finish(throwing error: any Error) {
+        failure = error
+        if buffer.isEmpty, let waiter {
+            self.waiter = nil
+            waiter.resume(throwing: error)
+        }
+    }
+
     /// The stream failed: buffered messages are dropped (their size is returned so the caller can
     /// give the connection credit back) and readers get `error`.
     @discardableResult

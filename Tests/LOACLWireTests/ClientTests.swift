@@ -60,6 +60,30 @@ struct ClientTests {
         #expect(echoed == ["one", "two", "three"])
     }
 
+    /// The messages and the error TRAILERS reach the client in one read, before the reader has
+    /// taken more than the first message: the reader still gets every message, then the error.
+    @Test("server-streaming: messages sent before an error status are delivered, then the error")
+    func messagesBeforeAnErrorStatus() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let client = try server.client()
+        defer { Task { await client.close() } }
+        var received = 0
+        var failure: RPCError?
+        do {
+            try await client.serverStreaming(TestMethods.repeatThenFail, benchmarkRequest("x", responseSize: 20), responseType: Res.self) { responses in
+                for try await response in responses {
+                    #expect(response.payload == Array("x".utf8))
+                    received += 1
+                }
+            }
+        } catch let error as RPCError {
+            failure = error
+        }
+        #expect(received == 20)
+        #expect(failure?.code == .unavailable && failure?.message == "gave up after 20 messages", "\(String(describing: failure))")
+    }
+
     @Test("metadata reaches the handler")
     func metadata() async throws {
         let server = try await TestServer.start()

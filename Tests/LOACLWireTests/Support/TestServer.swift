@@ -18,6 +18,8 @@ enum TestMethods {
     }
     /// Server-streaming: `response_size` messages, each echoing the payload.
     static let repeatEcho = method("Repeat", client: false, server: true)
+    /// Server-streaming: `response_size` messages echoing the payload, then UNAVAILABLE.
+    static let repeatThenFail = method("RepeatThenFail", client: false, server: true)
     /// Client-streaming: the concatenation of every request payload.
     static let concat = method("Concat", client: true, server: false)
     /// Unary: sleeps until cancelled, recording the cancellation.
@@ -45,6 +47,12 @@ func testMethods(_ probe: Probe) -> [ServerMethod] {
             var response = Loacl_V1_BenchmarkResponse()
             response.payload = request.payload
             for _ in 0..<request.responseSize { try await writer.write(response) }
+        },
+        .serverStreaming(TestMethods.repeatThenFail) { (request: Loacl_V1_BenchmarkRequest, writer: ResponseWriter<Loacl_V1_BenchmarkResponse>, _) in
+            var response = Loacl_V1_BenchmarkResponse()
+            response.payload = request.payload
+            for _ in 0..<request.responseSize { try await writer.write(response) }
+            throw RPCError.unavailable("gave up after \(request.responseSize) messages")
         },
         .clientStreaming(TestMethods.concat) { (requests: RequestStream<Loacl_V1_BenchmarkRequest>, _) in
             var response = Loacl_V1_BenchmarkResponse()
