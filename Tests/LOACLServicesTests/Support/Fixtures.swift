@@ -78,8 +78,8 @@ extension Harness {
         }
     }
 
-    func upload(_ session: Caller, thread: String, name: String = "notes.txt", bytes: [UInt8], declared: UInt64? = nil,
-                chunk: Int = 1000) async throws -> Loacl_V1_File {
+    func upload(_ session: Caller, thread: String, name: String = "notes.txt", type: String = "text/plain", bytes: [UInt8],
+                declared: UInt64? = nil, chunk: Int = 1000) async throws -> Loacl_V1_File {
         let response = try await client.clientStreaming(
             FS.uploadFile, options: CallOptions(timeout: .seconds(20), metadata: session.metadata),
             requestType: Loacl_V1_UploadFileRequest.self, responseType: Loacl_V1_UploadFileResponse.self
@@ -87,7 +87,7 @@ extension Harness {
             var header = Loacl_V1_UploadFileHeader()
             header.threadID = thread
             header.filename = name
-            header.fileType = "text/plain"
+            header.fileType = type
             header.declaredSize = declared ?? UInt64(bytes.count)
             var first = Loacl_V1_UploadFileRequest()
             first.header = header
