@@ -16,12 +16,16 @@ public final class PostgresPool: Sendable {
         public var conninfo: String
         public var maxConnections: Int
         public var acquireTimeout: Duration
+        /// Statements run once on every new connection before first use (session settings).
+        public var setup: [PostgresStatement]
 
-        public init(conninfo: String, maxConnections: Int = 4, acquireTimeout: Duration = .seconds(10)) {
+        public init(conninfo: String, maxConnections: Int = 4, acquireTimeout: Duration = .seconds(10),
+                    setup: [PostgresStatement] = []) {
             precondition(maxConnections > 0, "maxConnections must be positive")
             self.conninfo = conninfo
             self.maxConnections = maxConnections
             self.acquireTimeout = acquireTimeout
+            self.setup = setup
         }
     }
 
@@ -141,8 +145,13 @@ public final class PostgresPool: Sendable {
             connection.close() // its slot is reused for the new connection below
         }
         let conninfo = configuration.conninfo
+        let setup = configuration.setup
         do {
-            let connection = try await threadPool.runIfActive { try PostgresConnection.connect(conninfo) }
+            let connection = try await threadPool.runIfActive {
+                let connection = try PostgresConnection.connect(conninfo)
+                if !setup.isEmpty { try connection.pipeline(setup) }
+                return connection
+            }
             logger.debug("opened connection", metadata: ["open": "\(statistics.open)"])
             return connection
         } catch {

@@ -48,29 +48,37 @@ public struct AttachmentLimits: Sendable, Hashable {
 
     /// Checks every attachment against the limits; throws `.failed` naming the first offender.
     public func validate(_ attachments: [ChatAttachment]) throws(ChatProviderError) {
+        try validate(attachments.map { (filename: $0.filename, mimeType: $0.mimeType, size: $0.data.count) })
+        for a in attachments where AttachmentKind(mimeType: a.mimeType) == .text {
+            guard String(validating: a.data, as: UTF8.self) != nil else {
+                throw .failed("attachment \(a.filename) is not valid UTF-8 text")
+            }
+        }
+    }
+
+    /// The checks that need no file contents (types and sizes), so a server can refuse
+    /// attachments before it stores anything or reads the files.
+    public func validate(_ files: [(filename: String, mimeType: String, size: Int)]) throws(ChatProviderError) {
         var total = 0
         var text = 0
-        for a in attachments {
-            total += a.data.count
-            switch AttachmentKind(mimeType: a.mimeType) {
+        for file in files {
+            total += file.size
+            switch AttachmentKind(mimeType: file.mimeType) {
             case .text:
-                text += a.data.count
-                guard String(validating: a.data, as: UTF8.self) != nil else {
-                    throw .failed("attachment \(a.filename) is not valid UTF-8 text")
-                }
+                text += file.size
                 guard text <= maxInlineTextBytes else {
-                    throw .failed("text attachments exceed \(maxInlineTextBytes) bytes (at \(a.filename))")
+                    throw .failed("text attachments exceed \(maxInlineTextBytes) bytes (at \(file.filename))")
                 }
             case .image:
-                guard a.data.count <= maxImageBytes else {
-                    throw .failed("image \(a.filename) is \(a.data.count) bytes; the limit is \(maxImageBytes)")
+                guard file.size <= maxImageBytes else {
+                    throw .failed("image \(file.filename) is \(file.size) bytes; the limit is \(maxImageBytes)")
                 }
             case .pdf:
-                guard a.data.count <= maxPDFBytes else {
-                    throw .failed("PDF \(a.filename) is \(a.data.count) bytes; the limit is \(maxPDFBytes)")
+                guard file.size <= maxPDFBytes else {
+                    throw .failed("PDF \(file.filename) is \(file.size) bytes; the limit is \(maxPDFBytes)")
                 }
             case .unsupported:
-                throw .failed("attachment \(a.filename) has unsupported type \(a.mimeType)")
+                throw .failed("attachment \(file.filename) has unsupported type \(file.mimeType)")
             }
             guard total <= maxTotalBytes else {
                 throw .failed("attachments exceed \(maxTotalBytes) bytes in total")

@@ -11,6 +11,13 @@ public protocol ChatProvider: Sendable {
 
     /// Up to `count` short follow-up questions the user might ask next.
     func followUps(for request: ChatRequest, reply: String, count: Int) async throws -> [String]
+
+    /// What attachments this provider accepts; nil when it takes any (the offline provider).
+    var acceptedAttachments: AttachmentLimits? { get }
+}
+
+extension ChatProvider {
+    public var acceptedAttachments: AttachmentLimits? { nil }
 }
 
 public enum ChatRole: String, Sendable, Hashable {

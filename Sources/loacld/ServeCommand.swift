@@ -129,7 +129,8 @@ struct Serve: AsyncParsableCommand {
 
         var pool: PostgresPool?
         if let url = settings.value("database-url") {
-            pool = PostgresPool(configuration: .init(conninfo: url, maxConnections: try settings.int("database-pool-size") ?? 8), logger: logger)
+            pool = PostgresPool(configuration: .init(conninfo: url, maxConnections: try settings.int("database-pool-size") ?? 8,
+                                                         setup: Database.sessionSetup), logger: logger)
         }
 
         var methods = MethodTable()

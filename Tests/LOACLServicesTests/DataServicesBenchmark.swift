@@ -2,6 +2,7 @@ import Foundation
 import LOACLClient
 import LOACLMessages
 import LOACLPostgres
+@testable import LOACLServices
 import Testing
 
 /// Not a test: the data-services benchmark, run by bench/data-services.sh (LOACL_BENCH=1).
@@ -114,30 +115,30 @@ struct DataServicesBenchmark {
             """)
     }
 
-    /// EXPLAIN ANALYZE of the two list queries as loacl_app with the caller's identity set
-    /// (printed as `BENCH-PLAN` lines; the queries mirror ListMessages and ListThreads).
+    /// EXPLAIN ANALYZE of the two list queries exactly as the services run them: prepared on the
+    /// connection (with the pool's session settings) and executed 8 times as `loacl_app` with the caller's identity set (past the
+    /// point where PostgreSQL may switch to a generic plan), then explained; printed as
+    /// `BENCH-PLAN` lines with the statement's generic/custom plan counts.
     func explain(_ conninfo: String, _ h: Harness, thread: String, other session: String) throws {
         let connection = try PostgresConnection.connect(conninfo)
         defer { connection.close() }
+        try connection.pipeline(Database.sessionSetup) // as the server's pool connections
         let owner = try h.superuser("SELECT s.fingerprint, s.id, s.assistant_id FROM loacl.sessions s JOIN loacl.threads t ON t.session_id = s.id WHERE t.id = $1", [thread]).namedRows[0]
         let listed = try h.superuser("SELECT fingerprint, id, assistant_id FROM loacl.sessions WHERE id = $1::uuid", [session]).namedRows[0]
-        let queries: [(String, [String?], [String?])] = [
-            ("""
-             EXPLAIN ANALYZE SELECT m.id, m.content, array_to_string(ARRAY(SELECT f.id::text FROM loacl.files f
-                    WHERE f.message_id = m.id ORDER BY f.created_at, f.id), ',') AS file_ids
-             FROM loacl.messages m WHERE m.thread_id = $1 ORDER BY m.created_at, m.id LIMIT 51
-             """, [thread], [owner[0], owner[1]]),
-            ("""
-             EXPLAIN ANALYZE SELECT id, title, updated_at FROM loacl.threads
-             WHERE session_id = ANY(ARRAY(SELECT v.id FROM loacl.visible_session_ids() AS v(id)))
-               AND assistant_id = $1 AND status = ANY('{active,archived}'::text[])
-             ORDER BY updated_at DESC, id DESC LIMIT 51
-             """, [listed[2]], [listed[0], listed[1]]),
+        let queries: [(String, String, [String?], [String?])] = [
+            ("ListMessages", MessageService.listPageSQL, [thread, nil, nil, "51"], [owner[0], owner[1]]),
+            ("ListThreads", ThreadService.listPageSQL, [listed[2], "{active,archived}", nil, nil, "51"], [listed[0], listed[1]]),
         ]
-        for (sql, parameters, identity) in queries {
+        for (name, sql, parameters, identity) in queries {
             try connection.transaction { c in
                 try c.execParams("SELECT set_config('loacl.fingerprint', $1, true), set_config('loacl.session_id', $2, true)", identity)
-                for row in try c.execParams(sql, parameters).rows { print("BENCH-PLAN \(row[0] ?? "")") }
+                for _ in 0..<8 { try c.execParams(sql, parameters) }
+                let statement = try c.execParams("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1", [sql])[0]
+                print("BENCH-PLAN \(name): \(statement.string("name")) generic_plans=\(statement.string("generic_plans")) custom_plans=\(statement.string("custom_plans"))")
+                let arguments = parameters.map { $0.map { "'\($0)'" } ?? "NULL" }.joined(separator: ", ")
+                for row in try c.exec("EXPLAIN ANALYZE EXECUTE \(statement.string("name"))(\(arguments))").rows {
+                    print("BENCH-PLAN \(row[0] ?? "")")
+                }
             }
         }
     }

@@ -643,14 +643,21 @@ struct UpstreamEndToEndTests {
                 for file in files { ids.append(try await rig.upload(file.name, type: file.type, file.bytes).id) }
                 let outcome = await rig.send("What is in these files?", fileIDs: ids)
                 let error = try #require(outcome.rpcError, "\(reason): \(String(describing: outcome.error))")
-                // FAILED_PRECONDITION today (the provider refuses); INVALID_ARGUMENT would fit too.
-                #expect([.failedPrecondition, .invalidArgument].contains(error.code), "\(error)")
+                if reason.contains("UTF-8") {
+                    // Only the provider can tell (it reads the bytes), after the turn was stored.
+                    #expect(error.code == .failedPrecondition, "\(error)")
+                } else {
+                    // Types and sizes are refused inside the turn's transaction: nothing stored.
+                    #expect(error.code == .invalidArgument, "\(error)")
+                    #expect(error.message.hasPrefix("file_ids:"), "\(error)")
+                }
                 #expect(error.message.contains(reason), "\(error)")
                 #expect(outcome.deltas.isEmpty && outcome.reply == nil)
             }
             #expect(rig.upstream.requests.isEmpty, "refused attachments must not reach the upstream")
             let roles = try rig.storedMessages().map { $0["role"] }
             #expect(!roles.contains("assistant"))
+            #expect(roles.count == 1, "only the turn with the non-UTF-8 text file was stored")
         }
     }
 
@@ -679,9 +686,7 @@ struct UpstreamEndToEndTests {
             let sent = try #require(rig.chatRequests.first)
             let parts = try #require(endpoint.lastMessage(sent)?["content"] as? [Any])
             let images = order.map { canonicalJSON(endpoint.imagePart(AttachmentSamples.dataURL("image/png", bytes[$0.id] ?? []))) }
-            withKnownIssue("SendMessage.prepareTurn takes attachments in UPDATE … RETURNING row order, not file_ids order") {
-                #expect(parts.dropFirst().map(canonicalJSON) == images)
-            }
+            #expect(parts.dropFirst().map(canonicalJSON) == images)
         }
     }
 }

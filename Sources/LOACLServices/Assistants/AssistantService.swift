@@ -82,9 +82,9 @@ public struct AssistantService: Sendable {
             try connection.execParams("""
                 SELECT \(Self.columns) FROM loacl.assistants
                 WHERE tenant_id = (SELECT loacl.current_tenant_id())
-                  AND ($1::int8 IS NULL OR (created_at, id) < (\(SQL.timestamp(micros: "$1")), $2::uuid))
+                  AND \(SQL.after("created_at", "id", time: "$1", id: "$2", descending: true))
                 ORDER BY created_at DESC, id DESC LIMIT $3
-                """, [cursor.map { String($0.value) }, cursor?.id, String(pageSize + 1)]).namedRows
+                """, [cursor.map { SQL.timestampParameter(micros: $0.value) }, cursor?.id, String(pageSize + 1)]).namedRows
         }
         let (page, next) = paginate(rows, pageSize: pageSize) { PageToken(kind: .time, value: $0.int64OrZero("cursor"), id: $0.string("id")) }
         var response = Loacl_V1_ListAssistantsResponse()

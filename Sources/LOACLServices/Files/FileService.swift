@@ -131,9 +131,9 @@ public struct FileService: Sendable {
             return try connection.execParams("""
                 SELECT \(Self.columns) FROM loacl.files
                 WHERE thread_id = $1
-                  AND ($2::int8 IS NULL OR (created_at, id) < (\(SQL.timestamp(micros: "$2")), $3::uuid))
+                  AND \(SQL.after("created_at", "id", time: "$2", id: "$3", descending: true))
                 ORDER BY created_at DESC, id DESC LIMIT $4
-                """, [threadID, cursor.map { String($0.value) }, cursor?.id, String(pageSize + 1)]).namedRows
+                """, [threadID, cursor.map { SQL.timestampParameter(micros: $0.value) }, cursor?.id, String(pageSize + 1)]).namedRows
         }
         let (page, next) = paginate(rows, pageSize: pageSize) { PageToken(kind: .time, value: $0.int64OrZero("cursor"), id: $0.string("id")) }
         var response = Loacl_V1_ListFilesResponse()

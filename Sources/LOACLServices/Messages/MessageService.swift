@@ -22,6 +22,15 @@ public struct MessageService: Sendable {
         self.logger = logger
     }
 
+    /// One page of a thread's messages, oldest first: $1 thread, $2/$3 the cursor (Unix µs,
+    /// id) or NULL, $4 the row limit.
+    static let listPageSQL = """
+        SELECT \(MessageRows.columns) FROM loacl.messages m
+        WHERE m.thread_id = $1
+          AND \(SQL.after("m.created_at", "m.id", time: "$2", id: "$3"))
+        ORDER BY m.created_at, m.id LIMIT $4
+        """
+
     public func listMessages(_ request: Loacl_V1_ListMessagesRequest, context: ServerContext) async throws -> Loacl_V1_ListMessagesResponse {
         let session = try CallerIdentity.requireSession()
         let threadID = try Validate.uuid(request.threadID, "thread_id")
@@ -31,12 +40,7 @@ public struct MessageService: Sendable {
         let rows = try await database.transaction { connection in
             let results = try connection.commit(after: [
                 Self.requireThreadStatement(threadID, session),
-                PostgresStatement("""
-                    SELECT \(MessageRows.columns) FROM loacl.messages m
-                    WHERE m.thread_id = $1
-                      AND ($2::int8 IS NULL OR (m.created_at, m.id) > (\(SQL.timestamp(micros: "$2")), $3::uuid))
-                    ORDER BY m.created_at, m.id LIMIT $4
-                    """, [threadID, cursor.map { String($0.value) }, cursor?.id, String(pageSize + 1)]),
+                PostgresStatement(Self.listPageSQL, [threadID, cursor.map { SQL.timestampParameter(micros: $0.value) }, cursor?.id, String(pageSize + 1)]),
             ])
             guard !results[0].isEmpty else { throw RPCError.notFound("thread not found") }
             return results[1].namedRows

@@ -125,7 +125,7 @@ extension MessageService {
     // MARK: - Steps
 
     struct Turn: Sendable {
-        struct Attachment: Sendable { var name: String, type: String, path: String }
+        struct Attachment: Sendable { var name: String, type: String, path: String, size: Int }
         var userMessage: Loacl_V1_Message
         var settings: AssistantSettings
         var instructions: String
@@ -217,12 +217,27 @@ extension MessageService {
             let rows = try c.execParams("""
                 UPDATE loacl.files SET message_id = $1
                 WHERE thread_id = $2 AND id = ANY($3::uuid[]) AND message_id IS NULL
-                RETURNING id, filename, file_type, storage_path
+                RETURNING id, filename, file_type, file_size, storage_path
                 """, [message.id, threadID, sqlArray(fileIDs)]).namedRows
             guard rows.count == fileIDs.count else {
                 throw RPCError.invalidArgument("file_ids: every file must be an unattached file of this thread")
             }
-            attachments = rows.map { Turn.Attachment(name: $0.string("filename"), type: $0.string("file_type"), path: $0.string("storage_path")) }
+            // In the order the caller gave (the UPDATE returns rows in storage order).
+            let byID = Dictionary(rows.map { ($0.string("id"), $0) }, uniquingKeysWith: { first, _ in first })
+            attachments = fileIDs.compactMap { byID[$0] }.map {
+                Turn.Attachment(name: $0.string("filename"), type: $0.string("file_type"), path: $0.string("storage_path"),
+                                size: Int($0.int64OrZero("file_size")))
+            }
+            // Types and sizes the provider refuses fail here, so the transaction stores nothing
+            // and the files stay free to attach elsewhere.
+            if let limits = providers.provider(named: settings.provider)?.acceptedAttachments {
+                do {
+                    try limits.validate(attachments.map { (filename: $0.name, mimeType: $0.type, size: $0.size) })
+                } catch {
+                    if case .failed(let reason) = error { throw RPCError.invalidArgument("file_ids: \(reason)") }
+                    throw RPCError.invalidArgument("file_ids: attachments refused")
+                }
+            }
             message.fileIds = fileIDs
         }
         let questions = context["questions"].flatMap { json in

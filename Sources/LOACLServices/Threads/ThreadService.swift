@@ -48,6 +48,16 @@ public struct ThreadService: Sendable {
         return response
     }
 
+    /// One page of the caller's threads, newest first: $1 assistant, $2 statuses, $3/$4 the
+    /// cursor (Unix µs, id) or NULL, $5 the row limit.
+    static let listPageSQL = """
+        SELECT \(columns) FROM loacl.threads
+        WHERE session_id = ANY(ARRAY(SELECT v.id FROM loacl.visible_session_ids() AS v(id)))
+          AND assistant_id = $1 AND status = ANY($2::text[])
+          AND \(SQL.after("updated_at", "id", time: "$3", id: "$4", descending: true))
+        ORDER BY updated_at DESC, id DESC LIMIT $5
+        """
+
     public func listThreads(_ request: Loacl_V1_ListThreadsRequest, context: ServerContext) async throws -> Loacl_V1_ListThreadsResponse {
         let session = try CallerIdentity.requireSession()
         let statuses: [String]
@@ -63,14 +73,8 @@ public struct ThreadService: Sendable {
         // The visible sessions (what RLS allows anyway) as an index condition on
         // threads_session_status_updated_idx.
         let rows = try await database.transaction { connection in
-            try connection.execParams("""
-                SELECT \(Self.columns) FROM loacl.threads
-                WHERE session_id = ANY(ARRAY(SELECT v.id FROM loacl.visible_session_ids() AS v(id)))
-                  AND assistant_id = $1 AND status = ANY($2::text[])
-                  AND ($3::int8 IS NULL OR (updated_at, id) < (\(SQL.timestamp(micros: "$3")), $4::uuid))
-                ORDER BY updated_at DESC, id DESC LIMIT $5
-                """, [session.assistantID, sqlArray(statuses), cursor.map { String($0.value) }, cursor?.id,
-                      String(pageSize + 1)]).namedRows
+            try connection.commit(after: [PostgresStatement(Self.listPageSQL, [session.assistantID, sqlArray(statuses), cursor.map { SQL.timestampParameter(micros: $0.value) }, cursor?.id,
+                      String(pageSize + 1)])])[0].namedRows
         }
         let (page, next) = paginate(rows, pageSize: pageSize) { PageToken(kind: .time, value: $0.int64OrZero("cursor"), id: $0.string("id")) }
         var response = Loacl_V1_ListThreadsResponse()

@@ -57,8 +57,8 @@ public struct UsageService: Sendable {
             SELECT \(day) AS day, metric_type, sum(metric_value)::int8 AS total, count(*)::int8 AS n
             FROM loacl.usage_metrics
             WHERE \(column) = $1
-              AND ($2::int8 IS NULL OR recorded_at >= \(SQL.timestamp(millis: "$2")))
-              AND ($3::int8 IS NULL OR recorded_at < \(SQL.timestamp(millis: "$3")))
+              AND recorded_at >= COALESCE(\(SQL.timestamp(millis: "$2")), '-infinity'::timestamptz)
+              AND recorded_at < COALESCE(\(SQL.timestamp(millis: "$3")), 'infinity'::timestamptz)
               AND (cardinality($4::text[]) = 0 OR metric_type = ANY($4::text[]))
             GROUP BY 1, 2 ORDER BY 1, 2
             """

@@ -8,6 +8,7 @@ public struct OpenAIChatCompletionsProvider: ChatProvider {
     public let legacyMaxTokens: Bool
     public let transport: UpstreamTransport
     public let attachmentLimits: AttachmentLimits
+    public var acceptedAttachments: AttachmentLimits? { attachmentLimits }
 
     public init(baseURL: String = "https://api.openai.com", defaultModel: String = "gpt-4.1-mini",
                 legacyMaxTokens: Bool = false, transport: UpstreamTransport,

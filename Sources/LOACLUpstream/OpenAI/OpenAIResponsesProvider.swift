@@ -6,6 +6,7 @@ public struct OpenAIResponsesProvider: ChatProvider {
     public let defaultModel: String
     public let transport: UpstreamTransport
     public let attachmentLimits: AttachmentLimits
+    public var acceptedAttachments: AttachmentLimits? { attachmentLimits }
 
     public init(baseURL: String = "https://api.openai.com", defaultModel: String = "gpt-4.1-mini",
                 transport: UpstreamTransport, attachmentLimits: AttachmentLimits = AttachmentLimits()) {

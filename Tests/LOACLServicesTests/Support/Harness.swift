@@ -68,7 +68,8 @@ final class Harness: Sendable {
         let name = try cluster.createMigratedDatabase()
         let logs = LogCapture()
         let pool = PostgresPool(configuration: .init(conninfo: cluster.conninfo(database: name, user: "loacl_app"),
-                                                     maxConnections: poolSize, acquireTimeout: acquireTimeout),
+                                                     maxConnections: poolSize, acquireTimeout: acquireTimeout,
+                                                     setup: Database.sessionSetup),
                                 logger: logs.logger)
         let storageRoot = NSTemporaryDirectory() + "loacl-files-" + UUID().uuidString.prefix(8)
         let services = DataServices(

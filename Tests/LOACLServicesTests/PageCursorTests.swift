@@ -1,0 +1,28 @@
+import LOACLPostgres
+@testable import LOACLServices
+import Testing
+
+/// Page cursors carry Unix microseconds; the list queries compare them as timestamptz
+/// parameters (so the comparison can be an index condition under RLS). The text form must be
+/// exactly the instant PostgreSQL itself computes.
+@Suite("Page cursor timestamps")
+struct PageCursorTests {
+    @Test func timestampTextIsExactlyTheInstantPostgreSQLComputes() throws {
+        let cluster = try PGCluster.fromEnvironment()
+        let connection = try cluster.superuserConnection("postgres")
+        defer { connection.close() }
+        var samples: [Int64] = [0, 1, -1, 999_999, -1_000_000, -1_000_001, 951_782_400_000_000 /* 2000-02-29 */,
+                                4_107_542_400_000_000 /* 2100-03-01 */, -62_135_596_800_000_000 /* 0001-01-01 */,
+                                1_764_110_401_123_456, 253_402_300_799_999_999 /* 9999-12-31 23:59:59.999999 */]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<300 { samples.append(Int64.random(in: -62_000_000_000_000_000...253_000_000_000_000_000, using: &generator)) }
+        for micros in samples {
+            let text = SQL.timestampParameter(micros: micros)
+            let row = try #require(try connection.execParams("""
+                SELECT (extract(epoch FROM $1::timestamptz) * 1000000)::int8 AS back
+                """, [text]).first)
+            // extract() is exact (numeric); `epoch + n * interval` is not (float8) for far dates.
+            #expect(row.int64("back") == micros, "\(micros) → \(text)")
+        }
+    }
+}
