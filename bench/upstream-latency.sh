@@ -14,6 +14,8 @@ export LOACL_PG_DIR="$ROOT/.data/bench-upstream-postgres" LOACL_PG_PORT="${LOACL
 bash scripts/local-postgres.sh start
 trap 'bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
 export LOACL_TEST_PG_HOST="$LOACL_PG_DIR/run" LOACL_TEST_PG_PORT="$LOACL_PG_PORT" LOACL_TEST_PG_USER=postgres LOACL_BENCH=1
+# The test targets use `@testable import`, so an optimized test build needs
+# --enable-testable-imports (as in bench/data-services.sh, whose build folder it shares).
 SCRATCH="${LOACL_BENCH_SCRATCH:-.build-bench}"
-swift build -c "$CONFIG" --scratch-path "$SCRATCH" --build-tests >/dev/null
-swift test -c "$CONFIG" --skip-build --scratch-path "$SCRATCH" --filter UpstreamLatencyBenchmark 2>&1 | grep '^BENCH' | sed 's/^BENCH //'
+swift test -c "$CONFIG" --enable-testable-imports --scratch-path "$SCRATCH" --filter UpstreamLatencyBenchmark 2>&1 \
+    | grep '^BENCH' | sed 's/^BENCH //'

@@ -32,34 +32,52 @@ extension MessageService {
         let providers = self.providers
         let attach = fileIDs
 
-        let turn = try await database.transaction { connection in
-            try Self.prepareTurn(connection, session: session, threadID: threadID, content: content,
-                                 fileIDs: attach, metadata: metadata, providers: providers)
+        // The turn's transaction reports its context (checks and quotas passed, history read)
+        // before it stores the user message; without attachments to read first, the upstream
+        // request starts then, while the user message commits: the commit's round trip and the
+        // upstream's time to first token overlap. The advisory lock is held until that commit.
+        let (checked, checkedContinuation) = AsyncStream<TurnContext>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        async let committed = database.transaction { connection in
+            defer { checkedContinuation.finish() }
+            return try Self.prepareTurn(connection, session: session, threadID: threadID, content: content,
+                                        fileIDs: attach, metadata: metadata, providers: providers) { checkedContinuation.yield($0) }
         }
+        var contexts = checked.makeAsyncIterator()
+        guard let turnContext = await contexts.next() else {
+            _ = try await committed // the transaction's own error
+            throw RPCError.internal("turn failed before its checks")
+        }
+        guard let provider = providers.provider(named: turnContext.settings.provider) else {
+            throw RPCError(.failedPrecondition, "provider is not configured on this server")
+        }
+        var chat = ChatRequest(
+            model: turnContext.settings.model, instructions: turnContext.instructions, history: turnContext.history,
+            userMessage: content, temperature: turnContext.settings.temperature,
+            maxOutputTokens: turnContext.settings.maxOutputTokens > 0 ? Int(turnContext.settings.maxOutputTokens) : nil,
+            guidedQuestions: turnContext.guidedQuestions)
+        if provider.name != "offline", let sealed = turnContext.sealedAPIKey {
+            chat.apiKey = try? vault.open(sealed, hash: turnContext.keyHash)
+        }
+        // Started now (the stream begins its request when made); abandoned, and so cancelled,
+        // if the commit fails.
+        var replyStream = fileIDs.isEmpty ? provider.streamReply(chat) : nil
+        let turn = try await committed
         var event = Loacl_V1_SendMessageEvent()
         event.userMessage = turn.userMessage
         try await responses.write(event)
 
-        guard let provider = providers.provider(named: turn.settings.provider) else {
-            throw RPCError(.failedPrecondition, "provider is not configured on this server")
-        }
-        var chat = ChatRequest(
-            model: turn.settings.model, instructions: turn.instructions, history: turn.history, userMessage: content,
-            temperature: turn.settings.temperature,
-            maxOutputTokens: turn.settings.maxOutputTokens > 0 ? Int(turn.settings.maxOutputTokens) : nil,
-            guidedQuestions: turn.guidedQuestions)
-        for file in turn.attachments {
-            let data = try await storage.readAll(relativePath: file.path)
-            chat.attachments.append(ChatAttachment(filename: file.name, mimeType: file.type, data: data))
-        }
-        if provider.name != "offline", let sealed = turn.sealedAPIKey {
-            chat.apiKey = try? vault.open(sealed, hash: turn.keyHash)
+        if replyStream == nil {
+            for file in turn.attachments {
+                let data = try await storage.readAll(relativePath: file.path)
+                chat.attachments.append(ChatAttachment(filename: file.name, mimeType: file.type, data: data))
+            }
+            replyStream = provider.streamReply(chat)
         }
 
         var reply = ""
         var usage: ChatUsage?
         do {
-            for try await chunk in provider.streamReply(chat) {
+            for try await chunk in replyStream! {
                 switch chunk {
                 case .delta(let text):
                     reply += text
@@ -95,7 +113,7 @@ extension MessageService {
         event.assistantMessage = assistantMessage
         try await responses.write(event)
 
-        let count = Int(turn.settings.followUpCount ?? UInt32(AssistantSettings.defaultFollowUpCount))
+        let count = Int(turnContext.settings.followUpCount ?? UInt32(AssistantSettings.defaultFollowUpCount))
         guard count > 0 else { return }
         let suggestions: [String]
         do {
@@ -124,50 +142,61 @@ extension MessageService {
 
     // MARK: - Steps
 
-    struct Turn: Sendable {
-        struct Attachment: Sendable { var name: String, type: String, path: String, size: Int }
-        var userMessage: Loacl_V1_Message
+    /// What the upstream request needs, known once the turn's checks passed.
+    struct TurnContext: Sendable {
         var settings: AssistantSettings
         var instructions: String
         var history: [ChatTurn]
         var guidedQuestions: [String]
-        var attachments: [Attachment]
         var sealedAPIKey: [UInt8]?
         var keyHash: [UInt8]
+    }
+
+    /// The committed turn.
+    struct Turn: Sendable {
+        struct Attachment: Sendable { var name: String, type: String, path: String, size: Int }
+        var userMessage: Loacl_V1_Message
+        var attachments: [Attachment]
     }
 
     /// The quota settings' keys in an assistant's configuration (present only when non-zero).
     static let quotaKeys = "{tokens_per_session_per_day,messages_per_guest_per_day,messages_per_session_per_minute}"
 
-    /// One transaction in two round trips (three with attachments): (1) the send lock, thread
-    /// check, assistant runtime, guided questions and, when the assistant has quotas, the
-    /// counters; (2) after the checks, the history read, the user message, its usage row and
-    /// the COMMIT.
+    /// One transaction in two round trips (three with attachments): (1) the send lock, then the
+    /// thread check, assistant runtime, guided questions, the quota counters (only when the
+    /// assistant has quotas) and the history; `checked` gets the context once every check
+    /// passed; (2) the user message, its usage row and the COMMIT.
     static func prepareTurn(_ c: PostgresConnection, session: SessionRecord, threadID: String, content: String,
-                            fileIDs: [String], metadata: String, providers: ChatProviderRegistry) throws -> Turn {
+                            fileIDs: [String], metadata: String, providers: ChatProviderRegistry,
+                            checked: (TurnContext) -> Void) throws -> Turn {
         // Sends of one guest (all sessions of its fingerprint) or of one user session take
         // turns, so the quota and rate checks below count every earlier send exactly. A
         // transaction-scoped advisory lock (no row is written to take it), in a statement of its
-        // own: the context statement's snapshot must be taken after the lock is held (READ
+        // own: the later statements' snapshots must be taken after the lock is held (READ
         // COMMITTED gives each statement of the pipeline a fresh one).
         let lockKey: String = switch session.kind {
         case .guest(let fingerprint): "loacl.send.guest:" + fingerprint
         case .user: "loacl.send.session:" + session.id
         }
-        let lock = PostgresStatement("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))", [lockKey])
-        let context = try c.pipeline([lock, PostgresStatement("""
-            SELECT (SELECT t.status FROM loacl.threads t WHERE t.id = $1 AND t.assistant_id = $2) AS status,
-                   r.id IS NOT NULL AS has_runtime, r.instructions, r.configuration::text AS configuration,
-                   r.api_key_ciphertext, r.api_key_hash,
-                   (SELECT json_agg(q.question ORDER BY q.priority DESC, q.id)::text FROM (
-                        SELECT question, priority, id FROM loacl.guided_questions
-                        WHERE assistant_id = $2 AND is_active ORDER BY priority DESC, id LIMIT 20) q) AS questions,
-                   q.session_tokens_today, q.guest_messages_today, q.session_messages_last_minute
-            FROM (SELECT 1) AS one
-            LEFT JOIN loacl.session_assistant_runtime() r ON true
-            LEFT JOIN LATERAL (SELECT * FROM loacl.session_quota_state()
-                               WHERE r.configuration ?| $3::text[]) q ON true
-            """, [threadID, session.assistantID, quotaKeys])])[1].one("thread")
+        let results = try c.pipeline([
+            PostgresStatement("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))", [lockKey]),
+            PostgresStatement("""
+                SELECT (SELECT t.status FROM loacl.threads t WHERE t.id = $1 AND t.assistant_id = $2) AS status,
+                       r.id IS NOT NULL AS has_runtime, r.instructions, r.configuration::text AS configuration,
+                       r.api_key_ciphertext, r.api_key_hash,
+                       (SELECT json_agg(q.question ORDER BY q.priority DESC, q.id)::text FROM (
+                            SELECT question, priority, id FROM loacl.guided_questions
+                            WHERE assistant_id = $2 AND is_active ORDER BY priority DESC, id LIMIT 20) q) AS questions,
+                       CASE WHEN r.configuration ?| $3::text[]
+                            THEN (SELECT to_jsonb(q)::text FROM loacl.session_quota_state() q) END AS quota
+                FROM (SELECT 1) AS one LEFT JOIN loacl.session_assistant_runtime() r ON true
+                """, [threadID, session.assistantID, quotaKeys]),
+            PostgresStatement("""
+                SELECT role, content, tokens_used FROM loacl.messages WHERE thread_id = $1
+                ORDER BY created_at DESC, id DESC LIMIT 200
+                """, [threadID]),
+        ])
+        let context = try results[1].one("thread")
         guard let status = context["status"] else { throw RPCError.notFound("thread not found") }
         guard status == "active" else { throw RPCError(.failedPrecondition, "thread is \(status)") }
         guard context.bool("has_runtime") == true else { throw RPCError.unauthenticated("session is no longer active") }
@@ -175,42 +204,38 @@ extension MessageService {
         guard providers.provider(named: settings.provider) != nil else {
             throw RPCError(.failedPrecondition, "the assistant's provider \"\(settings.provider.isEmpty ? providers.defaultName : settings.provider)\" is not configured on this server")
         }
-        try checkQuotas(context, settings: settings, session: session)
+        try checkQuotas(context["quota"], settings: settings, session: session)
 
-        // The history (read before the insert: the statement's snapshot), the user message and
-        // its usage row in one statement; the new message comes first, then the history newest
-        // first. Without attachments to check, the COMMIT goes in the same round trip.
-        let tokens = TokenEstimate.count(content)
-        let insert = PostgresStatement("""
-            WITH inserted AS (
-                INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
-                VALUES ($1, 'user', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
-            ), usage AS (
-                INSERT INTO loacl.usage_metrics (assistant_id, session_id, thread_id, metric_type, metric_value)
-                VALUES ($5, $6, $1, 'messages', 1)
-            ), history AS (
-                SELECT role, content, tokens_used, row_number() OVER (ORDER BY created_at DESC, id DESC) AS n
-                FROM (SELECT role, content, tokens_used, created_at, id FROM loacl.messages WHERE thread_id = $1
-                      ORDER BY created_at DESC, id DESC LIMIT 200) recent
-            )
-            SELECT 0::int8 AS n, i.* FROM inserted i
-            UNION ALL
-            SELECT h.n, NULL, NULL, h.role, h.content, h.tokens_used, NULL, NULL, NULL, NULL FROM history h
-            ORDER BY n
-            """, [threadID, content, String(tokens), metadata, session.assistantID, session.id])
-        let rows = try (fileIDs.isEmpty ? c.commit(after: [insert])[0] : c.pipeline([insert])[0]).namedRows
-        guard let inserted = rows.first, inserted.int("n") == 0 else { throw RPCError.notFound("message not found") }
-        var message = MessageRows.message(inserted)
-
+        // The newest turns that fit the token budget, oldest first.
         let budget = settings.maxHistoryTokens > 0 ? Int(settings.maxHistoryTokens) : defaultHistoryTokens
         var turns: [ChatTurn] = []
         var used = 0
-        for row in rows.dropFirst() {
+        for row in results[2].namedRows {
             used += max(row.int("tokens_used") ?? 0, TokenEstimate.count(row.string("content")))
             if used > budget { break }
             let role: ChatRole = switch row["role"] { case "assistant": .assistant; case "system": .system; default: .user }
             turns.append(ChatTurn(role: role, content: row.string("content")))
         }
+        let questions = context["questions"].flatMap { json in
+            (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String]
+        } ?? []
+        checked(TurnContext(settings: settings, instructions: context.string("instructions"), history: turns.reversed(),
+                            guidedQuestions: questions, sealedAPIKey: context.bytes("api_key_ciphertext"),
+                            keyHash: context.bytes("api_key_hash") ?? []))
+
+        // The user message and its usage row in one statement; without attachments to check,
+        // the COMMIT goes in the same round trip.
+        let tokens = TokenEstimate.count(content)
+        let insert = PostgresStatement("""
+            WITH usage AS (
+                INSERT INTO loacl.usage_metrics (assistant_id, session_id, thread_id, metric_type, metric_value)
+                VALUES ($5, $6, $1, 'messages', 1)
+            )
+            INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
+            VALUES ($1, 'user', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
+            """, [threadID, content, String(tokens), metadata, session.assistantID, session.id])
+        let inserted = try (fileIDs.isEmpty ? c.commit(after: [insert])[0] : c.pipeline([insert])[0]).one("message")
+        var message = MessageRows.message(inserted)
 
         var attachments: [Turn.Attachment] = []
         if !fileIDs.isEmpty {
@@ -240,23 +265,19 @@ extension MessageService {
             }
             message.fileIds = fileIDs
         }
-        let questions = context["questions"].flatMap { json in
-            (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String]
-        } ?? []
-
-        return Turn(userMessage: message, settings: settings, instructions: context.string("instructions"),
-                    history: turns.reversed(), guidedQuestions: questions, attachments: attachments,
-                    sealedAPIKey: context.bytes("api_key_ciphertext"), keyHash: context.bytes("api_key_hash") ?? [])
+        return Turn(userMessage: message, attachments: attachments)
     }
 
     /// RESOURCE_EXHAUSTED when the session's daily tokens, the guest's daily messages or the
-    /// session's per-minute messages are used up (`state`: the counters read with the context).
-    static func checkQuotas(_ state: PostgresRow, settings: AssistantSettings, session: SessionRecord) throws {
+    /// session's per-minute messages are used up (`quota`: the counters as JSON, read with the
+    /// context when the assistant has quotas).
+    static func checkQuotas(_ quota: String?, settings: AssistantSettings, session: SessionRecord) throws {
         guard settings.tokensPerSessionPerDay > 0 || settings.messagesPerGuestPerDay > 0
                 || settings.messagesPerSessionPerMinute > 0 else { return }
-        guard state["session_tokens_today"] != nil else {
+        guard let quota, let object = try? JSONSerialization.jsonObject(with: Data(quota.utf8)) as? [String: Any] else {
             throw RPCError.unauthenticated("session is no longer active")
         }
+        let state = QuotaCounters(object)
         if settings.tokensPerSessionPerDay > 0,
            state.int64OrZero("session_tokens_today") >= Int64(settings.tokensPerSessionPerDay) {
             throw RPCError(.resourceExhausted, "quota exceeded: tokens per session per day (\(settings.tokensPerSessionPerDay))")
@@ -323,6 +344,13 @@ extension MessageService {
             return ErrorMapping.rpcError(error, logger: logger)
         }
     }
+}
+
+/// `loacl.session_quota_state()` as JSON (`to_jsonb`): counters are JSON numbers.
+struct QuotaCounters {
+    let object: [String: Any]
+    init(_ object: [String: Any]) { self.object = object }
+    func int64OrZero(_ key: String) -> Int64 { (object[key] as? NSNumber)?.int64Value ?? 0 }
 }
 
 /// Token counts when the provider reports none: about four UTF-8 bytes per token.
