@@ -16,6 +16,13 @@ CREATE OR REPLACE FUNCTION loacl.tenant_assistant_ids() RETURNS SETOF uuid
     WHERE t.api_key_hash = loacl.current_tenant_key_hash()
 $$;
 
+-- The assistants policy reads the tenant inline instead of calling current_tenant_id(): that
+-- function's plan was re-made whenever it ran under another role than last time (as
+-- loacl_app for a call's own statements, as the owner inside the definer functions).
+ALTER POLICY assistants_tenant ON loacl.assistants
+    USING (tenant_id IN (SELECT t.id FROM loacl.tenants t WHERE t.api_key_hash = (SELECT loacl.current_tenant_key_hash())))
+    WITH CHECK (tenant_id IN (SELECT t.id FROM loacl.tenants t WHERE t.api_key_hash = (SELECT loacl.current_tenant_key_hash())));
+
 CREATE OR REPLACE FUNCTION loacl.current_tenant_id() RETURNS uuid
     LANGUAGE plpgsql STABLE
     AS $$

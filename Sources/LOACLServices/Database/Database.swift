@@ -15,17 +15,22 @@ public struct Database: Sendable {
 
     /// Session settings for the service pool's connections (`PostgresPool.Configuration.setup`).
     ///
-    /// Generic plans: every service statement is prepared once per connection, and its custom
-    /// plans cost more to make than to run (the Row Level Security policies expand into a dozen
-    /// sub-plans: ≈ 1.8 ms of planning for a 0.3 ms ListMessages). The statements are written
-    /// so that a generic plan is the right plan for any parameter value (cursors are plain
-    /// index conditions, see `SQL.after`), so PostgreSQL is told to keep it. No JIT: a generic
-    /// plan's row estimates are pessimistic, and compiling one to machine code took ≈ 65 ms
-    /// for a query that runs in under 1 ms.
+    /// - Generic plans: every service statement is prepared once per connection, and its custom
+    ///   plans cost more to make than to run (the Row Level Security policies expand into a
+    ///   dozen sub-plans: ≈ 1.8 ms of planning for a 0.3 ms ListMessages). The statements are
+    ///   written so that a generic plan is right for any parameter value (cursors are plain
+    ///   index conditions, see `SQL.after`), so PostgreSQL is told to keep it.
+    /// - No JIT: a generic plan's row estimates are pessimistic, and compiling one to machine
+    ///   code took ≈ 65 ms for a query that runs in under 1 ms.
+    /// - The search path the schema's functions and triggers set for themselves: PostgreSQL
+    ///   re-plans a cached statement run under another search path than last time, and the
+    ///   same foreign-key checks run from the services' statements and from the triggers (every
+    ///   name in the services' SQL is schema-qualified or in pg_catalog).
     public static let sessionSetup = [
         PostgresStatement("""
             SELECT pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', false),
-                   pg_catalog.set_config('jit', 'off', false)
+                   pg_catalog.set_config('jit', 'off', false),
+                   pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)
             """, prepare: false),
     ]
 
