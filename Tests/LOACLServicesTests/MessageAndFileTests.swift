@@ -32,6 +32,9 @@ struct MessageAndFileTests {
             // Second exchange sees the first as history.
             let second = try await h.send(guest, thread: thread.id, "And then?")
             if case .assistantMessage(let r)? = second[4].event { #expect(r.content.contains("history 2")) }
+            // The title came from the first exchange and stays.
+            let still: Loacl_V1_GetThreadResponse = try await h.call(TS.getThread, request(Loacl_V1_GetThreadRequest.self) { $0.id = thread.id }, as: guest)
+            #expect(still.thread.title == "How do I reset my password?")
 
             var all: [Loacl_V1_Message] = []
             var token = ""
@@ -99,6 +102,12 @@ struct MessageAndFileTests {
             await expectCode(.invalidArgument) { _ = try await h.send(guest, thread: thread.id, "") }
             await expectCode(.invalidArgument) { _ = try await h.send(guest, thread: thread.id, String(repeating: "x", count: 65 * 1024)) }
             await expectCode(.notFound) { _ = try await h.send(guest, thread: UUID().uuidString, "hello") }
+            // A thread named by its creator keeps its name.
+            let (other, _) = try await h.startGuest(assistant.id)
+            let named = try await h.createThread(other, title: "Billing")
+            _ = try await h.send(other, thread: named.id, "Where is my invoice?")
+            let kept: Loacl_V1_GetThreadResponse = try await h.call(TS.getThread, request(Loacl_V1_GetThreadRequest.self) { $0.id = named.id }, as: other)
+            #expect(kept.thread.title == "Billing")
         }
     }
 

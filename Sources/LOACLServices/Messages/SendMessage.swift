@@ -61,6 +61,8 @@ extension MessageService {
         // Started now (the stream begins its request when made); abandoned, and so cancelled,
         // if the commit fails.
         var replyStream = fileIDs.isEmpty ? provider.streamReply(chat) : nil
+        // Only an untitled thread gets a title (from this first exchange).
+        let title = turnContext.threadHasTitle ? nil : Self.title(from: content)
         let turn = try await committed
         var event = Loacl_V1_SendMessageEvent()
         event.userMessage = turn.userMessage
@@ -100,7 +102,7 @@ extension MessageService {
             if !partial.isEmpty {
                 let store = Task {
                     try await self.storeReply(partial, usage: nil, provider: provider.name, incomplete: true,
-                                              threadID: threadID, userContent: content, identity: identity)
+                                              threadID: threadID, title: title, identity: identity)
                 }
                 _ = try? await store.value
             }
@@ -109,7 +111,7 @@ extension MessageService {
         }
 
         let assistantMessage = try await storeReply(reply, usage: usage, provider: provider.name, incomplete: false,
-                                                    threadID: threadID, userContent: content)
+                                                    threadID: threadID, title: title)
         event.assistantMessage = assistantMessage
         try await responses.write(event)
 
@@ -147,6 +149,7 @@ extension MessageService {
         var settings: AssistantSettings
         var instructions: String
         var history: [ChatTurn]
+        var threadHasTitle: Bool
         var guidedQuestions: [String]
         var sealedAPIKey: [UInt8]?
         var keyHash: [UInt8]
@@ -181,7 +184,7 @@ extension MessageService {
         let results = try c.pipeline([
             PostgresStatement("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))", [lockKey]),
             PostgresStatement("""
-                SELECT (SELECT t.status FROM loacl.threads t WHERE t.id = $1 AND t.assistant_id = $2) AS status,
+                SELECT t.status, COALESCE(t.title, '') <> '' AS has_title,
                        r.id IS NOT NULL AS has_runtime, r.instructions, r.configuration::text AS configuration,
                        r.api_key_ciphertext, r.api_key_hash,
                        (SELECT json_agg(q.question ORDER BY q.priority DESC, q.id)::text FROM (
@@ -189,7 +192,9 @@ extension MessageService {
                             WHERE assistant_id = $2 AND is_active ORDER BY priority DESC, id LIMIT 20) q) AS questions,
                        CASE WHEN r.configuration ?| $3::text[]
                             THEN (SELECT to_jsonb(q)::text FROM loacl.session_quota_state() q) END AS quota
-                FROM (SELECT 1) AS one LEFT JOIN loacl.session_assistant_runtime() r ON true
+                FROM (SELECT 1) AS one
+                LEFT JOIN loacl.threads t ON t.id = $1 AND t.assistant_id = $2
+                LEFT JOIN loacl.session_assistant_runtime() r ON true
                 """, [threadID, session.assistantID, quotaKeys]),
             PostgresStatement("""
                 SELECT role, content, tokens_used FROM loacl.messages WHERE thread_id = $1
@@ -220,6 +225,7 @@ extension MessageService {
             (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String]
         } ?? []
         checked(TurnContext(settings: settings, instructions: context.string("instructions"), history: turns.reversed(),
+                            threadHasTitle: context.bool("has_title") == true,
                             guidedQuestions: questions, sealedAPIKey: context.bytes("api_key_ciphertext"),
                             keyHash: context.bytes("api_key_hash") ?? []))
 
@@ -292,9 +298,10 @@ extension MessageService {
         }
     }
 
-    /// Stores the assistant's reply (and a title for an untitled thread) and returns it as stored.
+    /// Stores the assistant's reply (and `title` for a thread that still has none) and returns
+    /// it as stored.
     func storeReply(_ reply: String, usage: ChatUsage?, provider: String, incomplete: Bool, threadID: String,
-                    userContent: String, identity: CallerIdentity = CallerIdentity.current) async throws -> Loacl_V1_Message {
+                    title: String?, identity: CallerIdentity = CallerIdentity.current) async throws -> Loacl_V1_Message {
         var info: [String: Any] = ["provider": provider]
         if incomplete { info["incomplete"] = true }
         if let usage {
@@ -305,16 +312,23 @@ extension MessageService {
         }
         let metadata = String(decoding: (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
         let tokens = usage.map { max(0, $0.outputTokens) } ?? TokenEstimate.count(reply)
-        let title = Self.title(from: userContent)
-        // One round trip: BEGIN, identity, the title of an untitled thread with the reply, COMMIT.
-        let row = try await database.transaction(as: identity) { connection in
-            try connection.commit(after: [PostgresStatement("""
+        let insert = """
+            INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
+            VALUES ($1, 'assistant', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
+            """
+        // One round trip: BEGIN, identity, the reply (with the title of an untitled thread), COMMIT.
+        let statement = if let title {
+            PostgresStatement("""
                 WITH titled AS (
                     UPDATE loacl.threads SET title = $5 WHERE id = $1 AND (title IS NULL OR title = '')
                 )
-                INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
-                VALUES ($1, 'assistant', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
-                """, [threadID, reply, String(tokens), metadata, title])])[0].one("message")
+                \(insert)
+                """, [threadID, reply, String(tokens), metadata, title])
+        } else {
+            PostgresStatement(insert, [threadID, reply, String(tokens), metadata])
+        }
+        let row = try await database.transaction(as: identity) { connection in
+            try connection.commit(after: [statement])[0].one("message")
         }
         return MessageRows.message(row)
     }
