@@ -31,7 +31,18 @@ struct DataServicesBenchmark {
             sessions.append((guest, try await h.createThread(guest).id))
         }
         // 1. SendMessage through the RPC path: user message + reply stored per call (RLS, triggers).
+        //    Meanwhile the pool's busy connections are sampled: independent calls must use
+        //    separate connections at once (nothing in the services serialises them).
         let clock = ContinuousClock()
+        let sampler = Task {
+            var busy: [Int] = []
+            while !Task.isCancelled {
+                let statistics = h.pool.statistics
+                busy.append(statistics.open - statistics.idle)
+                try? await Task.sleep(for: .milliseconds(1))
+            }
+            return busy
+        }
         let rpcCalls = try await withThrowingTaskGroup(of: Int.self) { group in
             let end = clock.now + Self.duration
             for (guest, thread) in sessions {
@@ -47,6 +58,9 @@ struct DataServicesBenchmark {
             return try await group.reduce(0, +)
         }
         let rpcRate = Double(rpcCalls * 2) / Double(Self.duration.components.seconds)
+        sampler.cancel()
+        let busy = await sampler.value
+        let busyMean = Double(busy.reduce(0, +)) / Double(max(busy.count, 1))
 
         // 2. The same INSERTs straight through libpq as loacl_app, identity set per transaction.
         let conninfo = h.cluster.conninfo(database: h.databaseName, user: "loacl_app")
@@ -110,6 +124,7 @@ struct DataServicesBenchmark {
             BENCH stored messages/s via SendMessage RPC: \(Int(rpcRate))
             BENCH stored messages/s via raw libpq INSERTs: \(Int(rawRate))
             BENCH RPC/raw: \(String(format: "%.0f%%", 100 * rpcRate / max(rawRate, 1)))
+            BENCH pool connections busy during SendMessage: max \(busy.max() ?? 0) of \(Self.concurrency), mean \(String(format: "%.1f", busyMean)) (\(busy.count) samples)
             BENCH ListMessages (10,000-message thread, page 50): p50 \(ms(listMessages, 0.5)) ms, p99 \(ms(listMessages, 0.99)) ms
             BENCH ListThreads (\(total) messages in the database): p50 \(ms(listThreads, 0.5)) ms, p99 \(ms(listThreads, 0.99)) ms
             """)
