@@ -494,6 +494,36 @@ struct UpstreamEndToEndTests {
         }
     }
 
+    /// The upstream request starts while the user message commits; when that commit fails the
+    /// request is cancelled, the call fails, and nothing of the turn is stored.
+    @Test func aFailedUserMessageCommitCancelsTheUpstreamRequest() async throws {
+        let script = UpstreamScript(.responses) { _ in
+            .stream(UpstreamEndpoint.responses.opening(["Never ", "shown "]), delay: .milliseconds(5), end: .hold)
+        }
+        try await withUpstream(script) { rig in
+            // The checks pass; the INSERT of this particular message then fails inside PostgreSQL.
+            try rig.harness.superuser("""
+                CREATE FUNCTION public.refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END $$
+                """)
+            try rig.harness.superuser("""
+                CREATE TRIGGER refuse_boom BEFORE INSERT ON loacl.messages FOR EACH ROW
+                    WHEN (NEW.content = 'boom') EXECUTE FUNCTION public.refuse_boom()
+                """)
+            let outcome = await rig.send("boom")
+            let error = try #require(outcome.rpcError, "\(String(describing: outcome.error))")
+            #expect(error.code == .invalidArgument, "\(error)")
+            #expect(outcome.userMessage == nil && outcome.deltas.isEmpty)
+            // The request had started; LOACL closed it (the fake upstream holds its reply open
+            // until then) and stored nothing.
+            #expect(await rig.upstream.waitForClosedConnections(1, timeout: .seconds(10)))
+            #expect(rig.upstream.requests.count <= 1)
+            #expect(try rig.storedMessages().isEmpty)
+            let usage = try rig.harness.superuser("SELECT count(*) FROM loacl.usage_metrics WHERE thread_id = $1", [rig.thread.id]).scalar
+            #expect(usage == "0")
+        }
+    }
+
     // MARK: Failures and early stops reported inside the stream
 
     @Test(arguments: MidStreamFailure.all)
