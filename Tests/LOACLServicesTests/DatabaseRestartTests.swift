@@ -105,7 +105,11 @@ struct DatabaseRestartTests {
 
             let result = log.withLockedValue { $0 }
             #expect(result.failures.count >= 5)
-            #expect(result.failures.allSatisfy { $0 == .unavailable }, "\(Set(result.failures.map(\.name)))")
+            // UNAVAILABLE: nothing was committed. UNKNOWN: the connection broke while the COMMIT
+            // was on its way (rare: the stop has to land in that round trip), so the write may
+            // or may not be there; either way it was not acknowledged.
+            #expect(result.failures.contains(.unavailable))
+            #expect(result.failures.allSatisfy { $0 == .unavailable || $0 == .unknown }, "\(Set(result.failures.map(\.name)))")
             #expect(result.successesAfterRestart >= 30, "recovered without restarting the server")
             let stored = Set(try h.superuser("SELECT id::text FROM loacl.threads").rows.compactMap { $0[0] })
             let missing = result.acknowledged.filter { !stored.contains($0) }
