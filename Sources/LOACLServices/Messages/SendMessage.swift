@@ -37,11 +37,16 @@ extension MessageService {
         // request starts then, while the user message commits: the commit's round trip and the
         // upstream's time to first token overlap. The advisory lock is held until that commit.
         let (checked, checkedContinuation) = AsyncStream<TurnContext>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        async let committed = database.transaction { connection in
+        let database = self.database
+        async let committed: Turn = {
+            // Finished after the transaction, retries included (a retry on a fresh connection
+            // after a broken one runs the checks again; the first context reported is used).
             defer { checkedContinuation.finish() }
-            return try Self.prepareTurn(connection, session: session, threadID: threadID, content: content,
-                                        fileIDs: attach, metadata: metadata, providers: providers) { checkedContinuation.yield($0) }
-        }
+            return try await database.transaction { connection in
+                try Self.prepareTurn(connection, session: session, threadID: threadID, content: content,
+                                     fileIDs: attach, metadata: metadata, providers: providers) { checkedContinuation.yield($0) }
+            }
+        }()
         var contexts = checked.makeAsyncIterator()
         guard let turnContext = await contexts.next() else {
             _ = try await committed // the transaction's own error
