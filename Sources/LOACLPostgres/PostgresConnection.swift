@@ -231,6 +231,11 @@ public final class PostgresConnection: Sendable {
 
     /// One round trip: the queued statements, then `statements`, then a sync point. Unprepared
     /// statements are prepared in the same round trip (Parse travels with Bind/Execute).
+    ///
+    /// Everything is sent before any result is read, on a blocking socket: meant for a handful
+    /// of statements whose parameters fit the socket's send buffer (hundreds of KiB), as the
+    /// services' are. Far larger batches could fill both directions' buffers and wait on each
+    /// other; libpq's non-blocking mode would be needed for those.
     private static func runPipeline(
         _ state: inout State, _ conn: OpaquePointer, _ statements: [PostgresStatement]
     ) throws(PostgresError) -> [PostgresResult] {
