@@ -90,15 +90,19 @@ let package = Package(
         ]),
 
         // MARK: Tests
+        // A local HTTP server speaking OpenAI's streaming wire format, for the upstream and
+        // services tests (the one stand-in: this machine cannot reach OpenAI).
+        .target(name: "LOACLFakeOpenAI", dependencies: [nio, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio")],
+                path: "Tests/LOACLFakeOpenAI"),
         .testTarget(name: "LOACLMessagesTests", dependencies: ["LOACLMessages"]),
         .testTarget(name: "LOACLPostgresTests", dependencies: ["LOACLPostgres", "LOACLMigrations", logging]),
         .testTarget(name: "LOACLTLSTests", dependencies: ["LOACLTLS", "LOACLCrypto", nio, nioPosix]),
         .testTarget(name: "LOACLUpstreamTests", dependencies: [
-            "LOACLUpstream", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
+            "LOACLUpstream", "LOACLFakeOpenAI", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "LOACLServicesTests", dependencies: [
             "LOACLServices", "LOACLServer", "LOACLClient", "LOACLPostgres", "LOACLMigrations", "LOACLCrypto",
-            "LOACLUpstream", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
+            "LOACLUpstream", "LOACLFakeOpenAI", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "LOACLWireTests", dependencies: [
             "LOACLWire", "LOACLServer", "LOACLServices", "LOACLClient", "LOACLCore", "LOACLMessages", "LOACLTLS",

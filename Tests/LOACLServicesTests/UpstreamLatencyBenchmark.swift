@@ -1,5 +1,6 @@
 import Foundation
 import LOACLClient
+import LOACLFakeOpenAI
 import LOACLMessages
 import LOACLUpstream
 import Testing

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
+import LOACLFakeOpenAI
 @testable import LOACLUpstream
+import Testing
 
 @Suite struct ChatCompletionsProviderTests {
     func provider(_ server: FakeOpenAIServer, legacy: Bool = false) -> OpenAIChatCompletionsProvider {

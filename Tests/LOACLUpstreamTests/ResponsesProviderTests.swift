@@ -1,6 +1,7 @@
 import Foundation
-import Testing
+import LOACLFakeOpenAI
 @testable import LOACLUpstream
+import Testing
 
 @Suite struct ResponsesProviderTests {
     func provider(_ server: FakeOpenAIServer, retry: RetryPolicy = testRetry) -> OpenAIResponsesProvider {

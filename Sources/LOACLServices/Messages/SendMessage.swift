@@ -66,6 +66,16 @@ extension MessageService {
         // Started now (the stream begins its request when made); abandoned, and so cancelled,
         // if the commit fails.
         var replyStream = fileIDs.isEmpty ? provider.streamReply(chat) : nil
+        var replyIterated = false
+        defer {
+            // Leaving before the reply was iterated (the commit or the `user_message` write
+            // failed): cancel the request, which would otherwise run until the upstream ends it.
+            // A provider stream is cancelled by its consumer's cancellation, so consume it from
+            // a task that is cancelled from the start.
+            if !replyIterated, let replyStream {
+                Task { for try await _ in replyStream {} }.cancel()
+            }
+        }
         // Only an untitled thread gets a title (from this first exchange).
         let title = turnContext.threadHasTitle ? nil : Self.title(from: content)
         let turn = try await committed
@@ -84,6 +94,7 @@ extension MessageService {
         var reply = ""
         var usage: ChatUsage?
         do {
+            replyIterated = true
             for try await chunk in replyStream! {
                 switch chunk {
                 case .delta(let text):

@@ -2,21 +2,21 @@
 // api.openai.com sends (field names, event order, usage objects); only ids and times are fixed.
 import Foundation
 
-enum OpenAIWire {
+public enum OpenAIWire {
     /// `data: <json>\n\n` with the JSON serialised from `object` (keys sorted, so stable).
-    static func data(_ object: [String: Any]) -> String {
+    public static func data(_ object: [String: Any]) -> String {
         let json = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         return "data: \(String(decoding: json, as: UTF8.self))\n\n"
     }
 
     /// `event: <type>\ndata: <json>\n\n`, the Responses API's framing.
-    static func event(_ object: [String: Any]) -> String {
+    public static func event(_ object: [String: Any]) -> String {
         "event: \(object["type"] as! String)\n" + data(object)
     }
 
     // MARK: Responses API (POST /v1/responses, stream: true)
 
-    static func responseObject(status: String, text: String?, usage: (input: Int, output: Int, total: Int)?,
+    public static func responseObject(status: String, text: String?, usage: (input: Int, output: Int, total: Int)?,
                                extra: [String: Any] = [:]) -> [String: Any] {
         var object: [String: Any] = [
             "id": "resp_fake", "object": "response", "created_at": 1_767_225_600, "status": status,
@@ -35,7 +35,7 @@ enum OpenAIWire {
     }
 
     /// The events before the first delta: created, in_progress, output_item.added, content_part.added.
-    static func responsesPreamble() -> [String] {
+    public static func responsesPreamble() -> [String] {
         let inProgress = responseObject(status: "in_progress", text: nil, usage: nil)
         return [
             event(["type": "response.created", "sequence_number": 0, "response": inProgress]),
@@ -47,14 +47,14 @@ enum OpenAIWire {
         ]
     }
 
-    static func responsesDelta(_ text: String, sequence: Int) -> String {
+    public static func responsesDelta(_ text: String, sequence: Int) -> String {
         event(["type": "response.output_text.delta", "sequence_number": sequence, "item_id": "msg_fake",
                "output_index": 0, "content_index": 0, "delta": text, "logprobs": []])
     }
 
     /// A complete successful stream: preamble, one event per delta, the `.done` events and
     /// `response.completed` with usage.
-    static func responses(deltas: [String], usage: (input: Int, output: Int, total: Int)) -> [String] {
+    public static func responses(deltas: [String], usage: (input: Int, output: Int, total: Int)) -> [String] {
         let text = deltas.joined()
         var events = responsesPreamble()
         var n = 4
@@ -75,27 +75,27 @@ enum OpenAIWire {
     }
 
     /// `response.failed` with an error object.
-    static func responsesFailed(code: String, message: String) -> String {
+    public static func responsesFailed(code: String, message: String) -> String {
         event(["type": "response.failed", "sequence_number": 9,
                "response": responseObject(status: "failed", text: nil, usage: nil,
                                           extra: ["error": ["code": code, "message": message]])])
     }
 
     /// `response.incomplete` (e.g. reason "max_output_tokens") with usage.
-    static func responsesIncomplete(reason: String, usage: (input: Int, output: Int, total: Int)) -> String {
+    public static func responsesIncomplete(reason: String, usage: (input: Int, output: Int, total: Int)) -> String {
         event(["type": "response.incomplete", "sequence_number": 9,
                "response": responseObject(status: "incomplete", text: nil, usage: usage,
                                           extra: ["incomplete_details": ["reason": reason]])])
     }
 
     /// The stream-level `error` event.
-    static func responsesError(code: String, message: String) -> String {
+    public static func responsesError(code: String, message: String) -> String {
         event(["type": "error", "sequence_number": 9, "code": code, "message": message, "param": NSNull()])
     }
 
     // MARK: Chat Completions (POST /v1/chat/completions, stream: true, include_usage)
 
-    static func chatChunk(delta: [String: Any], finishReason: String?) -> String {
+    public static func chatChunk(delta: [String: Any], finishReason: String?) -> String {
         data(["id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_767_225_600,
               "model": "gpt-4.1-mini-2025-04-14", "system_fingerprint": "fp_fake", "usage": NSNull(),
               "choices": [["index": 0, "delta": delta, "logprobs": NSNull(), "finish_reason": finishReason.map { $0 as Any } ?? NSNull()]]])
@@ -103,7 +103,7 @@ enum OpenAIWire {
 
     /// A complete stream: the role chunk, one chunk per delta, the finish chunk, the usage chunk
     /// (empty `choices`), then `data: [DONE]`.
-    static func chatCompletions(deltas: [String], usage: (prompt: Int, completion: Int, total: Int),
+    public static func chatCompletions(deltas: [String], usage: (prompt: Int, completion: Int, total: Int),
                                 finishReason: String = "stop") -> [String] {
         var events = [chatChunk(delta: ["role": "assistant", "content": "", "refusal": NSNull()], finishReason: nil)]
         events += deltas.map { chatChunk(delta: ["content": $0], finishReason: nil) }
@@ -119,7 +119,7 @@ enum OpenAIWire {
     }
 
     /// OpenAI's error body for non-200 answers.
-    static func errorBody(_ message: String, type: String, code: String?) -> String {
+    public static func errorBody(_ message: String, type: String, code: String?) -> String {
         let json = try! JSONSerialization.data(withJSONObject: ["error": ["message": message, "type": type,
                                                                           "param": NSNull(), "code": code.map { $0 as Any } ?? NSNull()]],
                                                options: [.sortedKeys])

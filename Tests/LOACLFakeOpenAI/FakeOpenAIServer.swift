@@ -1,6 +1,6 @@
-// A local HTTP/1.1 server that stands in for OpenAI in tests. Self-contained (NIOCore, NIOPosix,
-// NIOHTTP1, Foundation, Synchronization; nothing from LOACL), so other test targets can copy
-// this file together with OpenAIWire.swift.
+// A local HTTP/1.1 server that stands in for OpenAI in tests (target LOACLFakeOpenAI, shared by
+// the upstream and services tests). Self-contained: NIOCore, NIOPosix, NIOHTTP1, Foundation,
+// Synchronization; nothing from LOACL.
 //
 //     let server = try await FakeOpenAIServer.start(.sequence([
 //         .status(429, headers: [("Retry-After", "1")], body: #"{"error":{"message":"slow down"}}"#),
@@ -16,25 +16,25 @@ import NIOPosix
 import Synchronization
 
 /// Scripted OpenAI stand-in: every request is recorded, then answered with a `Reply`.
-final class FakeOpenAIServer: Sendable {
+public final class FakeOpenAIServer: Sendable {
     /// One request as received.
-    struct Request: Sendable {
-        var method: String
-        var path: String
-        var headers: [(name: String, value: String)]
-        var body: [UInt8]
+    public struct Request: Sendable {
+        public var method: String
+        public var path: String
+        public var headers: [(name: String, value: String)]
+        public var body: [UInt8]
 
-        func header(_ name: String) -> String? {
+        public func header(_ name: String) -> String? {
             headers.first { $0.name.lowercased() == name.lowercased() }?.value
         }
         /// The body parsed as a JSON object (nil if it is not one).
-        var json: [String: Any]? {
+        public var json: [String: Any]? {
             (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
         }
     }
 
     /// How a streamed response ends after its chunks.
-    enum StreamEnd: Sendable {
+    public enum StreamEnd: Sendable {
         /// The terminating zero-length chunk: a clean end of body.
         case finish
         /// Close the connection without ending the body: a connection dropped mid-stream.
@@ -43,14 +43,15 @@ final class FakeOpenAIServer: Sendable {
         case hold
     }
 
-    enum Reply: Sendable {
-        /// 200 `text/event-stream`, each chunk written and flushed on its own, `delay` apart.
-        case stream([String], delay: Duration = .zero, end: StreamEnd = .finish)
+    public enum Reply: Sendable {
+        /// 200 `text/event-stream`, each chunk written and flushed on its own, `delay` apart;
+        /// `firstDelay` before the first one (a model's time to first token).
+        case stream([String], delay: Duration = .zero, end: StreamEnd = .finish, firstDelay: Duration = .zero)
         /// Any status with a JSON (or text) body.
         case status(Int, headers: [(String, String)] = [], body: String = "")
 
         /// Replies in order, one per request; the last repeats.
-        static func sequence(_ replies: [Reply]) -> @Sendable (Request, Int) -> Reply {
+        public static func sequence(_ replies: [Reply]) -> @Sendable (Request, Int) -> Reply {
             { _, index in replies[min(index, replies.count - 1)] }
         }
     }
@@ -66,12 +67,12 @@ final class FakeOpenAIServer: Sendable {
     private let channel: any Channel
 
     /// `http://127.0.0.1:<port>`
-    let baseURL: String
-    let port: Int
+    public let baseURL: String
+    public let port: Int
 
     /// Starts listening on an ephemeral port of 127.0.0.1. `respond` gets each request and
     /// its index (0 for the first request the server received).
-    static func start(_ respond: @escaping @Sendable (Request, Int) -> Reply) async throws -> FakeOpenAIServer {
+    public static func start(_ respond: @escaping @Sendable (Request, Int) -> Reply) async throws -> FakeOpenAIServer {
         let box = Mutex<FakeOpenAIServer?>(nil)
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -96,18 +97,18 @@ final class FakeOpenAIServer: Sendable {
         baseURL = "http://127.0.0.1:\(port)"
     }
 
-    func stop() async {
+    public func stop() async {
         try? await channel.close()
     }
 
     /// Every request received so far, in order.
-    var requests: [Request] { state.withLock { $0.requests } }
-    var openedConnections: Int { state.withLock { $0.openedConnections } }
+    public var requests: [Request] { state.withLock { $0.requests } }
+    public var openedConnections: Int { state.withLock { $0.openedConnections } }
     /// Client connections that have closed (by either side).
-    var closedConnections: Int { state.withLock { $0.closedConnections } }
+    public var closedConnections: Int { state.withLock { $0.closedConnections } }
 
     /// Waits (polling, up to `timeout`) until at least `count` connections have closed.
-    func waitForClosedConnections(_ count: Int, timeout: Duration = .seconds(5)) async -> Bool {
+    public func waitForClosedConnections(_ count: Int, timeout: Duration = .seconds(5)) async -> Bool {
         let clock = ContinuousClock()
         let end = clock.now + timeout
         while clock.now < end {
@@ -142,10 +143,11 @@ final class FakeOpenAIServer: Sendable {
                 channel.write(HTTPServerResponsePart.head(head), promise: nil)
                 channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
                 try await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
-            case .stream(let chunks, let delay, let end):
+            case .stream(let chunks, let delay, let end, let firstDelay):
                 // No Content-Length: NIO's encoder sends the body chunked, as OpenAI does.
                 let headers = HTTPHeaders([("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache")])
                 try await channel.writeAndFlush(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
+                if firstDelay > .zero { try await Task.sleep(for: firstDelay) }
                 for chunk in chunks {
                     if delay > .zero { try await Task.sleep(for: delay) }
                     try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: chunk))))
