@@ -49,7 +49,15 @@ public struct Database: Sendable {
         as identity: CallerIdentity = CallerIdentity.current,
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
-        let settings = IdentitySettings(identity)
+        try await transaction(settings: IdentitySettings(identity), body)
+    }
+
+    /// `transaction(as:_:)` with the identity settings given directly (e.g. only a fingerprint,
+    /// for a session that does not exist yet).
+    func transaction<T: Sendable>(
+        settings: IdentitySettings,
+        _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
         var attempts = 0
         while true {
             attempts += 1
@@ -149,11 +157,9 @@ struct IdentitySettings: Sendable {
 
     var parameters: [String?] { [tenantKeyHash, fingerprint, userID, sessionID] }
 
-    /// Sets them now (one round trip).
-    func apply(_ connection: PostgresConnection) throws {
-        guard !isEmpty else { return }
-        try connection.execParams(Self.sql, parameters)
-    }
+    /// The settings as one statement, to go first in a pipeline (outside `BEGIN` the pipeline is
+    /// one implicit transaction, so they hold for the statements after it).
+    var statement: PostgresStatement { PostgresStatement(Self.sql, parameters) }
 
     /// Queues them to travel with the connection's next statement.
     func enqueue(on connection: PostgresConnection) throws {

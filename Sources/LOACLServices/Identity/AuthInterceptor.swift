@@ -65,7 +65,7 @@ public struct AuthInterceptor: ServerInterceptor {
     private func session(tokenHash: [UInt8]) async throws -> SessionRecord {
         let staleSeconds = Int(touchInterval.components.seconds)
         let hashParameter = PostgresBytea.encode(tokenHash)
-        // One statement in autocommit; the touch (rare) runs in its own short transaction.
+        // One statement in autocommit; the touch (rare) is a second round trip.
         let record: SessionRecord? = try await database.idempotent { connection in
             let result = try connection.execParams("""
                 SELECT id, assistant_id, session_type, user_id, fingerprint, status, metadata::text AS metadata,
@@ -75,11 +75,13 @@ public struct AuthInterceptor: ServerInterceptor {
                 """, [hashParameter, String(staleSeconds)])
             guard let row = result.first, let record = SessionRows.record(row) else { return nil }
             // Refresh last_active_at at most once per interval instead of writing on every call.
+            // The identity and the update travel as one pipeline: one round trip, one implicit
+            // transaction.
             if row.bool("stale") == true {
-                try connection.transaction { connection in
-                    try IdentitySettings(.session(record)).apply(connection)
-                    try connection.execParams("UPDATE loacl.sessions SET last_active_at = now() WHERE id = $1", [record.id])
-                }
+                try connection.pipeline([
+                    IdentitySettings(.session(record)).statement,
+                    PostgresStatement("UPDATE loacl.sessions SET last_active_at = now() WHERE id = $1", [record.id]),
+                ])
             }
             return record
         }

@@ -22,12 +22,11 @@ public struct SessionService: Sendable {
         let metadata = try Validate.metadata(request.metadataJson)
         let (token, hash) = SessionTokens.generate()
         let settings = IdentitySettings(fingerprint: fingerprint)
-        let record = try await database.transaction(as: .anonymous) { connection in
-            try settings.apply(connection)
-            return try connection.execParams("""
+        let record = try await database.transaction(settings: settings) { connection in
+            try connection.commit(after: [PostgresStatement("""
                 INSERT INTO loacl.sessions (assistant_id, session_type, fingerprint, token_hash, metadata)
                 VALUES ($1, 'guest', $2, $3::bytea, $4::jsonb) RETURNING \(SessionRows.columns)
-                """, [assistantID, fingerprint, PostgresBytea.encode(hash), metadata]).one("session")
+                """, [assistantID, fingerprint, PostgresBytea.encode(hash), metadata])])[0].one("session")
         }
         return try Self.started(record, token: token)
     }
@@ -53,14 +52,13 @@ public struct SessionService: Sendable {
         let expiresMs = claims.expiresAt.map { String(Int64($0.timeIntervalSince1970 * 1000)) }
         let (token, hash) = SessionTokens.generate()
         let settings = IdentitySettings(userID: userID)
-        let record = try await database.transaction(as: .anonymous) { connection in
-            try settings.apply(connection)
-            return try connection.execParams("""
+        let record = try await database.transaction(settings: settings) { connection in
+            try connection.commit(after: [PostgresStatement("""
                 INSERT INTO loacl.sessions (assistant_id, session_type, user_id, token_hash, metadata, expires_at)
                 VALUES ($1, 'authenticated', $2, $3::bytea, $4::jsonb,
                         CASE WHEN $5::int8 IS NULL THEN NULL ELSE \(SQL.timestamp(millis: "$5")) END)
                 RETURNING \(SessionRows.columns)
-                """, [assistantID, userID, PostgresBytea.encode(hash), metadata, expiresMs]).one("session")
+                """, [assistantID, userID, PostgresBytea.encode(hash), metadata, expiresMs])])[0].one("session")
         }
         return try Self.started(record, token: token)
     }
