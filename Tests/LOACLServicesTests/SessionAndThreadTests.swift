@@ -36,6 +36,19 @@ struct SessionAndThreadTests {
         }
     }
 
+    /// last_active_at is refreshed by a call once it is older than the touch interval (60 s),
+    /// not on every call.
+    @Test func staleLastActiveAtIsRefreshedByTheNextCall() async throws {
+        try await withHarness { h in
+            let assistant = try await h.createAssistant(Caller.newTenant())
+            let (guest, session) = try await h.startGuest(assistant.id)
+            try h.superuser("UPDATE loacl.sessions SET last_active_at = now() - interval '1 hour' WHERE id = $1", [session.id])
+            let _: Loacl_V1_GetSessionResponse = try await h.call(SS.getSession, Loacl_V1_GetSessionRequest(), as: guest)
+            let age = try h.superuser("SELECT extract(epoch FROM now() - last_active_at)::int FROM loacl.sessions WHERE id = $1", [session.id]).scalar
+            #expect(Int(age ?? "") ?? 3600 < 60, "last_active_at is \(age ?? "?") s old")
+        }
+    }
+
     @Test func sessionErrors() async throws {
         try await withHarness { h in
             let assistant = try await h.createAssistant(Caller.newTenant())
