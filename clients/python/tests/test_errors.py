@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -139,6 +140,7 @@ def test_ping_is_answered_and_goaway_drains():
     def script(peer):
         peer.send_frame(PING, 0, 0, b"12345678")
         assert peer.read_frame_of(PING) == (PING, ACK, 0, b"12345678")
+        pinged.set()
         t, _, sid1, _ = peer.read_frame_of(HEADERS)
         assert sid1 == 1 and peer.read_frame()[0] == MESSAGE
         t, _, sid2, _ = peer.read_frame_of(HEADERS)
@@ -150,10 +152,14 @@ def test_ping_is_answered_and_goaway_drains():
         peer.send(ok_trailers(1))
         assert peer.closed_by_client()  # no calls left: the client closes
 
+    # The first call starts only after the PING was answered, so the ACK cannot come after its
+    # HEADERS (the script reads frames in a fixed order).
+    pinged = threading.Event()
     fake = FakeServer(script)
     with Channel(fake.target) as ch:
         stub = BenchmarkServiceStub(ch)
         ch.connect()
+        assert pinged.wait(10)
         first = stub.UnaryCall.future(v1.BenchmarkRequest(payload=b"1"))
         time.sleep(0.1)
         second = stub.UnaryCall.future(v1.BenchmarkRequest(payload=b"2"))
