@@ -13,7 +13,7 @@ export LOACL_TEST_PG_HOST="$LOACL_PG_DIR/run" LOACL_TEST_PG_PORT="$LOACL_PG_PORT
 # Release build (optimized). The package's other test targets use `@testable import`, so the
 # release test build needs --enable-testable-imports (`swift build` has no such flag: `swift test`
 # builds). LOACL_BENCH_SCRATCH picks the build folder; LOACL_BENCH_EXPLAIN=1 also prints the
-# list queries' plans.
+# list queries' plans; LOACL_BENCH_WRITES_ONLY=1 stops after the write phases.
 SCRATCH="${LOACL_BENCH_SCRATCH:-.build-bench}"
 swift test -c release --enable-testable-imports --scratch-path "$SCRATCH" --filter DataServicesBenchmark 2>&1 \
     | grep '^BENCH' | sed -e 's/^BENCH-PLAN /  plan: /' -e 's/^BENCH //'

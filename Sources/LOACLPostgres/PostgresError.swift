@@ -62,6 +62,8 @@ public enum SQLState {
     public static let transactionResolutionUnknown = "08007"
     /// Also "cached plan must not change result type" after DDL changed a prepared statement's table.
     public static let featureNotSupported = "0A000"
+    /// Raised by `loacl.assert_live_session` for a session that is no longer live.
+    public static let invalidAuthorization = "28000"
 }
 
 extension PostgresError {

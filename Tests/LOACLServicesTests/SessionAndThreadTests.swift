@@ -1,6 +1,7 @@
 import Foundation
 import LOACLCore
 import LOACLMessages
+@testable import LOACLServices
 import Testing
 
 @Suite("SessionService and ThreadService over a real socket")
@@ -46,6 +47,56 @@ struct SessionAndThreadTests {
             let _: Loacl_V1_GetSessionResponse = try await h.call(SS.getSession, Loacl_V1_GetSessionRequest(), as: guest)
             let age = try h.superuser("SELECT extract(epoch FROM now() - last_active_at)::int FROM loacl.sessions WHERE id = $1", [session.id]).scalar
             #expect(Int(age ?? "") ?? 3600 < 60, "last_active_at is \(age ?? "?") s old")
+        }
+    }
+
+    /// Calls reuse a resolved session from the interceptor's cache, but PostgreSQL checks in each
+    /// call's transaction that it is still live: a session revoked, expired or deleted behind
+    /// the server's back (another server, the sweeper, an operator) is refused by its next call.
+    @Test(arguments: [
+        "UPDATE loacl.sessions SET status = 'revoked' WHERE id = $1",
+        "UPDATE loacl.sessions SET created_at = now() - interval '1 hour', expires_at = now() - interval '1 second' WHERE id = $1",
+        "DELETE FROM loacl.sessions WHERE id = $1",
+    ])
+    func cachedSessionIsCheckedLiveByPostgreSQL(change: String) async throws {
+        try await withHarness { h in
+            let assistant = try await h.createAssistant(Caller.newTenant())
+            let (guest, session) = try await h.startGuest(assistant.id)
+            let thread = try await h.createThread(guest)
+            let cache = h.services.authInterceptor.sessions
+            #expect(cache.count == 1, "the session is cached after its first call")
+            let list = request(Loacl_V1_ListMessagesRequest.self) { $0.threadID = thread.id }
+            let _: Loacl_V1_ListMessagesResponse = try await h.call(MS.listMessages, list, as: guest)
+
+            try h.superuser(change, [session.id])
+            #expect(cache.count == 1, "still cached: the server was not told")
+            await expectCode(.unauthenticated) {
+                let _: Loacl_V1_ListMessagesResponse = try await h.call(MS.listMessages, list, as: guest)
+            }
+            #expect(cache.count == 0, "a refused session leaves the cache")
+            await expectCode(.unauthenticated) {
+                let _: Loacl_V1_CreateThreadResponse = try await h.call(TS.createThread, Loacl_V1_CreateThreadRequest(), as: guest)
+            }
+            await expectCode(.unauthenticated) { _ = try await h.send(guest, thread: thread.id, "hello?") }
+        }
+    }
+
+    /// An authenticated user sees the threads of all its sessions, so the policies alone would
+    /// still show a revoked session's threads: the liveness check is what refuses it.
+    @Test func revokedUserSessionReadsNothingEvenWhenCached() async throws {
+        try await withHarness { h in
+            let assistant = try await h.createAssistant(Caller.newTenant())
+            let (user, session) = try await h.startUser(assistant.id)
+            let thread = try await h.createThread(user)
+            let get = request(Loacl_V1_GetThreadRequest.self) { $0.id = thread.id }
+            let _: Loacl_V1_GetThreadResponse = try await h.call(TS.getThread, get, as: user)
+            try h.superuser("UPDATE loacl.sessions SET status = 'revoked' WHERE id = $1", [session.id])
+            await expectCode(.unauthenticated) {
+                let _: Loacl_V1_GetThreadResponse = try await h.call(TS.getThread, get, as: user)
+            }
+            await expectCode(.unauthenticated) {
+                let _: Loacl_V1_ListThreadsResponse = try await h.call(TS.listThreads, Loacl_V1_ListThreadsRequest(), as: user)
+            }
         }
     }
 

@@ -155,15 +155,22 @@ struct IdentitySettings: Sendable {
                pg_catalog.set_config('loacl.session_id', $4, true)
         """
 
+    /// As a session: the same settings, and PostgreSQL's word that the session is still live
+    /// (the interceptor may have taken it from its cache): SQLSTATE 28000 otherwise, before any
+    /// of the call's statements run.
+    static let sessionSQL = sql + ", loacl.assert_live_session($4::uuid)"
+
     var parameters: [String?] { [tenantKeyHash, fingerprint, userID, sessionID] }
+
+    private var text: String { sessionID.isEmpty ? Self.sql : Self.sessionSQL }
 
     /// The settings as one statement, to go first in a pipeline (outside `BEGIN` the pipeline is
     /// one implicit transaction, so they hold for the statements after it).
-    var statement: PostgresStatement { PostgresStatement(Self.sql, parameters) }
+    var statement: PostgresStatement { PostgresStatement(text, parameters) }
 
     /// Queues them to travel with the connection's next statement.
     func enqueue(on connection: PostgresConnection) throws {
         guard !isEmpty else { return }
-        try connection.enqueue(Self.sql, parameters)
+        try connection.enqueue(text, parameters)
     }
 }

@@ -44,6 +44,8 @@ enum ErrorMapping {
         case SQLState.foreignKeyViolation, SQLState.insufficientPrivilege:
             // A parent that does not exist or is not the caller's, or a row RLS refused.
             return .notFound("not found")
+        case SQLState.invalidAuthorization:
+            return .unauthenticated("session is unknown, expired or revoked")
         case SQLState.queryCanceled:
             return RPCError(.cancelled, "call cancelled")
         case SQLState.serializationFailure, SQLState.deadlockDetected:

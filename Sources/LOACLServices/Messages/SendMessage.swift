@@ -254,7 +254,7 @@ extension MessageService {
                 VALUES ($5, $6, $1, 'messages', 1)
             )
             INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
-            VALUES ($1, 'user', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
+            VALUES ($1, 'user', $2, $3, $4::jsonb) RETURNING \(MessageRows.insertedColumns)
             """, [threadID, content, String(tokens), metadata, session.assistantID, session.id])
         let inserted = try (fileIDs.isEmpty ? c.commit(after: [insert])[0] : c.pipeline([insert])[0]).one("message")
         var message = MessageRows.message(inserted)
@@ -330,7 +330,7 @@ extension MessageService {
         let tokens = usage.map { max(0, $0.outputTokens) } ?? TokenEstimate.count(reply)
         let insert = """
             INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
-            VALUES ($1, 'assistant', $2, $3, $4::jsonb) RETURNING \(MessageRows.columns)
+            VALUES ($1, 'assistant', $2, $3, $4::jsonb) RETURNING \(MessageRows.insertedColumns)
             """
         // One round trip: BEGIN, identity, the reply (with the title of an untitled thread), COMMIT.
         let statement = if let title {
