@@ -41,11 +41,13 @@ let package = Package(
         .target(name: "LOACLMessages", dependencies: ["LOACLProtoC", "CProtobufC"]),
 
         // MARK: libpq wrapper, connection pool, migration runner
-        .target(name: "LOACLPostgres", dependencies: ["CLibPQ", logging, nio, nioPosix]),
+        .target(name: "LOACLPostgres", dependencies: ["CLibPQ", "LOACLEncoding", logging, nio, nioPosix]),
         .target(name: "LOACLMigrations", dependencies: ["LOACLPostgres", logging]),
 
         // MARK: OpenSSL crypto: AES-256-GCM, HMAC-SHA256, SHA-256, random bytes, HS256 JWT
-        .target(name: "LOACLCrypto", dependencies: ["COpenSSL"]),
+        .target(name: "LOACLCrypto", dependencies: ["COpenSSL", "LOACLEncoding"]),
+        // MARK: Hex and Base64URL text encodings (shared by crypto and the PostgreSQL layer)
+        .target(name: "LOACLEncoding"),
         // MARK: OpenSSL TLS as a SwiftNIO channel handler
         .target(name: "LOACLTLS", dependencies: ["COpenSSL", nio, logging]),
 

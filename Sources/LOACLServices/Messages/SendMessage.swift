@@ -232,7 +232,7 @@ extension MessageService {
         var turns: [ChatTurn] = []
         var used = 0
         for row in results[2].namedRows {
-            used += max(row.int("tokens_used") ?? 0, TokenEstimate.count(row.string("content")))
+            used += max(row.int("tokens_used") ?? 0, TokenEstimator.estimate(row.string("content")))
             if used > budget { break }
             let role: ChatRole = switch row["role"] { case "assistant": .assistant; case "system": .system; default: .user }
             turns.append(ChatTurn(role: role, content: row.string("content")))
@@ -247,7 +247,7 @@ extension MessageService {
 
         // The user message and its usage row in one statement; without attachments to check,
         // the COMMIT goes in the same round trip.
-        let tokens = TokenEstimate.count(content)
+        let tokens = TokenEstimator.estimate(content)
         let insert = PostgresStatement("""
             WITH usage AS (
                 INSERT INTO loacl.usage_metrics (assistant_id, session_id, thread_id, metric_type, metric_value)
@@ -327,7 +327,7 @@ extension MessageService {
             if let reason = usage.incompleteReason { info["incomplete_reason"] = reason }
         }
         let metadata = String(decoding: (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
-        let tokens = usage.map { max(0, $0.outputTokens) } ?? TokenEstimate.count(reply)
+        let tokens = usage.map { max(0, $0.outputTokens) } ?? TokenEstimator.estimate(reply)
         let insert = """
             INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
             VALUES ($1, 'assistant', $2, $3, $4::jsonb) RETURNING \(MessageRows.insertedColumns)
@@ -381,11 +381,4 @@ struct QuotaCounters {
     let object: [String: Any]
     init(_ object: [String: Any]) { self.object = object }
     func int64OrZero(_ key: String) -> Int64 { (object[key] as? NSNumber)?.int64Value ?? 0 }
-}
-
-/// Token counts when the provider reports none: about four UTF-8 bytes per token.
-enum TokenEstimate {
-    static func count(_ text: String) -> Int {
-        text.isEmpty ? 0 : max(1, (text.utf8.count + 3) / 4)
-    }
 }
