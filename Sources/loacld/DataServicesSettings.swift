@@ -23,10 +23,20 @@ func makeDataServices(_ settings: Settings, pool: PostgresPool, logger: Logger) 
     let options = DataServicesOptions(
         masterKey: masterKey, jwtSecret: settings.value("jwt-secret"),
         storageDirectory: settings.value("storage-dir") ?? ".data/files",
-        maxFileSize: UInt64(try settings.int("max-file-size") ?? 20 * 1024 * 1024), sweep: sweep)
+        maxFileSize: UInt64(try settings.int("max-file-size") ?? 20 * 1024 * 1024), sweep: sweep,
+        sessionCacheLifetime: try sessionCacheLifetime(settings))
     do {
         return try DataServicesRuntime(options: options, pool: pool, logger: logger)
     } catch {
         throw ValidationError("\(error)")
     }
+}
+
+/// `session-cache`: seconds, 0 allowed (no cache).
+private func sessionCacheLifetime(_ settings: Settings) throws -> Duration? {
+    guard let text = settings.value("session-cache") else { return nil }
+    guard let seconds = Int(text), seconds >= 0 else {
+        throw ValidationError("session-cache must be a number of seconds (0 disables the cache), not \(text)")
+    }
+    return .seconds(seconds)
 }

@@ -84,6 +84,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds an expired guest session's data is kept before the sweep deletes it (default 604800).")
     var guestRetention: Int?
 
+    @Option(help: "Seconds a resolved session token is reused without a database look-up (default 30; 0 disables). PostgreSQL still checks on every call that the session is live.")
+    var sessionCache: Int?
+
     @Option(help: "Serve Prometheus metrics over HTTP at host:port/metrics (e.g. 127.0.0.1:9464). Off by default.")
     var metricsListen: String?
 
@@ -191,6 +194,7 @@ struct Settings {
         flag("max-file-size", command.maxFileSize.map(String.init))
         flag("sweep-interval", command.sweepInterval.map(String.init))
         flag("guest-retention", command.guestRetention.map(String.init))
+        flag("session-cache", command.sessionCache.map(String.init))
         flag("metrics-listen", command.metricsListen)
         if let path = command.config ?? environment["LOACL_CONFIG"] {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {

@@ -20,11 +20,11 @@ public struct DataServices: Sendable {
     public let usage: UsageService
 
     public init(pool: PostgresPool, vault: TenantKeyVault, jwtVerifier: JWTVerifier?, providers: ChatProviderRegistry,
-                storage: FileStorage, logger: Logger = Logger(label: "loacl.services")) {
+                storage: FileStorage, sessionCacheLifetime: Duration? = nil, logger: Logger = Logger(label: "loacl.services")) {
         let database = Database(pool: pool, logger: logger)
         self.database = database
         self.storage = storage
-        authInterceptor = AuthInterceptor(database: database, vault: vault)
+        authInterceptor = AuthInterceptor(database: database, vault: vault, sessionCacheLifetime: sessionCacheLifetime)
         assistants = AssistantService(database: database, vault: vault, storage: storage)
         sessions = SessionService(database: database, jwtVerifier: jwtVerifier)
         threads = ThreadService(database: database, storage: storage)

@@ -13,17 +13,21 @@ public struct DataServicesOptions: Sendable {
     public var storageDirectory: String
     public var maxFileSize: UInt64
     public var sweep: SessionSweeper.Configuration
+    /// How long a resolved session is reused without a look-up; nil: the default (30 s).
+    public var sessionCacheLifetime: Duration?
     /// Where `LOACL_UPSTREAM_*` provider settings are read from.
     public var environment: [String: String]
 
     public init(masterKey: String, jwtSecret: String? = nil, storageDirectory: String = ".data/files",
                 maxFileSize: UInt64 = 20 * 1024 * 1024, sweep: SessionSweeper.Configuration = .init(),
+                sessionCacheLifetime: Duration? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.masterKey = masterKey
         self.jwtSecret = jwtSecret
         self.storageDirectory = storageDirectory
         self.maxFileSize = maxFileSize
         self.sweep = sweep
+        self.sessionCacheLifetime = sessionCacheLifetime
         self.environment = environment
     }
 }
@@ -57,7 +61,8 @@ public struct DataServicesRuntime: Sendable {
                                             defaultName: factory.resolvedName(assistantProvider: "", hasAPIKey: true))
         let storage = FileStorage(root: options.storageDirectory, maxFileSize: options.maxFileSize)
         services = DataServices(pool: pool, vault: vault, jwtVerifier: options.jwtSecret.map { JWTVerifier(secret: $0) },
-                                providers: registry, storage: storage, logger: logger)
+                                providers: registry, storage: storage, sessionCacheLifetime: options.sessionCacheLifetime,
+                                logger: logger)
         sweeper = services.sweeper(options.sweep, logger: logger)
         providerFactory = factory
     }
