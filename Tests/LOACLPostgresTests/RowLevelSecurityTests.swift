@@ -111,6 +111,23 @@ struct RowLevelSecurityTests {
         }
     }
 
+    /// A message carries its thread's session (the messages policy reads that copy, 0009):
+    /// whatever an insert or an update says, the trigger takes it from the thread.
+    @Test func aMessageKeepsItsThreadsSession() throws {
+        let guestA = fixture.guests["A"]!
+        try app.with(guestA.identity) { c in
+            let row = try c.execParams("""
+                INSERT INTO loacl.messages (thread_id, role, content, session_id)
+                VALUES ($1, 'user', 'x', gen_random_uuid()) RETURNING id, session_id::text
+                """, [guestA.rows["threads"]]).first
+            #expect(row?[1] == guestA.sessionID)
+            let updated = try c.execParams(
+                "UPDATE loacl.messages SET session_id = gen_random_uuid() WHERE id = $1 RETURNING session_id::text",
+                [row?[0]]).first
+            #expect(updated?[0] == guestA.sessionID)
+        }
+    }
+
     @Test func runtimeRoleCannotBypassRowLevelSecurity() throws {
         let role = try #require(try admin.query(
             "SELECT rolsuper, rolbypassrls, rolcreaterole FROM pg_roles WHERE rolname = 'loacl_app'").first)
