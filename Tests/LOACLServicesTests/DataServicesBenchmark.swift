@@ -13,7 +13,7 @@ struct DataServicesBenchmark {
     static let duration: Duration = .seconds(5)
 
     @Test func storedMessagesPerSecondAndListLatency() async throws {
-        let h = try await Harness.start(poolSize: Self.concurrency)
+        let h = try await Harness.start(poolSize: Self.concurrency, logLevel: .info)
         do {
             try await run(h)
         } catch {

@@ -9,6 +9,7 @@ import LOACLServer
 import LOACLServices
 import LOACLUpstream
 import Synchronization
+import Logging
 import Testing
 
 // SendMessage end to end: typed Swift client → real socket → data services → the real OpenAI
@@ -267,8 +268,9 @@ struct UpstreamRig {
 /// assistant is set up by `assistant`. Tears everything down afterwards.
 func withUpstream(_ script: UpstreamScript, retry: RetryPolicy = UpstreamRig.fastRetry, limits: AttachmentLimits = AttachmentLimits(),
                   assistant configure: (inout Loacl_V1_CreateAssistantRequest) -> Void = { _ in },
+                  logLevel: Logger.Level = .trace,
                   _ body: (UpstreamRig) async throws -> Void) async throws {
-    try await withHarness { h in
+    try await withHarness(logLevel: logLevel) { h in
         let upstream = try await FakeOpenAIServer.start(script.respond)
         let factory = ChatProviderFactory(configuration: UpstreamConfiguration(
             responsesBaseURL: upstream.baseURL, chatBaseURL: upstream.baseURL, connectTimeout: .seconds(2),

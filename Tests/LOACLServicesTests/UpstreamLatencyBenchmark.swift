@@ -48,7 +48,7 @@ struct UpstreamLatencyBenchmark {
             guard case .stream(let chunks, let delay, let end, _) = reply else { return reply }
             return .stream(chunks, delay: delay, end: end, firstDelay: firstTokenDelay)
         }
-        try await withUpstream(script) { rig in
+        try await withUpstream(script, logLevel: .info) { rig in
             let clock = ContinuousClock()
             let http = UpstreamTransport.makeHTTPClient(connectTimeout: .seconds(2), readTimeout: .seconds(10))
             defer { Task { try? await http.shutdown() } }

@@ -3,11 +3,13 @@ import LOACLClient
 import LOACLCore
 import LOACLCrypto
 import LOACLMessages
+import Logging
 import Testing
 
 /// Runs `body` with a fresh harness (own database, server, storage) and always tears it down.
-func withHarness(maxFileSize: UInt64 = 64 * 1024, _ body: (Harness) async throws -> Void) async throws {
-    let harness = try await Harness.start(maxFileSize: maxFileSize)
+func withHarness(maxFileSize: UInt64 = 64 * 1024, logLevel: Logger.Level = .trace,
+                 _ body: (Harness) async throws -> Void) async throws {
+    let harness = try await Harness.start(maxFileSize: maxFileSize, logLevel: logLevel)
     do {
         try await body(harness)
     } catch {

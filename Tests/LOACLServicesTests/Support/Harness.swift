@@ -12,10 +12,17 @@ import NIOConcurrencyHelpers
 /// Collects every log line (message and metadata) so tests can search them for secrets.
 final class LogCapture: Sendable {
     let lines = NIOLockedValueBox<[String]>([])
+    /// `.trace` for tests (every line searched for secrets); benchmarks use loacld's default,
+    /// `.info`, so per-call debug lines cost what they cost in production: nothing.
+    let level: Logger.Level
+
+    init(level: Logger.Level = .trace) {
+        self.level = level
+    }
 
     var logger: Logger {
         var logger = Logger(label: "loacl.services.tests") { label in CaptureHandler(capture: self, label: label) }
-        logger.logLevel = .trace
+        logger.logLevel = level
         return logger
     }
 
@@ -63,10 +70,10 @@ final class Harness: Sendable {
     }
 
     static func start(cluster: PGCluster? = nil, maxFileSize: UInt64 = 64 * 1024, poolSize: Int = 6,
-                      acquireTimeout: Duration = .seconds(5)) async throws -> Harness {
+                      acquireTimeout: Duration = .seconds(5), logLevel: Logger.Level = .trace) async throws -> Harness {
         let cluster = try cluster ?? PGCluster.fromEnvironment()
         let name = try cluster.createMigratedDatabase()
-        let logs = LogCapture()
+        let logs = LogCapture(level: logLevel)
         let pool = PostgresPool(configuration: .init(conninfo: cluster.conninfo(database: name, user: "loacl_app"),
                                                      maxConnections: poolSize, acquireTimeout: acquireTimeout,
                                                      setup: Database.sessionSetup),
