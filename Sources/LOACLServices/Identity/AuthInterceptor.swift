@@ -43,6 +43,8 @@ public struct AuthInterceptor: ServerInterceptor {
         guard !Self.publicServices.contains(context.method.service) else { return try await next(context) }
         let aboutTheSession = context.method.service == Self.sessionService
         let (identity, tokenHash) = try await resolve(context.metadata, fresh: aboutTheSession)
+        // Ended or given a new expiry (or tried to): the next call looks it up again.
+        defer { if aboutTheSession, let tokenHash { sessions.remove(tokenHash: tokenHash) } }
         do {
             try await CallerIdentity.$current.withValue(identity) {
                 try await next(context)
@@ -52,8 +54,6 @@ public struct AuthInterceptor: ServerInterceptor {
             if let tokenHash { sessions.remove(tokenHash: tokenHash) }
             throw error
         }
-        // Ended or given a new expiry: the next call looks it up again.
-        if aboutTheSession, let tokenHash { sessions.remove(tokenHash: tokenHash) }
     }
 
     /// The identity, and the session token's hash when it is a session. `fresh`: skip the cache.
@@ -79,7 +79,7 @@ public struct AuthInterceptor: ServerInterceptor {
                 return (.session(cached), hash)
             }
             let record = try await session(tokenHash: hash)
-            sessions.store(record, tokenHash: hash)
+            if !fresh { sessions.store(record, tokenHash: hash) }
             return (.session(record), hash)
         }
     }
