@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Data-services benchmark: stored messages/s through SendMessage (RPC, RLS, triggers) against the
-# same INSERTs straight through libpq, and p99 of ListMessages / ListThreads on large tables.
+# same INSERTs straight through libpq (two per transaction, and exactly SendMessage's own writes;
+# each transaction in one round trip), and p99 of ListMessages / ListThreads on large tables.
 # Runs Tests/LOACLServicesTests/DataServicesBenchmark.swift (skipped unless LOACL_BENCH=1) against
 # a throwaway PostgreSQL cluster. Usage: bench/data-services.sh   (as root, like scripts/test.sh)
 set -euo pipefail

@@ -62,40 +62,64 @@ struct DataServicesBenchmark {
         let busy = await sampler.value
         let busyMean = Double(busy.reduce(0, +)) / Double(max(busy.count, 1))
 
-        // 2. The same INSERTs straight through libpq as loacl_app, identity set per transaction.
+        // 2. The same INSERTs straight through libpq as loacl_app, identity set per transaction:
+        //    (a) both messages in one transaction; (b) exactly SendMessage's writes: the user
+        //    message with its `messages` usage row and a COMMIT, then the reply and a COMMIT.
         let conninfo = h.cluster.conninfo(database: h.databaseName, user: "loacl_app")
-        let guestFingerprints = try h.superuser("SELECT t.id, s.fingerprint, s.id FROM loacl.threads t JOIN loacl.sessions s ON s.id = t.session_id").namedRows
-        let rawInserts = try await withThrowingTaskGroup(of: Int.self) { group in
-            let end = clock.now + Self.duration
-            for row in guestFingerprints.prefix(Self.concurrency) {
-                let thread = row[0]!, fingerprint = row[1]!, session = row[2]!
-                group.addTask {
-                    let connection = try PostgresConnection.connect(conninfo)
-                    defer { connection.close() }
-                    var n = 0
-                    while clock.now < end {
-                        try connection.transaction { c in
-                            try c.execParams("SELECT set_config('loacl.fingerprint', $1, true), set_config('loacl.session_id', $2, true)",
-                                             [fingerprint, session])
-                            try c.execParams("INSERT INTO loacl.messages (thread_id, role, content, tokens_used) VALUES ($1, 'user', $2, 5)",
-                                             [thread, "raw message \(n)"])
-                            try c.execParams("INSERT INTO loacl.messages (thread_id, role, content, tokens_used) VALUES ($1, 'assistant', $2, 7)",
-                                             [thread, "raw reply \(n)"])
+        let guestFingerprints = try h.superuser("SELECT t.id, s.fingerprint, s.id, t.assistant_id FROM loacl.threads t JOIN loacl.sessions s ON s.id = t.session_id").namedRows
+        let identity = "SELECT set_config('loacl.fingerprint', $1, true), set_config('loacl.session_id', $2, true)"
+        let insert = "INSERT INTO loacl.messages (thread_id, role, content, tokens_used) VALUES ($1, $2, $3, $4::int)"
+        func measureRaw(_ turn: @escaping @Sendable (PostgresConnection, _ thread: String, _ fingerprint: String, _ session: String,
+                                                  _ assistant: String, _ n: Int) throws -> Void) async throws -> Double {
+            let stored = try await withThrowingTaskGroup(of: Int.self) { group in
+                let end = clock.now + Self.duration
+                for row in guestFingerprints.prefix(Self.concurrency) {
+                    let thread = row[0]!, fingerprint = row[1]!, session = row[2]!, assistant = row[3]!
+                    group.addTask {
+                        let connection = try PostgresConnection.connect(conninfo)
+                        defer { connection.close() }
+                        var n = 0
+                        while clock.now < end {
+                            try turn(connection, thread, fingerprint, session, assistant, n)
+                            n += 2
                         }
-                        n += 2
+                        return n
                     }
-                    return n
                 }
+                return try await group.reduce(0, +)
             }
-            return try await group.reduce(0, +)
+            return Double(stored) / Double(Self.duration.components.seconds)
         }
-        let rawRate = Double(rawInserts) / Double(Self.duration.components.seconds)
+        // Each transaction in one round trip (libpq pipeline: BEGIN, identity, INSERTs, COMMIT),
+        // as SendMessage sends its statements: the raw side at its fastest.
+        @Sendable func transaction(_ c: PostgresConnection, _ fingerprint: String, _ session: String, _ inserts: [PostgresStatement]) throws {
+            try c.pipeline([PostgresStatement("BEGIN", prepare: false), PostgresStatement(identity, [fingerprint, session])]
+                           + inserts + [PostgresStatement("COMMIT", prepare: false)])
+        }
+        let rawRate = try await measureRaw { c, thread, fingerprint, session, _, n in
+            try transaction(c, fingerprint, session, [
+                PostgresStatement(insert, [thread, "user", "raw message \(n)", "5"]),
+                PostgresStatement(insert, [thread, "assistant", "raw reply \(n)", "7"]),
+            ])
+        }
+        let sameWritesRate = try await measureRaw { c, thread, fingerprint, session, assistant, n in
+            try transaction(c, fingerprint, session, [PostgresStatement("""
+                WITH usage AS (
+                    INSERT INTO loacl.usage_metrics (assistant_id, session_id, thread_id, metric_type, metric_value)
+                    VALUES ($5, $6, $1, 'messages', 1)
+                )
+                INSERT INTO loacl.messages (thread_id, role, content, tokens_used) VALUES ($1, $2, $3, $4::int)
+                """, [thread, "user", "raw message \(n)", "5", assistant, session])])
+            try transaction(c, fingerprint, session, [PostgresStatement(insert, [thread, "assistant", "raw reply \(n)", "7"])])
+        }
 
         print("""
             BENCH concurrency=\(Self.concurrency) duration=\(Self.duration)
             BENCH stored messages/s via SendMessage RPC: \(Int(rpcRate))
             BENCH stored messages/s via raw libpq INSERTs: \(Int(rawRate))
             BENCH RPC/raw: \(String(format: "%.0f%%", 100 * rpcRate / max(rawRate, 1)))
+            BENCH stored messages/s via raw libpq, SendMessage's own writes (user message + usage row, COMMIT; reply, COMMIT): \(Int(sameWritesRate))
+            BENCH RPC/raw with SendMessage's own writes: \(String(format: "%.0f%%", 100 * rpcRate / max(sameWritesRate, 1)))
             BENCH pool connections busy during SendMessage: max \(busy.max() ?? 0) of \(Self.concurrency), mean \(String(format: "%.1f", busyMean)) (\(busy.count) samples)
             """)
         // LOACL_BENCH_WRITES_ONLY=1: stop here (the list phase loads a million rows first).
