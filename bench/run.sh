@@ -244,14 +244,9 @@ if [ "$NO_BUILD" != 1 ]; then
 fi
 
 # PM QoS request: lasts exactly as long as this file descriptor stays open (until exit).
-IDLE_STATE="idle allowed"
-if [ "$IDLE_POLL" = 1 ]; then
-  if { exec {QOS_FD}>/dev/cpu_dma_latency && printf '\x00\x00\x00\x00' >&"$QOS_FD"; } 2>/dev/null; then
-    IDLE_STATE="cpu_dma_latency=0"
-  else
-    log "cannot hold /dev/cpu_dma_latency (not root?): measuring with idle states allowed"
-  fi
-fi
+source "$BENCH_DIR/idle-poll.sh"
+hold_idle_poll
+[ "$IDLE_POLL" = 1 ] && [ "$IDLE_STATE" != "cpu_dma_latency=0" ] && log "measuring with $IDLE_STATE"
 
 log "settings: duration=${DURATION}s warmup=${WARMUP}s payload=${PAYLOAD}B concurrency=$CONCURRENCY connections=$CONNECTIONS modes=($MODES)"
 has_system raw && bench_raw

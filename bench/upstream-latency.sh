@@ -16,19 +16,10 @@ trap 'bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
 export LOACL_TEST_PG_HOST="$LOACL_PG_DIR/run" LOACL_TEST_PG_PORT="$LOACL_PG_PORT" LOACL_TEST_PG_USER=postgres LOACL_BENCH=1
 # The test targets use `@testable import`, so an optimized test build needs
 # --enable-testable-imports (as in bench/data-services.sh, whose build folder it shares).
-# Like bench/run.sh, hold /dev/cpu_dma_latency at 0 while measuring (released when the script
-# exits) so idle vCPUs poll instead of halting: on this KVM guest a halted vCPU takes ~60 µs to
-# wake, and a call through LOACL crosses more threads than a direct one. IDLE_POLL=0 measures
-# with idle states allowed.
-if [ "${IDLE_POLL:-1}" = 1 ]; then
-    if { exec {QOS_FD}>/dev/cpu_dma_latency && printf '\x00\x00\x00\x00' >&"$QOS_FD"; } 2>/dev/null; then
-        echo "idle states: cpu_dma_latency=0"
-    else
-        echo "idle states: allowed (cannot hold /dev/cpu_dma_latency; not root?)"
-    fi
-else
-    echo "idle states: allowed (IDLE_POLL=0)"
-fi
+# Idle vCPUs poll while measuring, as in bench/run.sh (IDLE_POLL=0: idle states allowed).
+source "$ROOT/bench/idle-poll.sh"
+hold_idle_poll
+echo "idle states: $IDLE_STATE"
 SCRATCH="${LOACL_BENCH_SCRATCH:-.build-bench}"
 swift test -c "$CONFIG" --enable-testable-imports --scratch-path "$SCRATCH" --filter UpstreamLatencyBenchmark 2>&1 \
     | grep '^BENCH' | sed 's/^BENCH //'
