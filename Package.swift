@@ -66,7 +66,7 @@ let package = Package(
         ]),
         // MARK: Service implementations (one folder per service)
         .target(name: "LOACLServices", dependencies: [
-            "LOACLServer", "LOACLCore", "LOACLMessages", "LOACLPostgres", "LOACLCrypto", "LOACLUpstream", logging, nio, nioPosix,
+            "LOACLServer", "LOACLCore", "LOACLMessages", "LOACLPostgres", "LOACLCrypto", "LOACLUpstream", logging, metrics, nio, nioPosix,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // MARK: Swift client

@@ -47,7 +47,7 @@ public struct ChatAttachment: Sendable, Hashable {
 }
 
 /// Everything a provider needs for one reply.
-public struct ChatRequest: Sendable {
+public struct ChatRequest: Sendable, Equatable {
     /// Upstream model name ("" = provider default).
     public var model: String
     /// The assistant's instructions (system prompt).

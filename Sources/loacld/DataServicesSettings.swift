@@ -24,7 +24,7 @@ func makeDataServices(_ settings: Settings, pool: PostgresPool, logger: Logger) 
         masterKey: masterKey, jwtSecret: settings.value("jwt-secret"),
         storageDirectory: settings.value("storage-dir") ?? ".data/files",
         maxFileSize: UInt64(try settings.int("max-file-size") ?? 20 * 1024 * 1024), sweep: sweep,
-        sessionCacheLifetime: try sessionCacheLifetime(settings))
+        sessionCacheLifetime: try seconds(settings, "session-cache"), replySpeculation: try seconds(settings, "reply-speculation"))
     do {
         return try DataServicesRuntime(options: options, pool: pool, logger: logger)
     } catch {
@@ -32,11 +32,11 @@ func makeDataServices(_ settings: Settings, pool: PostgresPool, logger: Logger) 
     }
 }
 
-/// `session-cache`: seconds, 0 allowed (no cache).
-private func sessionCacheLifetime(_ settings: Settings) throws -> Duration? {
-    guard let text = settings.value("session-cache") else { return nil }
+/// `session-cache` and `reply-speculation`: seconds, 0 allowed (off).
+private func seconds(_ settings: Settings, _ name: String) throws -> Duration? {
+    guard let text = settings.value(name) else { return nil }
     guard let seconds = Int(text), seconds >= 0 else {
-        throw ValidationError("session-cache must be a number of seconds (0 disables the cache), not \(text)")
+        throw ValidationError("\(name) must be a number of seconds (0 turns it off), not \(text)")
     }
     return .seconds(seconds)
 }

@@ -87,6 +87,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a resolved session token is reused without a database look-up (default 30; 0 disables). PostgreSQL still checks on every call that the session is live.")
     var sessionCache: Int?
 
+    @Option(help: "Seconds a thread's last turn context is kept so that its next SendMessage asks the upstream model at once, while PostgreSQL checks the turn (default 30; 0 disables). The request is dropped unless the turn's fresh context is identical; assistants with quotas never speculate.")
+    var replySpeculation: Int?
+
     @Option(help: "Serve Prometheus metrics over HTTP at host:port/metrics (e.g. 127.0.0.1:9464). Off by default.")
     var metricsListen: String?
 
@@ -195,6 +198,7 @@ struct Settings {
         flag("sweep-interval", command.sweepInterval.map(String.init))
         flag("guest-retention", command.guestRetention.map(String.init))
         flag("session-cache", command.sessionCache.map(String.init))
+        flag("reply-speculation", command.replySpeculation.map(String.init))
         flag("metrics-listen", command.metricsListen)
         if let path = command.config ?? environment["LOACL_CONFIG"] {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {

@@ -23,6 +23,8 @@ public final class FakeOpenAIServer: Sendable {
         public var path: String
         public var headers: [(name: String, value: String)]
         public var body: [UInt8]
+        /// When its last byte arrived.
+        public var receivedAt = ContinuousClock.now
 
         public func header(_ name: String) -> String? {
             headers.first { $0.name.lowercased() == name.lowercased() }?.value

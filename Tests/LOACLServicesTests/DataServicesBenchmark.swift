@@ -69,25 +69,32 @@ struct DataServicesBenchmark {
         let guestFingerprints = try h.superuser("SELECT t.id, s.fingerprint, s.id, t.assistant_id FROM loacl.threads t JOIN loacl.sessions s ON s.id = t.session_id").namedRows
         let identity = "SELECT set_config('loacl.fingerprint', $1, true), set_config('loacl.session_id', $2, true)"
         let insert = "INSERT INTO loacl.messages (thread_id, role, content, tokens_used) VALUES ($1, $2, $3, $4::int)"
+        var rawLoopsRunning = 0
         func measureRaw(_ turn: @escaping @Sendable (PostgresConnection, _ thread: String, _ fingerprint: String, _ session: String,
                                                   _ assistant: String, _ n: Int) throws -> Void) async throws -> Double {
-            let stored = try await withThrowingTaskGroup(of: Int.self) { group in
-                let end = clock.now + Self.duration
+            // One OS thread per connection: the loops block in libpq, and on the cooperative
+            // pool (one thread per core) only two of the eight would run at a time.
+            let end = clock.now + Self.duration
+            let counts = try await withThrowingTaskGroup(of: Int.self) { group in
                 for row in guestFingerprints.prefix(Self.concurrency) {
                     let thread = row[0]!, fingerprint = row[1]!, session = row[2]!, assistant = row[3]!
                     group.addTask {
-                        let connection = try PostgresConnection.connect(conninfo)
-                        defer { connection.close() }
-                        var n = 0
-                        while clock.now < end {
-                            try turn(connection, thread, fingerprint, session, assistant, n)
-                            n += 2
+                        try await onOwnThread {
+                            let connection = try PostgresConnection.connect(conninfo)
+                            defer { connection.close() }
+                            var n = 0
+                            while clock.now < end {
+                                try turn(connection, thread, fingerprint, session, assistant, n)
+                                n += 2
+                            }
+                            return n
                         }
-                        return n
                     }
                 }
-                return try await group.reduce(0, +)
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
             }
+            let stored = counts.reduce(0, +)
+            rawLoopsRunning = counts.filter { $0 > 0 }.count
             return Double(stored) / Double(Self.duration.components.seconds)
         }
         // Each transaction in one round trip (libpq pipeline: BEGIN, identity, INSERTs, COMMIT),
@@ -120,6 +127,7 @@ struct DataServicesBenchmark {
             BENCH RPC/raw: \(String(format: "%.0f%%", 100 * rpcRate / max(rawRate, 1)))
             BENCH stored messages/s via raw libpq, SendMessage's own writes (user message + usage row, COMMIT; reply, COMMIT): \(Int(sameWritesRate))
             BENCH RPC/raw with SendMessage's own writes: \(String(format: "%.0f%%", 100 * rpcRate / max(sameWritesRate, 1)))
+            BENCH raw loops that stored messages: \(rawLoopsRunning) of \(Self.concurrency)
             BENCH pool connections busy during SendMessage: max \(busy.max() ?? 0) of \(Self.concurrency), mean \(String(format: "%.1f", busyMean)) (\(busy.count) samples)
             """)
         // LOACL_BENCH_WRITES_ONLY=1: stop here (the list phase loads a million rows first).
@@ -184,6 +192,13 @@ struct DataServicesBenchmark {
                     print("BENCH-PLAN \(row[0] ?? "")")
                 }
             }
+        }
+    }
+
+    /// Runs a blocking body on a thread of its own.
+    func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
         }
     }
 

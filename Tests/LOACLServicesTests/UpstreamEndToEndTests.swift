@@ -192,6 +192,7 @@ struct UpstreamRig {
                                        maxRetryAfter: .seconds(2))
 
     let harness: Harness
+    let services: DataServices
     let upstream: FakeOpenAIServer
     let client: LOACLClientConnection
     let tenantKey: String
@@ -213,8 +214,9 @@ struct UpstreamRig {
     }
 
     /// Sends `text` with `fileIDs` attached; `stopAfterDeltas` leaves the stream (cancelling the
-    /// call) after that many deltas.
-    func send(_ text: String, fileIDs: [String] = [], stopAfterDeltas: Int? = nil) async -> Outcome {
+    /// call) after that many deltas; `onEvent` is called as each event arrives.
+    func send(_ text: String, fileIDs: [String] = [], stopAfterDeltas: Int? = nil,
+              onEvent: @Sendable () -> Void = {}) async -> Outcome {
         var outcome = Outcome()
         var message = Loacl_V1_SendMessageRequest()
         message.threadID = thread.id
@@ -224,6 +226,7 @@ struct UpstreamRig {
             try await client.serverStreaming(MS.sendMessage, message, options: CallOptions(timeout: .seconds(20), metadata: guest.metadata),
                                              responseType: Loacl_V1_SendMessageEvent.self) { stream in
                 for try await event in stream {
+                    onEvent()
                     outcome.events.append(event)
                     if let stop = stopAfterDeltas, outcome.deltas.count == stop { return }
                 }
@@ -295,7 +298,7 @@ func withUpstream(_ script: UpstreamScript, retry: RetryPolicy = UpstreamRig.fas
             }
             let (guest, _) = try await h.startGuest(assistant.id)
             let thread = try await h.createThread(guest)
-            try await body(UpstreamRig(harness: h, upstream: upstream, client: connection, tenantKey: tenantKey, guest: guest, thread: thread))
+            try await body(UpstreamRig(harness: h, services: services, upstream: upstream, client: connection, tenantKey: tenantKey, guest: guest, thread: thread))
         } catch {
             await client?.close()
             await server.shutdownGracefully()

@@ -22,6 +22,11 @@ public struct AssistantSettings: Sendable, Equatable {
 
     public init() {}
 
+    /// Whether any quota or rate limit is set (turns then count earlier sends under a lock).
+    public var hasQuotas: Bool {
+        tokensPerSessionPerDay > 0 || messagesPerGuestPerDay > 0 || messagesPerSessionPerMinute > 0
+    }
+
     /// Validates the API message (field names in errors are prefixed `configuration.`).
     init(validating c: Loacl_V1_AssistantConfiguration) throws(RPCError) {
         model = try Validate.text(c.model, "configuration.model", max: 200)

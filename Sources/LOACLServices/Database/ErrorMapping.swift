@@ -35,6 +35,13 @@ enum ErrorMapping {
             break
         }
         let state = error.sqlState ?? ""
+        // Raised by LOACL's own functions (class LC) with a message meant for the client.
+        switch state {
+        case "LCN01": return .notFound(error.message)
+        case "LCP01": return RPCError(.failedPrecondition, error.message)
+        case "LCR01": return RPCError(.resourceExhausted, error.message)
+        default: break
+        }
         switch state {
         case SQLState.uniqueViolation:
             return RPCError(.alreadyExists, "already exists")

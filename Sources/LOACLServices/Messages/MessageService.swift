@@ -11,14 +11,16 @@ public struct MessageService: Sendable {
     let storage: FileStorage
     let providers: ChatProviderRegistry
     let vault: TenantKeyVault
+    let turnContexts: TurnContextCache
     let logger: Logger
 
-    public init(database: Database, storage: FileStorage, providers: ChatProviderRegistry, vault: TenantKeyVault,
-                logger: Logger = Logger(label: "loacl.services.messages")) {
+    init(database: Database, storage: FileStorage, providers: ChatProviderRegistry, vault: TenantKeyVault,
+         turnContexts: TurnContextCache, logger: Logger = Logger(label: "loacl.services.messages")) {
         self.database = database
         self.storage = storage
         self.providers = providers
         self.vault = vault
+        self.turnContexts = turnContexts
         self.logger = logger
     }
 

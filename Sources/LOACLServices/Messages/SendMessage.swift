@@ -11,6 +11,8 @@ extension MessageService {
     static let maxAttachments = 10
     /// History budget when the assistant sets none.
     static let defaultHistoryTokens = 8_000
+    /// The most history messages a turn reads.
+    static let historyLimit = 200
 
     /// Stores the user message (quotas and rate limit checked first, in the same transaction),
     /// streams the reply from the assistant's provider, stores it with its token count, then
@@ -31,54 +33,59 @@ extension MessageService {
         let metadata = try Validate.metadata(request.metadataJson)
         let providers = self.providers
         let attach = fileIDs
+        var completed = false
+        defer { if !completed { turnContexts.forget(threadID: threadID) } }
 
-        // The turn's transaction reports its context (checks and quotas passed, history read)
-        // before it stores the user message; without attachments to read first, the upstream
-        // request starts then, while the user message commits: the commit's round trip and the
-        // upstream's time to first token overlap. The advisory lock is held until that commit.
-        let (checked, checkedContinuation) = AsyncStream<TurnContext>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let database = self.database
-        async let committed: Turn = {
-            // Finished after the transaction, retries included (a retry on a fresh connection
-            // after a broken one runs the checks again; the first context reported is used).
-            defer { checkedContinuation.finish() }
-            return try await database.transaction { connection in
-                try Self.prepareTurn(connection, session: session, threadID: threadID, content: content,
-                                     fileIDs: attach, metadata: metadata, providers: providers) { checkedContinuation.yield($0) }
-            }
-        }()
-        var contexts = checked.makeAsyncIterator()
-        guard let turnContext = await contexts.next() else {
-            _ = try await committed // the transaction's own error
-            throw RPCError.internal("turn failed before its checks")
+        // A thread whose last turn this server saw: its history needs no re-read if the thread's
+        // version is unchanged, and the upstream is asked now, from that context; the request is
+        // kept only if the context read below proves identical (TurnContextCache).
+        let knownHistory = turnContexts.history(threadID: threadID, sessionID: session.id)
+        var speculative: (provider: String, chat: ChatRequest, stream: AsyncThrowingStream<ChatEvent, any Error>)?
+        if fileIDs.isEmpty, let history = knownHistory,
+           let assistant = turnContexts.speculationContext(assistantID: session.assistantID),
+           let provider = providers.provider(named: assistant.settings.provider) {
+            let chat = chatRequest(assistant, history: history.rows, content: content, provider: provider)
+            speculative = (provider.name, chat, provider.streamReply(chat))
         }
-        guard let provider = providers.provider(named: turnContext.settings.provider) else {
+        defer { if let speculative { Self.abandon(speculative.stream) } }
+
+        // One round trip (two with attachments): the checks (`loacl.begin_turn`), the history,
+        // the user message with its usage row, and the COMMIT. A retry on a fresh connection
+        // after a broken one runs the checks again.
+        let (turnContext, turn) = try await database.transaction { connection in
+            try Self.beginTurn(connection, session: session, threadID: threadID, content: content,
+                               fileIDs: attach, metadata: metadata, providers: providers, knownHistory: knownHistory)
+        }
+        let settings = turnContext.assistant.settings
+        guard let provider = providers.provider(named: settings.provider) else {
             throw RPCError(.failedPrecondition, "provider is not configured on this server")
         }
-        var chat = ChatRequest(
-            model: turnContext.settings.model, instructions: turnContext.instructions, history: turnContext.history,
-            userMessage: content, temperature: turnContext.settings.temperature,
-            maxOutputTokens: turnContext.settings.maxOutputTokens > 0 ? Int(turnContext.settings.maxOutputTokens) : nil,
-            guidedQuestions: turnContext.guidedQuestions)
-        if provider.name != "offline", let sealed = turnContext.sealedAPIKey {
-            chat.apiKey = try? vault.open(sealed, hash: turnContext.keyHash)
+        turnContexts.assistantRead(session.assistantID, turnContext.assistant)
+        var chat = chatRequest(turnContext.assistant, history: turnContext.history.rows, content: content, provider: provider)
+        // Already under way if the speculation was right; else started now (the stream begins
+        // its request when made), except when attachments must be read first.
+        var replyStream: AsyncThrowingStream<ChatEvent, any Error>?
+        if let guess = speculative, guess.provider == provider.name, guess.chat == chat {
+            replyStream = guess.stream
+            speculative = nil
+            turnContexts.speculation(kept: true)
+        } else {
+            if let guess = speculative {
+                logger.debug("speculative upstream request dropped: the thread's context changed", metadata: ["thread": "\(threadID)"])
+                turnContexts.speculation(kept: false)
+                Self.abandon(guess.stream)
+                speculative = nil
+            }
+            replyStream = fileIDs.isEmpty ? provider.streamReply(chat) : nil
         }
-        // Started now (the stream begins its request when made); abandoned, and so cancelled,
-        // if the commit fails.
-        var replyStream = fileIDs.isEmpty ? provider.streamReply(chat) : nil
         var replyIterated = false
         defer {
-            // Leaving before the reply was iterated (the commit or the `user_message` write
-            // failed): cancel the request, which would otherwise run until the upstream ends it.
-            // A provider stream is cancelled by its consumer's cancellation, so consume it from
-            // a task that is cancelled from the start.
-            if !replyIterated, let replyStream {
-                Task { for try await _ in replyStream {} }.cancel()
-            }
+            // Leaving before the reply was iterated (the `user_message` write failed): cancel the
+            // request, which would otherwise run until the upstream ends it.
+            if !replyIterated, let replyStream { Self.abandon(replyStream) }
         }
         // Only an untitled thread gets a title (from this first exchange).
         let title = turnContext.threadHasTitle ? nil : Self.title(from: content)
-        let turn = try await committed
         var event = Loacl_V1_SendMessageEvent()
         event.userMessage = turn.userMessage
         try await responses.write(event)
@@ -128,10 +135,17 @@ extension MessageService {
 
         let assistantMessage = try await storeReply(reply, usage: usage, provider: provider.name, incomplete: false,
                                                     threadID: threadID, title: title)
+        // The thread's history as the next turn will find it if nobody else writes to it: two
+        // more messages, two more version bumps.
+        let newest = [TurnContextCache.HistoryRow(role: .assistant, content: reply, tokens: Int(assistantMessage.tokensUsed)),
+                      TurnContextCache.HistoryRow(role: .user, content: content, tokens: Int(turn.userMessage.tokensUsed))]
+        turnContexts.turnCompleted(threadID, sessionID: session.id, history: TurnContextCache.History(
+            rows: Array((newest + turnContext.history.rows).prefix(Self.historyLimit)), version: turnContext.history.version + 2))
+        completed = true
         event.assistantMessage = assistantMessage
         try await responses.write(event)
 
-        let count = Int(turnContext.settings.followUpCount ?? UInt32(AssistantSettings.defaultFollowUpCount))
+        let count = Int(settings.followUpCount ?? UInt32(AssistantSettings.defaultFollowUpCount))
         guard count > 0 else { return }
         let suggestions: [String]
         do {
@@ -162,13 +176,47 @@ extension MessageService {
 
     /// What the upstream request needs, known once the turn's checks passed.
     struct TurnContext: Sendable {
-        var settings: AssistantSettings
-        var instructions: String
-        var history: [ChatTurn]
+        var assistant: TurnContextCache.AssistantContext
+        /// The thread's newest messages (before the token budget), at the thread's version.
+        var history: TurnContextCache.History
         var threadHasTitle: Bool
-        var guidedQuestions: [String]
-        var sealedAPIKey: [UInt8]?
-        var keyHash: [UInt8]
+    }
+
+    /// The upstream request of a turn: the newest of `rows` that fit the history budget, oldest
+    /// first (the tenant's key decrypted for it, except offline).
+    func chatRequest(_ assistant: TurnContextCache.AssistantContext, history rows: [TurnContextCache.HistoryRow],
+                     content: String, provider: any ChatProvider) -> ChatRequest {
+        let settings = assistant.settings
+        var chat = ChatRequest(
+            model: settings.model, instructions: assistant.instructions,
+            history: Self.withinBudget(rows, settings: settings).reversed().map { ChatTurn(role: $0.role, content: $0.content) },
+            userMessage: content, temperature: settings.temperature,
+            maxOutputTokens: settings.maxOutputTokens > 0 ? Int(settings.maxOutputTokens) : nil,
+            guidedQuestions: assistant.guidedQuestions)
+        if provider.name != "offline", let sealed = assistant.sealedAPIKey {
+            chat.apiKey = try? vault.open(sealed, hash: assistant.keyHash)
+        }
+        return chat
+    }
+
+    /// The newest rows that fit the assistant's history token budget (a row counts its stored
+    /// token count, or the estimate of its text if larger).
+    static func withinBudget(_ rows: [TurnContextCache.HistoryRow], settings: AssistantSettings) -> [TurnContextCache.HistoryRow] {
+        let budget = settings.maxHistoryTokens > 0 ? Int(settings.maxHistoryTokens) : defaultHistoryTokens
+        var used = 0
+        var kept = 0
+        for row in rows.prefix(historyLimit) {
+            used += max(row.tokens, TokenEstimator.estimate(row.content))
+            if used > budget { break }
+            kept += 1
+        }
+        return Array(rows.prefix(kept))
+    }
+
+    /// Cancels a provider stream nobody will read: a provider stream is cancelled by its
+    /// consumer's cancellation, so it is consumed from a task cancelled from the start.
+    static func abandon(_ stream: AsyncThrowingStream<ChatEvent, any Error>) {
+        Task { for try await _ in stream {} }.cancel()
     }
 
     /// The committed turn.
@@ -178,86 +226,72 @@ extension MessageService {
         var attachments: [Attachment]
     }
 
-    /// The quota settings' keys in an assistant's configuration (present only when non-zero).
-    static let quotaKeys = "{tokens_per_session_per_day,messages_per_guest_per_day,messages_per_session_per_minute}"
-
-    /// One transaction in two round trips (three with attachments): (1) the send lock, then the
-    /// thread check, assistant runtime, guided questions, the quota counters (only when the
-    /// assistant has quotas) and the history; `checked` gets the context once every check
-    /// passed; (2) the user message, its usage row and the COMMIT.
-    static func prepareTurn(_ c: PostgresConnection, session: SessionRecord, threadID: String, content: String,
-                            fileIDs: [String], metadata: String, providers: ChatProviderRegistry,
-                            checked: (TurnContext) -> Void) throws -> Turn {
+    /// The turn's transaction in one round trip (without attachments; else the files are
+    /// attached in a second, then COMMIT): `loacl.begin_turn` takes the send lock when the
+    /// assistant has quotas, checks the thread, the session's assistant, its provider and the
+    /// quotas (raising, so the rest of the pipeline is skipped and nothing is stored), and
+    /// returns the assistant's context; then the thread's version with its history (only when
+    /// the version differs from `knownHistory`'s: that one is still exact), and the user message
+    /// with its usage row.
+    static func beginTurn(_ c: PostgresConnection, session: SessionRecord, threadID: String, content: String,
+                          fileIDs: [String], metadata: String, providers: ChatProviderRegistry,
+                          knownHistory: TurnContextCache.History?) throws -> (TurnContext, Turn) {
         // Sends of one guest (all sessions of its fingerprint) or of one user session take
-        // turns, so the quota and rate checks below count every earlier send exactly. A
-        // transaction-scoped advisory lock (no row is written to take it), in a statement of its
-        // own: the later statements' snapshots must be taken after the lock is held (READ
-        // COMMITTED gives each statement of the pipeline a fresh one).
+        // turns under the lock, so the quota counters include every earlier send.
         let lockKey: String = switch session.kind {
         case .guest(let fingerprint): "loacl.send.guest:" + fingerprint
         case .user: "loacl.send.session:" + session.id
         }
-        let results = try c.pipeline([
-            PostgresStatement("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))", [lockKey]),
+        let tokens = TokenEstimator.estimate(content)
+        let statements = [
             PostgresStatement("""
-                SELECT t.status, COALESCE(t.title, '') <> '' AS has_title,
-                       r.id IS NOT NULL AS has_runtime, r.instructions, r.configuration::text AS configuration,
-                       r.api_key_ciphertext, r.api_key_hash,
-                       (SELECT json_agg(q.question ORDER BY q.priority DESC, q.id)::text FROM (
-                            SELECT question, priority, id FROM loacl.guided_questions
-                            WHERE assistant_id = $2 AND is_active ORDER BY priority DESC, id LIMIT 20) q) AS questions,
-                       CASE WHEN r.configuration ?| $3::text[]
-                            THEN (SELECT to_jsonb(q)::text FROM loacl.session_quota_state() q) END AS quota
-                FROM (SELECT 1) AS one
-                LEFT JOIN loacl.threads t ON t.id = $1 AND t.assistant_id = $2
-                LEFT JOIN loacl.session_assistant_runtime() r ON true
-                """, [threadID, session.assistantID, quotaKeys]),
+                SELECT has_title, instructions, configuration, api_key_ciphertext, api_key_hash, questions
+                FROM loacl.begin_turn($1, $2, $3::text[], $4)
+                """, [threadID, lockKey, sqlArray(providers.names), providers.defaultName]),
+            // Version and messages in one statement: one snapshot. With the version unchanged the
+            // messages are not read at all (a one-time filter), and one row of NULLs comes back.
             PostgresStatement("""
-                SELECT role, content, tokens_used FROM loacl.messages WHERE thread_id = $1
-                ORDER BY created_at DESC, id DESC LIMIT 200
-                """, [threadID]),
-        ])
-        let context = try results[1].one("thread")
-        guard let status = context["status"] else { throw RPCError.notFound("thread not found") }
-        guard status == "active" else { throw RPCError(.failedPrecondition, "thread is \(status)") }
-        guard context.bool("has_runtime") == true else { throw RPCError.unauthenticated("session is no longer active") }
+                SELECT v.version, m.role, m.content, m.tokens_used
+                FROM (SELECT messages_version AS version FROM loacl.threads WHERE id = $1) v
+                LEFT JOIN LATERAL (
+                    SELECT role, content, tokens_used, created_at, id FROM loacl.messages
+                    WHERE thread_id = $1 AND v.version IS DISTINCT FROM $2::bigint
+                    ORDER BY created_at DESC, id DESC LIMIT \(historyLimit)
+                ) m ON true
+                ORDER BY m.created_at DESC, m.id DESC
+                """, [threadID, knownHistory.map { String($0.version) }]),
+            PostgresStatement("""
+                WITH usage AS (
+                    INSERT INTO loacl.usage_metrics (assistant_id, session_id, thread_id, metric_type, metric_value)
+                    VALUES ($5, $6, $1, 'messages', 1)
+                )
+                INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
+                VALUES ($1, 'user', $2, $3, $4::jsonb) RETURNING \(MessageRows.insertedColumns)
+                """, [threadID, content, String(tokens), metadata, session.assistantID, session.id]),
+        ]
+        let results = try fileIDs.isEmpty ? c.commit(after: statements) : c.pipeline(statements)
+        let context = try results[0].one("turn")
         let settings = AssistantSettings(json: context.string("configuration"))
-        guard providers.provider(named: settings.provider) != nil else {
-            throw RPCError(.failedPrecondition, "the assistant's provider \"\(settings.provider.isEmpty ? providers.defaultName : settings.provider)\" is not configured on this server")
-        }
-        try checkQuotas(context["quota"], settings: settings, session: session)
-
-        // The newest turns that fit the token budget, oldest first.
-        let budget = settings.maxHistoryTokens > 0 ? Int(settings.maxHistoryTokens) : defaultHistoryTokens
-        var turns: [ChatTurn] = []
-        var used = 0
-        for row in results[2].namedRows {
-            used += max(row.int("tokens_used") ?? 0, TokenEstimator.estimate(row.string("content")))
-            if used > budget { break }
-            let role: ChatRole = switch row["role"] { case "assistant": .assistant; case "system": .system; default: .user }
-            turns.append(ChatTurn(role: role, content: row.string("content")))
+        let historyRows = results[1].namedRows
+        guard let version = historyRows.first?.int64("version") else { throw RPCError.notFound("thread not found") }
+        let history: TurnContextCache.History
+        if let knownHistory, knownHistory.version == version {
+            history = knownHistory
+        } else {
+            let rows = historyRows.filter { $0["role"] != nil }.map { row in
+                let role: ChatRole = switch row["role"] { case "assistant": .assistant; case "system": .system; default: .user }
+                return TurnContextCache.HistoryRow(role: role, content: row.string("content"), tokens: row.int("tokens_used") ?? 0)
+            }
+            history = TurnContextCache.History(rows: rows, version: version)
         }
         let questions = context["questions"].flatMap { json in
             (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String]
         } ?? []
-        checked(TurnContext(settings: settings, instructions: context.string("instructions"), history: turns.reversed(),
-                            threadHasTitle: context.bool("has_title") == true,
-                            guidedQuestions: questions, sealedAPIKey: context.bytes("api_key_ciphertext"),
-                            keyHash: context.bytes("api_key_hash") ?? []))
-
-        // The user message and its usage row in one statement; without attachments to check,
-        // the COMMIT goes in the same round trip.
-        let tokens = TokenEstimator.estimate(content)
-        let insert = PostgresStatement("""
-            WITH usage AS (
-                INSERT INTO loacl.usage_metrics (assistant_id, session_id, thread_id, metric_type, metric_value)
-                VALUES ($5, $6, $1, 'messages', 1)
-            )
-            INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
-            VALUES ($1, 'user', $2, $3, $4::jsonb) RETURNING \(MessageRows.insertedColumns)
-            """, [threadID, content, String(tokens), metadata, session.assistantID, session.id])
-        let inserted = try (fileIDs.isEmpty ? c.commit(after: [insert])[0] : c.pipeline([insert])[0]).one("message")
-        var message = MessageRows.message(inserted)
+        let assistant = TurnContextCache.AssistantContext(
+            settings: settings, instructions: context.string("instructions"), guidedQuestions: questions,
+            sealedAPIKey: context.bytes("api_key_ciphertext"), keyHash: context.bytes("api_key_hash") ?? [])
+        let turnContext = TurnContext(assistant: assistant, history: history, threadHasTitle: context.bool("has_title") == true)
+        var message = MessageRows.message(try results[2].one("message"))
 
         var attachments: [Turn.Attachment] = []
         if !fileIDs.isEmpty {
@@ -287,31 +321,7 @@ extension MessageService {
             }
             message.fileIds = fileIDs
         }
-        return Turn(userMessage: message, attachments: attachments)
-    }
-
-    /// RESOURCE_EXHAUSTED when the session's daily tokens, the guest's daily messages or the
-    /// session's per-minute messages are used up (`quota`: the counters as JSON, read with the
-    /// context when the assistant has quotas).
-    static func checkQuotas(_ quota: String?, settings: AssistantSettings, session: SessionRecord) throws {
-        guard settings.tokensPerSessionPerDay > 0 || settings.messagesPerGuestPerDay > 0
-                || settings.messagesPerSessionPerMinute > 0 else { return }
-        guard let quota, let object = try? JSONSerialization.jsonObject(with: Data(quota.utf8)) as? [String: Any] else {
-            throw RPCError.unauthenticated("session is no longer active")
-        }
-        let state = QuotaCounters(object)
-        if settings.tokensPerSessionPerDay > 0,
-           state.int64OrZero("session_tokens_today") >= Int64(settings.tokensPerSessionPerDay) {
-            throw RPCError(.resourceExhausted, "quota exceeded: tokens per session per day (\(settings.tokensPerSessionPerDay))")
-        }
-        if settings.messagesPerGuestPerDay > 0, case .guest = session.kind,
-           state.int64OrZero("guest_messages_today") >= Int64(settings.messagesPerGuestPerDay) {
-            throw RPCError(.resourceExhausted, "quota exceeded: messages per guest per day (\(settings.messagesPerGuestPerDay))")
-        }
-        if settings.messagesPerSessionPerMinute > 0,
-           state.int64OrZero("session_messages_last_minute") >= Int64(settings.messagesPerSessionPerMinute) {
-            throw RPCError(.resourceExhausted, "rate limit: \(settings.messagesPerSessionPerMinute) messages per minute per session")
-        }
+        return (turnContext, Turn(userMessage: message, attachments: attachments))
     }
 
     /// Stores the assistant's reply (and `title` for a thread that still has none) and returns
@@ -374,11 +384,4 @@ extension MessageService {
             return ErrorMapping.rpcError(error, logger: logger)
         }
     }
-}
-
-/// `loacl.session_quota_state()` as JSON (`to_jsonb`): counters are JSON numbers.
-struct QuotaCounters {
-    let object: [String: Any]
-    init(_ object: [String: Any]) { self.object = object }
-    func int64OrZero(_ key: String) -> Int64 { (object[key] as? NSNumber)?.int64Value ?? 0 }
 }

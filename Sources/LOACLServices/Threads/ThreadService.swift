@@ -9,10 +9,12 @@ import LOACLServer
 public struct ThreadService: Sendable {
     let database: Database
     let storage: FileStorage
+    let turnContexts: TurnContextCache
 
-    public init(database: Database, storage: FileStorage) {
+    init(database: Database, storage: FileStorage, turnContexts: TurnContextCache) {
         self.database = database
         self.storage = storage
+        self.turnContexts = turnContexts
     }
 
     static let columns = """
@@ -33,6 +35,8 @@ public struct ThreadService: Sendable {
         }
         var response = Loacl_V1_CreateThreadResponse()
         response.thread = Self.thread(row)
+        // A new thread has no history: its first SendMessage may speculate.
+        turnContexts.threadCreated(response.thread.id, sessionID: session.id)
         return response
     }
 

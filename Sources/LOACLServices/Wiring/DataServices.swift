@@ -18,17 +18,24 @@ public struct DataServices: Sendable {
     public let guidedQuestions: GuidedQuestionService
     public let followUps: FollowUpService
     public let usage: UsageService
+    let turnContexts: TurnContextCache
 
+    /// `sessionCacheLifetime`: how long a resolved session token is reused (nil: 30 s);
+    /// `replySpeculation`: how long a thread's last turn context is kept to start the next
+    /// reply's upstream request early (nil: 30 s; zero: never speculate).
     public init(pool: PostgresPool, vault: TenantKeyVault, jwtVerifier: JWTVerifier?, providers: ChatProviderRegistry,
-                storage: FileStorage, sessionCacheLifetime: Duration? = nil, logger: Logger = Logger(label: "loacl.services")) {
+                storage: FileStorage, sessionCacheLifetime: Duration? = nil, replySpeculation: Duration? = nil,
+                logger: Logger = Logger(label: "loacl.services")) {
         let database = Database(pool: pool, logger: logger)
         self.database = database
         self.storage = storage
+        turnContexts = TurnContextCache(lifetime: replySpeculation ?? .seconds(30))
         authInterceptor = AuthInterceptor(database: database, vault: vault, sessionCacheLifetime: sessionCacheLifetime)
         assistants = AssistantService(database: database, vault: vault, storage: storage)
         sessions = SessionService(database: database, jwtVerifier: jwtVerifier)
-        threads = ThreadService(database: database, storage: storage)
-        messages = MessageService(database: database, storage: storage, providers: providers, vault: vault, logger: logger)
+        threads = ThreadService(database: database, storage: storage, turnContexts: turnContexts)
+        messages = MessageService(database: database, storage: storage, providers: providers, vault: vault,
+                                  turnContexts: turnContexts, logger: logger)
         files = FileService(database: database, storage: storage)
         guidedQuestions = GuidedQuestionService(database: database)
         followUps = FollowUpService(database: database)

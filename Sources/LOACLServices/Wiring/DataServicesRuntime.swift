@@ -15,12 +15,15 @@ public struct DataServicesOptions: Sendable {
     public var sweep: SessionSweeper.Configuration
     /// How long a resolved session is reused without a look-up; nil: the default (30 s).
     public var sessionCacheLifetime: Duration?
+    /// How long a thread's last turn context is kept for speculative upstream requests; nil:
+    /// the default (30 s), zero: never speculate.
+    public var replySpeculation: Duration?
     /// Where `LOACL_UPSTREAM_*` provider settings are read from.
     public var environment: [String: String]
 
     public init(masterKey: String, jwtSecret: String? = nil, storageDirectory: String = ".data/files",
                 maxFileSize: UInt64 = 20 * 1024 * 1024, sweep: SessionSweeper.Configuration = .init(),
-                sessionCacheLifetime: Duration? = nil,
+                sessionCacheLifetime: Duration? = nil, replySpeculation: Duration? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.masterKey = masterKey
         self.jwtSecret = jwtSecret
@@ -28,6 +31,7 @@ public struct DataServicesOptions: Sendable {
         self.maxFileSize = maxFileSize
         self.sweep = sweep
         self.sessionCacheLifetime = sessionCacheLifetime
+        self.replySpeculation = replySpeculation
         self.environment = environment
     }
 }
@@ -62,6 +66,7 @@ public struct DataServicesRuntime: Sendable {
         let storage = FileStorage(root: options.storageDirectory, maxFileSize: options.maxFileSize)
         services = DataServices(pool: pool, vault: vault, jwtVerifier: options.jwtSecret.map { JWTVerifier(secret: $0) },
                                 providers: registry, storage: storage, sessionCacheLifetime: options.sessionCacheLifetime,
+                                replySpeculation: options.replySpeculation,
                                 logger: logger)
         sweeper = services.sweeper(options.sweep, logger: logger)
         providerFactory = factory
