@@ -9,6 +9,11 @@ public protocol ChatProvider: Sendable {
     /// Errors are `ChatProviderError`. Cancelling the consuming task cancels the upstream request.
     func streamReply(_ request: ChatRequest) -> AsyncThrowingStream<ChatEvent, any Error>
 
+    /// `streamReply`, calling `sending` when the request is about to go out (or has failed
+    /// before it could): a caller with other work to do can let the request leave first. It
+    /// may be called more than once; the first call is the one that counts.
+    func streamReply(_ request: ChatRequest, sending: @escaping @Sendable () -> Void) -> AsyncThrowingStream<ChatEvent, any Error>
+
     /// Up to `count` short follow-up questions the user might ask next.
     func followUps(for request: ChatRequest, reply: String, count: Int) async throws -> [String]
 
@@ -18,6 +23,12 @@ public protocol ChatProvider: Sendable {
 
 extension ChatProvider {
     public var acceptedAttachments: AttachmentLimits? { nil }
+
+    /// For providers that send nothing over the network: `sending` at once.
+    public func streamReply(_ request: ChatRequest, sending: @escaping @Sendable () -> Void) -> AsyncThrowingStream<ChatEvent, any Error> {
+        sending()
+        return streamReply(request)
+    }
 }
 
 public enum ChatRole: String, Sendable, Hashable {

@@ -47,7 +47,8 @@ public final class FakeOpenAIServer: Sendable {
 
     public enum Reply: Sendable {
         /// 200 `text/event-stream`, each chunk written and flushed on its own, `delay` apart;
-        /// `firstDelay` before the first one (a model's time to first token).
+        /// the first one `firstDelay` after the request arrived (a model's time to first token,
+        /// counted from the request like a remote server's, whatever else this process does).
         case stream([String], delay: Duration = .zero, end: StreamEnd = .finish, firstDelay: Duration = .zero)
         /// Any status with a JSON (or text) body.
         case status(Int, headers: [(String, String)] = [], body: String = "")
@@ -60,6 +61,7 @@ public final class FakeOpenAIServer: Sendable {
 
     private struct State {
         var requests: [Request] = []
+        var firstChunks: [Int: ContinuousClock.Instant] = [:]
         var openedConnections = 0
         var closedConnections = 0
     }
@@ -105,6 +107,12 @@ public final class FakeOpenAIServer: Sendable {
 
     /// Every request received so far, in order.
     public var requests: [Request] { state.withLock { $0.requests } }
+    /// The latest request and when its reply's first body chunk was written (nil if none was).
+    public var lastRequest: (request: Request, firstChunkAt: ContinuousClock.Instant?)? {
+        state.withLock { state in state.requests.last.map { ($0, state.firstChunks[state.requests.count - 1]) } }
+    }
+    /// When the reply to request `index` wrote its first body chunk.
+    public func firstChunkAt(_ index: Int) -> ContinuousClock.Instant? { state.withLock { $0.firstChunks[index] } }
     public var openedConnections: Int { state.withLock { $0.openedConnections } }
     /// Client connections that have closed (by either side).
     public var closedConnections: Int { state.withLock { $0.closedConnections } }
@@ -125,16 +133,21 @@ public final class FakeOpenAIServer: Sendable {
         channel.closeFuture.whenComplete { _ in self.state.withLock { $0.closedConnections += 1 } }
     }
 
-    fileprivate func received(_ request: Request) -> Reply {
+    fileprivate func received(_ request: Request) -> (Reply, index: Int) {
         let index = state.withLock { state in
             state.requests.append(request)
             return state.requests.count - 1
         }
-        return respond(request, index)
+        return (respond(request, index), index)
+    }
+
+    fileprivate func firstChunkWritten(_ index: Int) {
+        state.withLock { $0.firstChunks[index] = .now }
     }
 
     /// Writes `reply` from a task; writes fail (and the task ends) once the client has gone.
-    fileprivate static func send(_ reply: Reply, on channel: any Channel) async {
+    fileprivate static func send(_ reply: Reply, on channel: any Channel, receivedAt: ContinuousClock.Instant,
+                                 firstChunk: @Sendable () -> Void = {}) async {
         do {
             switch reply {
             case .status(let code, let extra, let body):
@@ -149,7 +162,8 @@ public final class FakeOpenAIServer: Sendable {
                 // No Content-Length: NIO's encoder sends the body chunked, as OpenAI does.
                 let headers = HTTPHeaders([("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache")])
                 try await channel.writeAndFlush(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
-                if firstDelay > .zero { try await Task.sleep(for: firstDelay) }
+                if firstDelay > .zero { try await Task.sleep(until: receivedAt + firstDelay, clock: .continuous) }
+                firstChunk()
                 for chunk in chunks {
                     if delay > .zero { try await Task.sleep(for: delay) }
                     try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: chunk))))
@@ -188,9 +202,10 @@ public final class FakeOpenAIServer: Sendable {
                 guard let head else { return }
                 let request = Request(method: head.method.rawValue, path: head.uri,
                                       headers: head.headers.map { (name: $0.name, value: $0.value) }, body: body)
-                let reply = server.received(request)
+                let (reply, index) = server.received(request)
                 let channel = context.channel
-                Task { await FakeOpenAIServer.send(reply, on: channel) }
+                let server = self.server
+                Task { await FakeOpenAIServer.send(reply, on: channel, receivedAt: request.receivedAt) { server.firstChunkWritten(index) } }
             }
         }
     }

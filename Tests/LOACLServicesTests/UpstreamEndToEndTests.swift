@@ -271,7 +271,7 @@ struct UpstreamRig {
 /// assistant is set up by `assistant`. Tears everything down afterwards.
 func withUpstream(_ script: UpstreamScript, retry: RetryPolicy = UpstreamRig.fastRetry, limits: AttachmentLimits = AttachmentLimits(),
                   assistant configure: (inout Loacl_V1_CreateAssistantRequest) -> Void = { _ in },
-                  logLevel: Logger.Level = .trace,
+                  logLevel: Logger.Level = .trace, replySpeculation: Duration? = nil,
                   _ body: (UpstreamRig) async throws -> Void) async throws {
     try await withHarness(logLevel: logLevel) { h in
         let upstream = try await FakeOpenAIServer.start(script.respond)
@@ -281,7 +281,7 @@ func withUpstream(_ script: UpstreamScript, retry: RetryPolicy = UpstreamRig.fas
         let services = DataServices(
             pool: h.pool, vault: try TenantKeyVault(masterKey: Harness.masterKey), jwtVerifier: JWTVerifier(secret: Harness.jwtSecret),
             providers: ChatProviderRegistry([factory.offline, factory.responses, factory.chat], defaultName: "offline"),
-            storage: FileStorage(root: h.storageRoot, maxFileSize: 64 * 1024), logger: h.logs.logger)
+            storage: FileStorage(root: h.storageRoot, maxFileSize: 64 * 1024), replySpeculation: replySpeculation, logger: h.logs.logger)
         var methods = MethodTable()
         methods.register(contentsOf: services.methods)
         let server = try RPCServer(configuration: ServerConfiguration(listeners: [.tcp(host: "127.0.0.1", port: 0)]), methods: methods,

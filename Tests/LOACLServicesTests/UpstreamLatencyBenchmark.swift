@@ -17,7 +17,13 @@ struct UpstreamLatencyBenchmark {
     /// Unmeasured rounds first on each side (connections opened, statements prepared).
     static let warmup = 20
 
-    struct Sample { var firstDelta: Double; var stream: Double; var requested: Double? }
+    struct Sample {
+        var firstDelta: Double
+        var stream: Double
+        /// When the upstream had the request, and how long its first chunk took to reach the caller.
+        var requested: Double?
+        var relayed: Double?
+    }
 
     static func summary(_ name: String, _ samples: [Sample]) -> (p50: Double, p99: Double) {
         func pct(_ values: [Double], _ p: Double) -> Double {
@@ -52,7 +58,10 @@ struct UpstreamLatencyBenchmark {
             guard case .stream(let chunks, let delay, let end, _) = reply else { return reply }
             return .stream(chunks, delay: delay, end: end, firstDelay: firstTokenDelay)
         }
-        try await withUpstream(script, logLevel: .info) { rig in
+        // LOACL_BENCH_SPECULATION=0: loacld's --reply-speculation 0 (every turn asks the upstream
+        // after its database round trip).
+        let speculation: Duration? = ProcessInfo.processInfo.environment["LOACL_BENCH_SPECULATION"] == "0" ? .zero : nil
+        try await withUpstream(script, logLevel: .info, replySpeculation: speculation) { rig in
             let clock = ContinuousClock()
             let http = UpstreamTransport.makeHTTPClient(connectTimeout: .seconds(2), readTimeout: .seconds(10))
             defer { Task { try? await http.shutdown() } }
@@ -70,15 +79,17 @@ struct UpstreamLatencyBenchmark {
                     }
                 }
                 let f = try #require(first)
-                let arrived = rig.upstream.requests.last(where: { !$0.asksForFollowUps })?.receivedAt
-                return Sample(firstDelta: (f - start).seconds, stream: (last - f).seconds, requested: arrived.map { ($0 - start).seconds })
+                let upstream = rig.upstream.lastRequest
+                return Sample(firstDelta: (f - start).seconds, stream: (last - f).seconds,
+                              requested: upstream.map { ($0.request.receivedAt - start).seconds },
+                              relayed: upstream?.firstChunkAt.map { (f - $0).seconds })
             }
             // Through LOACL: SendMessage over the socket, first `delta` event. Each round on a
             // fresh thread (made through the same server before the clock starts, as a client
             // would), so the upstream gets the same request as the direct call (no growing
             // history); the stored user message's and the upstream request's arrival are timed
             // too, to split LOACL's part.
-            func loaclRound() async throws -> (Sample, stored: Double, requested: Double?) {
+            func loaclRound() async throws -> (Sample, stored: Double) {
                 var request = Loacl_V1_SendMessageRequest()
                 let created: Loacl_V1_CreateThreadResponse = try await rig.client.unary(
                     TS.createThread, Loacl_V1_CreateThreadRequest(), options: CallOptions(timeout: .seconds(20), metadata: rig.guest.metadata))
@@ -103,34 +114,38 @@ struct UpstreamLatencyBenchmark {
                     }
                 }
                 let f = try #require(first)
-                let arrived = rig.upstream.requests.last(where: { !$0.asksForFollowUps })?.receivedAt
-                return (Sample(firstDelta: (f - start).seconds, stream: (last - f).seconds, requested: arrived.map { ($0 - start).seconds }),
-                        (try #require(userMessage) - start).seconds, arrived.map { ($0 - start).seconds })
+                // The reply's request (the follow-up request comes after it).
+                let requests = rig.upstream.requests
+                let index = try #require(requests.lastIndex { !$0.asksForFollowUps })
+                let firstChunk = rig.upstream.firstChunkAt(index)
+                return (Sample(firstDelta: (f - start).seconds, stream: (last - f).seconds,
+                               requested: (requests[index].receivedAt - start).seconds, relayed: firstChunk.map { (f - $0).seconds }),
+                        (try #require(userMessage) - start).seconds)
             }
             // Alternating rounds, so whatever else the machine does at a moment (autovacuum, a
             // noisy neighbour) falls on both sides alike; the first rounds warm both up.
             var direct: [Sample] = []
             var loacl: [Sample] = []
             var stored: [Double] = []
-            var requested: [Double] = []
             for round in 0..<(Self.warmup + rounds) {
                 let d = try await directRound()
-                let (l, s, r) = try await loaclRound()
+                let (l, s) = try await loaclRound()
                 if round < Self.warmup { continue }
                 direct.append(d)
                 loacl.append(l)
                 stored.append(s)
-                if let r { requested.append(r) }
             }
-            stored.sort()
-            requested.sort()
-            print(String(format: "BENCH %@loacl upstream request received (from the call's start): p50_ms=%.3f p99_ms=%.3f", label,
-                         requested[requested.count / 2] * 1000, requested[min(requested.count - 1, requested.count * 99 / 100)] * 1000))
+            func p(_ values: [Double], _ q: Double) -> Double {
+                let sorted = values.sorted()
+                return sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] * 1000
+            }
+            for (side, samples) in [("direct", direct), ("loacl", loacl)] {
+                let requested = samples.compactMap(\.requested), relayed = samples.compactMap(\.relayed)
+                print(String(format: "BENCH %@%@ upstream had the request after p50_ms=%.3f p99_ms=%.3f; its first chunk reached the caller after p50_ms=%.3f p99_ms=%.3f",
+                             label, side, p(requested, 0.5), p(requested, 0.99), p(relayed, 0.5), p(relayed, 0.99)))
+            }
             print(String(format: "BENCH %@loacl stored user message (auth, checks, insert, commit): p50_ms=%.3f p99_ms=%.3f", label,
-                         stored[stored.count / 2] * 1000, stored[min(stored.count - 1, stored.count * 99 / 100)] * 1000))
-            let directRequested = direct.compactMap(\.requested).sorted()
-            print(String(format: "BENCH %@direct upstream request received (from the call's start): p50_ms=%.3f p99_ms=%.3f", label,
-                         directRequested[directRequested.count / 2] * 1000, directRequested[min(directRequested.count - 1, directRequested.count * 99 / 100)] * 1000))
+                         p(stored, 0.5), p(stored, 0.99)))
             let d = Self.summary(label + "direct", direct)
             let l = Self.summary(label + "loacl", loacl)
             let speculation = rig.services.turnContexts

@@ -8,6 +8,26 @@ import Testing
         OpenAIResponsesProvider(baseURL: server.baseURL, defaultModel: "gpt-default", transport: testTransport(retry: retry))
     }
 
+    /// `sending` comes before the upstream sees the request (SendMessage waits for it before its
+    /// database work), and also when no request could be made at all.
+    @Test func sendingIsSignalledBeforeTheRequestAndWhenNoneIsMade() async throws {
+        let server = try await FakeOpenAIServer.start(FakeOpenAIServer.Reply.sequence([
+            .stream(OpenAIWire.responses(deltas: ["Hi"], usage: (input: 1, output: 1, total: 2))),
+        ]))
+        defer { Task { await server.stop() } }
+        let (signals, signal) = AsyncStream<Int>.makeStream()
+        let stream = provider(server).streamReply(sampleRequest, sending: { signal.yield(server.requests.count) })
+        var iterator = signals.makeAsyncIterator()
+        #expect(await iterator.next() == 0, "signalled before the upstream had the request")
+        #expect(await collect(stream).deltas == ["Hi"])
+
+        let nowhere = OpenAIResponsesProvider(baseURL: "http://127.0.0.1:9", defaultModel: "m", transport: testTransport(retry: RetryPolicy(maxAttempts: 1)))
+        let (failed, failedSignal) = AsyncStream<Void>.makeStream()
+        let refused = await collect(nowhere.streamReply(sampleRequest, sending: { failedSignal.finish() }))
+        #expect(refused.error != nil)
+        for await _ in failed {} // returns: the signal came
+    }
+
     @Test func streamsDeltasInOrderWithUsage() async throws {
         let deltas = ["Boil ", "it ", "for ", "9 ", "minutes", " — “hard”."]
         let server = try await FakeOpenAIServer.start(FakeOpenAIServer.Reply.sequence([

@@ -45,7 +45,11 @@ extension MessageService {
            let assistant = turnContexts.speculationContext(assistantID: session.assistantID),
            let provider = providers.provider(named: assistant.settings.provider) {
             let chat = chatRequest(assistant, history: history.rows, content: content, provider: provider)
-            speculative = (provider.name, chat, provider.streamReply(chat))
+            let (sending, sendingContinuation) = AsyncStream<Never>.makeStream()
+            speculative = (provider.name, chat, provider.streamReply(chat, sending: { sendingContinuation.finish() }))
+            // Let the request leave before the turn's database work starts: on a small machine
+            // that work would otherwise hold it back for milliseconds, competing for the CPU.
+            for await _ in sending {}
         }
         defer { if let speculative { Self.abandon(speculative.stream) } }
 

@@ -23,9 +23,13 @@ public struct OpenAIChatCompletionsProvider: ChatProvider {
     public var endpointURL: String { OpenAIEndpoint.url(base: baseURL, path: "chat/completions") }
 
     public func streamReply(_ request: ChatRequest) -> AsyncThrowingStream<ChatEvent, any Error> {
+        streamReply(request, sending: {})
+    }
+
+    public func streamReply(_ request: ChatRequest, sending: @escaping @Sendable () -> Void) -> AsyncThrowingStream<ChatEvent, any Error> {
         transport.streamJSON(url: endpointURL, request: request, limits: attachmentLimits,
                              body: { ChatCompletionsRequestBody(request, defaultModel: defaultModel, legacyMaxTokens: legacyMaxTokens) },
-                             makeDecoder: ChatCompletionsStreamDecoder.init(estimatedInputTokens:))
+                             makeDecoder: ChatCompletionsStreamDecoder.init(estimatedInputTokens:), sending: sending)
     }
 
     public func followUps(for request: ChatRequest, reply: String, count: Int) async throws -> [String] {

@@ -19,9 +19,13 @@ public struct OpenAIResponsesProvider: ChatProvider {
     public var endpointURL: String { OpenAIEndpoint.url(base: baseURL, path: "responses") }
 
     public func streamReply(_ request: ChatRequest) -> AsyncThrowingStream<ChatEvent, any Error> {
+        streamReply(request, sending: {})
+    }
+
+    public func streamReply(_ request: ChatRequest, sending: @escaping @Sendable () -> Void) -> AsyncThrowingStream<ChatEvent, any Error> {
         transport.streamJSON(url: endpointURL, request: request, limits: attachmentLimits,
                              body: { ResponsesRequestBody(request, defaultModel: defaultModel) },
-                             makeDecoder: ResponsesStreamDecoder.init(estimatedInputTokens:))
+                             makeDecoder: ResponsesStreamDecoder.init(estimatedInputTokens:), sending: sending)
     }
 
     public func followUps(for request: ChatRequest, reply: String, count: Int) async throws -> [String] {

@@ -18,9 +18,10 @@ enum WireContent<Part: Encodable>: Encodable {
 extension UpstreamTransport {
     /// Validates attachments, encodes `body` and streams the reply decoded by `makeDecoder`
     /// (given the request's estimated input tokens). Errors before the network end the stream.
+    /// `sending`: see `ChatProvider.streamReply(_:sending:)`.
     func streamJSON<Body: Encodable, Decoder: StreamDecoder>(
         url: String, request: ChatRequest, limits: AttachmentLimits, body: () -> Body,
-        makeDecoder: @escaping @Sendable (Int) -> Decoder
+        makeDecoder: @escaping @Sendable (Int) -> Decoder, sending: @escaping @Sendable () -> Void = {}
     ) -> AsyncThrowingStream<ChatEvent, any Error> {
         let bytes: [UInt8]
         do {
@@ -28,9 +29,10 @@ extension UpstreamTransport {
             bytes = Array(try JSONEncoder().encode(body()))
         } catch {
             let failure = error as? ChatProviderError ?? .failed("cannot encode the request: \(error)")
+            sending()
             return AsyncThrowingStream { $0.finish(throwing: failure) }
         }
         let estimate = TokenEstimator.estimateInput(request)
-        return stream(url: url, apiKey: request.apiKey, body: bytes) { makeDecoder(estimate) }
+        return stream(url: url, apiKey: request.apiKey, body: bytes, sending: sending) { makeDecoder(estimate) }
     }
 }

@@ -32,12 +32,15 @@ public struct UpstreamTransport: Sendable {
     /// POSTs `body` (JSON) to `url` and streams the decoded reply. The returned stream's
     /// consumer owns the request: when its task is cancelled or it stops iterating, the
     /// request is cancelled and the connection closed.
-    func stream<Decoder: StreamDecoder>(url: String, apiKey: String?, body: [UInt8],
+    /// `sending` is called just before the first attempt goes out, and again when the stream
+    /// ends (so it is called even when no attempt was made).
+    func stream<Decoder: StreamDecoder>(url: String, apiKey: String?, body: [UInt8], sending: @escaping @Sendable () -> Void = {},
                                          makeDecoder: @escaping @Sendable () -> Decoder) -> AsyncThrowingStream<ChatEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream<ChatEvent, any Error>.makeStream()
         let task = Task {
+            defer { sending() }
             do {
-                try await run(url: url, apiKey: apiKey, body: body, makeDecoder: makeDecoder, continuation: continuation)
+                try await run(url: url, apiKey: apiKey, body: body, makeDecoder: makeDecoder, sending: sending, continuation: continuation)
             } catch {
                 continuation.finish(throwing: Task.isCancelled ? CancellationError() : error)
             }
@@ -64,6 +67,7 @@ public struct UpstreamTransport: Sendable {
     }
 
     private func run<Decoder: StreamDecoder>(url: String, apiKey: String?, body: [UInt8], makeDecoder: @Sendable () -> Decoder,
+                                              sending: @Sendable () -> Void,
                                               continuation: AsyncThrowingStream<ChatEvent, any Error>.Continuation) async throws {
         var attempt = 0
         var sentDelta = false
@@ -72,6 +76,7 @@ public struct UpstreamTransport: Sendable {
             let failure: ChatProviderError
             var retryAfter: Duration?
             do {
+                if attempt == 1 { sending() }
                 let response = try await client.execute(makeRequest(url: url, apiKey: apiKey, body: body),
                                                         deadline: .now() + .init(requestTimeout), logger: logger)
                 if response.status != .ok {
