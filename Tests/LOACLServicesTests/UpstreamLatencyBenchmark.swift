@@ -148,6 +148,7 @@ struct UpstreamLatencyBenchmark {
                          p(stored, 0.5), p(stored, 0.99)))
             let d = Self.summary(label + "direct", direct)
             let l = Self.summary(label + "loacl", loacl)
+            print("BENCH \(label)upstream connections opened: \(rig.upstream.openedConnections) for \(rig.upstream.requests.count) requests")
             let speculation = rig.services.turnContexts
             print("BENCH \(label)speculative upstream requests kept: \(speculation.kept.load(ordering: .relaxed)), dropped: \(speculation.dropped.load(ordering: .relaxed))")
             print(String(format: "BENCH %@overhead ttfd_p50_ms=%.3f ttfd_p99_ms=%.3f (target: p99 overhead <= 1 ms)", label,
