@@ -81,41 +81,55 @@ $$;
 REVOKE EXECUTE ON FUNCTION loacl.begin_turn(uuid, text, text[], text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION loacl.begin_turn(uuid, text, text[], text) TO loacl_app;
 
--- threads.messages_version: bumped by every insert, update or delete of one of the thread's
--- messages, in the same transaction (the bump's UPDATE holds the thread row until COMMIT, so
--- bumps follow commit order). A server that read a thread's history together with its version
--- V (one statement, one snapshot) and then stored k messages itself knows that history plus its
--- own k messages is the whole story exactly when the version is V + k: SendMessage then skips
--- re-reading the history (see docs/SCHEMA.md). Existing threads start at 0: only changes count.
+-- threads.messages_version: raised by the number of the thread's messages each statement
+-- inserts, updates or deletes, in the same transaction (the UPDATE holds the thread row until
+-- COMMIT, so changes are counted in commit order). A server that read a thread's history
+-- together with its version V (one statement, one snapshot) and then stored k messages itself
+-- knows that history plus its own k messages is the whole story exactly when the version is
+-- V + k: SendMessage then skips re-reading the history (see docs/SCHEMA.md). Existing threads
+-- start at 0: only changes count.
 ALTER TABLE loacl.threads ADD COLUMN messages_version bigint NOT NULL DEFAULT 0;
 
--- The insert trigger (0003's touch_thread_on_message) now bumps the version on every insert
--- (the BEFORE UPDATE trigger sets updated_at). It refuses the insert if the caller could not
--- update the thread, so no message is ever stored without its bump.
-CREATE OR REPLACE FUNCTION loacl.touch_thread_on_message() RETURNS trigger
-    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
-    AS $$
-BEGIN
-    UPDATE loacl.threads SET messages_version = messages_version + 1 WHERE id = NEW.thread_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'thread % not found', NEW.thread_id USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    RETURN NULL;
-END
-$$;
+-- Statement-level triggers with transition tables: one UPDATE per thread and statement. A
+-- row-level UPDATE of the same thread row for every message of a bulk insert would make each
+-- UPDATE walk the row's ever longer chain of versions from the same transaction (quadratic).
+-- These replace 0003's row-level touch_thread_on_message (the BEFORE UPDATE trigger on threads
+-- still sets updated_at). An insert is refused if the caller could not update its thread, so no
+-- message is stored without its count.
+DROP TRIGGER touch_thread_on_message ON loacl.messages;
+DROP FUNCTION loacl.touch_thread_on_message();
 
--- No API changes or deletes single messages; anything else that does (an administrator, a
--- thread's cascade) bumps too, where the thread still exists.
-CREATE FUNCTION loacl.bump_thread_messages_version() RETURNS trigger
+CREATE FUNCTION loacl.count_thread_messages_changes() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
     AS $$
+DECLARE
+    threads bigint;
+    updated bigint;
 BEGIN
-    UPDATE loacl.threads SET messages_version = messages_version + 1 WHERE id = OLD.thread_id;
-    IF TG_OP = 'UPDATE' AND NEW.thread_id IS DISTINCT FROM OLD.thread_id THEN
-        UPDATE loacl.threads SET messages_version = messages_version + 1 WHERE id = NEW.thread_id;
+    IF TG_OP = 'INSERT' THEN
+        WITH changed AS (SELECT thread_id, count(*) AS n FROM new_rows GROUP BY thread_id)
+        UPDATE loacl.threads t SET messages_version = t.messages_version + c.n FROM changed c WHERE t.id = c.thread_id;
+        GET DIAGNOSTICS updated = ROW_COUNT;
+        SELECT count(DISTINCT thread_id) INTO threads FROM new_rows;
+        IF updated < threads THEN
+            RAISE EXCEPTION 'thread not found' USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH changed AS (
+            SELECT thread_id, count(*) AS n FROM (SELECT thread_id FROM old_rows UNION ALL SELECT thread_id FROM new_rows) r
+            GROUP BY thread_id)
+        UPDATE loacl.threads t SET messages_version = t.messages_version + c.n FROM changed c WHERE t.id = c.thread_id;
+    ELSE
+        -- A thread's cascade finds no thread left to count.
+        WITH changed AS (SELECT thread_id, count(*) AS n FROM old_rows GROUP BY thread_id)
+        UPDATE loacl.threads t SET messages_version = t.messages_version + c.n FROM changed c WHERE t.id = c.thread_id;
     END IF;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER bump_thread_messages_version AFTER UPDATE OR DELETE ON loacl.messages
-    FOR EACH ROW EXECUTE FUNCTION loacl.bump_thread_messages_version();
+CREATE TRIGGER count_thread_messages_inserts AFTER INSERT ON loacl.messages
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION loacl.count_thread_messages_changes();
+CREATE TRIGGER count_thread_messages_updates AFTER UPDATE ON loacl.messages
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION loacl.count_thread_messages_changes();
+CREATE TRIGGER count_thread_messages_deletes AFTER DELETE ON loacl.messages
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION loacl.count_thread_messages_changes();

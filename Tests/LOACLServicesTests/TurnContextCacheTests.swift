@@ -116,9 +116,9 @@ struct TurnContextCacheTests {
 
             // A change that does not bump the version (its trigger disabled by the superuser) is
             // not seen: the history was not read again. This is what the bump protects against.
-            try rig.harness.superuser("ALTER TABLE loacl.messages DISABLE TRIGGER bump_thread_messages_version")
+            try rig.harness.superuser("ALTER TABLE loacl.messages DISABLE TRIGGER count_thread_messages_updates")
             try rig.harness.superuser("UPDATE loacl.messages SET content = 'edited quietly' WHERE thread_id = $1 AND role = 'user'", [rig.thread.id])
-            try rig.harness.superuser("ALTER TABLE loacl.messages ENABLE TRIGGER bump_thread_messages_version")
+            try rig.harness.superuser("ALTER TABLE loacl.messages ENABLE TRIGGER count_thread_messages_updates")
             #expect(await rig.send("second question").error == nil)
             #expect(lastRequest().contains("first question") && !lastRequest().contains("edited quietly"))
 
@@ -126,7 +126,7 @@ struct TurnContextCacheTests {
             let before = try #require(try rig.harness.superuser("SELECT messages_version FROM loacl.threads WHERE id = $1", [rig.thread.id]).scalar)
             try rig.harness.superuser("UPDATE loacl.messages SET content = 'edited openly' WHERE thread_id = $1 AND content = 'edited quietly'", [rig.thread.id])
             let after = try #require(try rig.harness.superuser("SELECT messages_version FROM loacl.threads WHERE id = $1", [rig.thread.id]).scalar)
-            #expect(Int(after) == Int(before)! + 1)
+            #expect(Int(after)! > Int(before)!)
             #expect(await rig.send("third question").error == nil)
             #expect(lastRequest().contains("edited openly") && lastRequest().contains("second question"))
             #expect(rig.services.turnContexts.dropped.load(ordering: .relaxed) == 1, "the third turn's guess had the old text")
@@ -143,13 +143,20 @@ struct TurnContextCacheTests {
             #expect(try version(one) == 0)
             _ = try await h.send(guest, thread: one, "hello") // the user message and the reply
             #expect(try version(one) == 2)
+            // Many messages in one statement: one UPDATE of the thread, counting them all.
+            try h.superuser("INSERT INTO loacl.messages (thread_id, role, content) SELECT $1, 'user', 'bulk ' || i FROM generate_series(1, 5000) i", [two])
+            #expect(try version(two) == 5000)
+            var last = try version(one)
             try h.superuser("UPDATE loacl.messages SET tokens_used = tokens_used + 1 WHERE thread_id = $1 AND role = 'user'", [one])
-            #expect(try version(one) == 3)
+            #expect(try version(one) > last)
+            last = try version(one)
+            let lastTwo = try version(two)
             try h.superuser("UPDATE loacl.messages SET thread_id = $2 WHERE thread_id = $1 AND role = 'user'", [one, two])
-            #expect(try version(one) == 4 && version(two) == 1)
+            #expect(try version(one) > last && version(two) > lastTwo)
+            last = try version(one)
             try h.superuser("DELETE FROM loacl.messages WHERE thread_id = $1", [one])
-            #expect(try version(one) == 5)
-            try h.superuser("DELETE FROM loacl.threads WHERE id = $1", [two]) // the cascade finds no thread to bump
+            #expect(try version(one) > last)
+            try h.superuser("DELETE FROM loacl.threads WHERE id = $1", [two]) // the cascade finds no thread to count
             #expect(try h.superuser("SELECT count(*) FROM loacl.messages WHERE thread_id = $1", [two]).scalar == "0")
         }
     }
