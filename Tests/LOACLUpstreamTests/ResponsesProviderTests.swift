@@ -8,17 +8,20 @@ import Testing
         OpenAIResponsesProvider(baseURL: server.baseURL, defaultModel: "gpt-default", transport: testTransport(retry: retry))
     }
 
-    /// `sending` comes before the upstream sees the request (SendMessage waits for it before its
-    /// database work), and also when no request could be made at all.
-    @Test func sendingIsSignalledBeforeTheRequestAndWhenNoneIsMade() async throws {
+    /// `sending` comes once the request is written, before any of the reply is read (SendMessage
+    /// waits for it before its database work), and also when no request could be made at all.
+    @Test func sendingIsSignalledOnceTheRequestIsWrittenAndWhenNoneIsMade() async throws {
         let server = try await FakeOpenAIServer.start(FakeOpenAIServer.Reply.sequence([
-            .stream(OpenAIWire.responses(deltas: ["Hi"], usage: (input: 1, output: 1, total: 2))),
+            .stream(OpenAIWire.responses(deltas: ["Hi"], usage: (input: 1, output: 1, total: 2)), firstDelay: .seconds(1)),
         ]))
         defer { Task { await server.stop() } }
-        let (signals, signal) = AsyncStream<Int>.makeStream()
-        let stream = provider(server).streamReply(sampleRequest, sending: { signal.yield(server.requests.count) })
+        let (signals, signal) = AsyncStream<Void>.makeStream()
+        let stream = provider(server).streamReply(sampleRequest, sending: { signal.yield() })
         var iterator = signals.makeAsyncIterator()
-        #expect(await iterator.next() == 0, "signalled before the upstream had the request")
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(await iterator.next() != nil)
+        #expect(clock.now - start < .seconds(1), "signalled without waiting for the reply (its first token takes 1 s)")
         #expect(await collect(stream).deltas == ["Hi"])
 
         let nowhere = OpenAIResponsesProvider(baseURL: "http://127.0.0.1:9", defaultModel: "m", transport: testTransport(retry: RetryPolicy(maxAttempts: 1)))

@@ -32,8 +32,9 @@ public struct UpstreamTransport: Sendable {
     /// POSTs `body` (JSON) to `url` and streams the decoded reply. The returned stream's
     /// consumer owns the request: when its task is cancelled or it stops iterating, the
     /// request is cancelled and the connection closed.
-    /// `sending` is called just before the first attempt goes out, and again when the stream
-    /// ends (so it is called even when no attempt was made).
+    /// `sending` is called once the first attempt's request has been written (the HTTP client
+    /// asked for more body after the last byte), and again when the stream ends (so it is
+    /// called even when no attempt was made).
     func stream<Decoder: StreamDecoder>(url: String, apiKey: String?, body: [UInt8], sending: @escaping @Sendable () -> Void = {},
                                          makeDecoder: @escaping @Sendable () -> Decoder) -> AsyncThrowingStream<ChatEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream<ChatEvent, any Error>.makeStream()
@@ -53,7 +54,7 @@ public struct UpstreamTransport: Sendable {
         return stream
     }
 
-    private func makeRequest(url: String, apiKey: String?, body: [UInt8]) -> HTTPClientRequest {
+    private func makeRequest(url: String, apiKey: String?, body: [UInt8], sent: (@Sendable () -> Void)? = nil) -> HTTPClientRequest {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -62,12 +63,16 @@ public struct UpstreamTransport: Sendable {
         if let apiKey, !apiKey.isEmpty {
             request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
         }
-        request.body = .bytes(ByteBuffer(bytes: body))
+        if let sent {
+            request.body = .stream(SignallingBody(buffer: ByteBuffer(bytes: body), sent: sent), length: .known(Int64(body.count)))
+        } else {
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
         return request
     }
 
     private func run<Decoder: StreamDecoder>(url: String, apiKey: String?, body: [UInt8], makeDecoder: @Sendable () -> Decoder,
-                                              sending: @Sendable () -> Void,
+                                              sending: @escaping @Sendable () -> Void,
                                               continuation: AsyncThrowingStream<ChatEvent, any Error>.Continuation) async throws {
         var attempt = 0
         var sentDelta = false
@@ -76,8 +81,7 @@ public struct UpstreamTransport: Sendable {
             let failure: ChatProviderError
             var retryAfter: Duration?
             do {
-                if attempt == 1 { sending() }
-                let response = try await client.execute(makeRequest(url: url, apiKey: apiKey, body: body),
+                let response = try await client.execute(makeRequest(url: url, apiKey: apiKey, body: body, sent: attempt == 1 ? sending : nil),
                                                         deadline: .now() + .init(requestTimeout), logger: logger)
                 if response.status != .ok {
                     let errorBody = (try? await response.body.collect(upTo: 64 * 1024)).map { Array(buffer: $0) } ?? []
@@ -157,4 +161,28 @@ public struct UpstreamTransport: Sendable {
         }
         return "\(error)"
     }
+}
+
+/// A request body of one buffer that calls `sent` when the HTTP client asks for more after it:
+/// by then the request has been handed to the connection.
+struct SignallingBody: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let buffer: ByteBuffer
+    let sent: @Sendable () -> Void
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var buffer: ByteBuffer?
+        let sent: @Sendable () -> Void
+
+        mutating func next() async -> ByteBuffer? {
+            if let buffer {
+                self.buffer = nil
+                return buffer
+            }
+            sent()
+            return nil
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(buffer: buffer, sent: sent) }
 }
