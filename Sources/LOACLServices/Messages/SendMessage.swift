@@ -13,6 +13,8 @@ extension MessageService {
     static let defaultHistoryTokens = 8_000
     /// The most history messages a turn reads.
     static let historyLimit = 200
+    /// How long a turn's database work waits for its speculative upstream request to leave.
+    static let speculationHeadStart: Duration = .milliseconds(20)
 
     /// Stores the user message (quotas and rate limit checked first, in the same transaction),
     /// streams the reply from the assistant's provider, stores it with its token count, then
@@ -49,7 +51,13 @@ extension MessageService {
             speculative = (provider.name, chat, provider.streamReply(chat, sending: { sendingContinuation.finish() }))
             // Let the request leave before the turn's database work starts: on a small machine
             // that work would otherwise hold it back for milliseconds, competing for the CPU.
-            for await _ in sending {}
+            // Not longer than `speculationHeadStart` (an upstream slow to accept a connection).
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { for await _ in sending {} }
+                group.addTask { try? await Task.sleep(for: Self.speculationHeadStart) }
+                await group.next()
+                group.cancelAll()
+            }
         }
         defer { if let speculative { Self.abandon(speculative.stream) } }
 
