@@ -137,6 +137,40 @@ struct MessageAndFileTests {
         }
     }
 
+    /// The turn's checks run in PostgreSQL (`loacl.begin_turn`): each refusal has its code and
+    /// a message saying why, and stores nothing.
+    @Test func refusedTurnsSayWhyAndStoreNothing() async throws {
+        try await withHarness { h in
+            let tenant = Caller.newTenant()
+            func refusal(_ body: () async throws -> Void) async -> RPCError? {
+                do { try await body(); return nil } catch { return error as? RPCError }
+            }
+            let limited = try await h.createAssistant(tenant) { $0.configuration.messagesPerSessionPerMinute = 1 }
+            let (guest, _) = try await h.startGuest(limited.id)
+            let thread = try await h.createThread(guest)
+            _ = try await h.send(guest, thread: thread.id, "one")
+            let rate = await refusal { _ = try await h.send(guest, thread: thread.id, "two") }
+            #expect(rate?.code == .resourceExhausted && rate?.message == "rate limit: 1 messages per minute per session")
+
+            try h.superuser("UPDATE loacl.threads SET status = 'archived' WHERE id = $1", [thread.id])
+            let archived = await refusal { _ = try await h.send(guest, thread: thread.id, "three") }
+            #expect(archived?.code == .failedPrecondition && archived?.message == "thread is archived")
+
+            let elsewhere = try await h.createAssistant(tenant) { $0.configuration.provider = "openai-responses" }
+            let (other, _) = try await h.startGuest(elsewhere.id)
+            let otherThread = try await h.createThread(other)
+            let provider = await refusal { _ = try await h.send(other, thread: otherThread.id, "hello") }
+            #expect(provider?.code == .failedPrecondition
+                    && provider?.message == "the assistant's provider \"openai-responses\" is not configured on this server")
+
+            let missing = await refusal { _ = try await h.send(other, thread: thread.id, "not yours") }
+            #expect(missing?.code == .notFound && missing?.message == "thread not found")
+
+            let stored = try h.superuser("SELECT count(*) FROM loacl.messages WHERE thread_id IN ($1, $2)", [thread.id, otherThread.id]).scalar
+            #expect(stored == "2", "only the first exchange")
+        }
+    }
+
     @Test func cancelledReplyIsStoredAsIncomplete() async throws {
         try await withHarness { h in
             let assistant = try await h.createAssistant(Caller.newTenant()) { $0.configuration.provider = "openai-chat" }
