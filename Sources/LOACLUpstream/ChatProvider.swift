@@ -9,9 +9,9 @@ public protocol ChatProvider: Sendable {
     /// Errors are `ChatProviderError`. Cancelling the consuming task cancels the upstream request.
     func streamReply(_ request: ChatRequest) -> AsyncThrowingStream<ChatEvent, any Error>
 
-    /// `streamReply`, calling `sending` when the request is about to go out (or has failed
-    /// before it could): a caller with other work to do can let the request leave first. It
-    /// may be called more than once; the first call is the one that counts.
+    /// `streamReply`, calling `sending` once the request has been handed to the connection (or
+    /// when the stream ends without that): a caller with other work to do can let the request
+    /// leave first. It may be called more than once; the first call is the one that counts.
     func streamReply(_ request: ChatRequest, sending: @escaping @Sendable () -> Void) -> AsyncThrowingStream<ChatEvent, any Error>
 
     /// Up to `count` short follow-up questions the user might ask next.

@@ -23,10 +23,14 @@ public struct OpenAIChatCompletionsProvider: ChatProvider {
     public var endpointURL: String { OpenAIEndpoint.url(base: baseURL, path: "chat/completions") }
 
     public func streamReply(_ request: ChatRequest) -> AsyncThrowingStream<ChatEvent, any Error> {
-        streamReply(request, sending: {})
+        stream(request, sending: nil)
     }
 
     public func streamReply(_ request: ChatRequest, sending: @escaping @Sendable () -> Void) -> AsyncThrowingStream<ChatEvent, any Error> {
+        stream(request, sending: sending)
+    }
+
+    private func stream(_ request: ChatRequest, sending: (@Sendable () -> Void)?) -> AsyncThrowingStream<ChatEvent, any Error> {
         transport.streamJSON(url: endpointURL, request: request, limits: attachmentLimits,
                              body: { ChatCompletionsRequestBody(request, defaultModel: defaultModel, legacyMaxTokens: legacyMaxTokens) },
                              makeDecoder: ChatCompletionsStreamDecoder.init(estimatedInputTokens:), sending: sending)

@@ -19,10 +19,14 @@ public struct OpenAIResponsesProvider: ChatProvider {
     public var endpointURL: String { OpenAIEndpoint.url(base: baseURL, path: "responses") }
 
     public func streamReply(_ request: ChatRequest) -> AsyncThrowingStream<ChatEvent, any Error> {
-        streamReply(request, sending: {})
+        stream(request, sending: nil)
     }
 
     public func streamReply(_ request: ChatRequest, sending: @escaping @Sendable () -> Void) -> AsyncThrowingStream<ChatEvent, any Error> {
+        stream(request, sending: sending)
+    }
+
+    private func stream(_ request: ChatRequest, sending: (@Sendable () -> Void)?) -> AsyncThrowingStream<ChatEvent, any Error> {
         transport.streamJSON(url: endpointURL, request: request, limits: attachmentLimits,
                              body: { ResponsesRequestBody(request, defaultModel: defaultModel) },
                              makeDecoder: ResponsesStreamDecoder.init(estimatedInputTokens:), sending: sending)

@@ -21,7 +21,7 @@ extension UpstreamTransport {
     /// `sending`: see `ChatProvider.streamReply(_:sending:)`.
     func streamJSON<Body: Encodable, Decoder: StreamDecoder>(
         url: String, request: ChatRequest, limits: AttachmentLimits, body: () -> Body,
-        makeDecoder: @escaping @Sendable (Int) -> Decoder, sending: @escaping @Sendable () -> Void = {}
+        makeDecoder: @escaping @Sendable (Int) -> Decoder, sending: (@Sendable () -> Void)? = nil
     ) -> AsyncThrowingStream<ChatEvent, any Error> {
         let bytes: [UInt8]
         do {
@@ -29,7 +29,7 @@ extension UpstreamTransport {
             bytes = Array(try JSONEncoder().encode(body()))
         } catch {
             let failure = error as? ChatProviderError ?? .failed("cannot encode the request: \(error)")
-            sending()
+            sending?()
             return AsyncThrowingStream { $0.finish(throwing: failure) }
         }
         let estimate = TokenEstimator.estimateInput(request)

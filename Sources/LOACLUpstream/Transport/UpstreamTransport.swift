@@ -32,14 +32,14 @@ public struct UpstreamTransport: Sendable {
     /// POSTs `body` (JSON) to `url` and streams the decoded reply. The returned stream's
     /// consumer owns the request: when its task is cancelled or it stops iterating, the
     /// request is cancelled and the connection closed.
-    /// `sending` is called once the first attempt's request has been written (the HTTP client
-    /// asked for more body after the last byte), and again when the stream ends (so it is
-    /// called even when no attempt was made).
-    func stream<Decoder: StreamDecoder>(url: String, apiKey: String?, body: [UInt8], sending: @escaping @Sendable () -> Void = {},
+    /// `sending`, if given, is called once the first attempt's request has been written (the
+    /// HTTP client asked for more body after the last byte), and again when the stream ends
+    /// (so it is called even when no attempt was made). Without it the body goes as one buffer.
+    func stream<Decoder: StreamDecoder>(url: String, apiKey: String?, body: [UInt8], sending: (@Sendable () -> Void)? = nil,
                                          makeDecoder: @escaping @Sendable () -> Decoder) -> AsyncThrowingStream<ChatEvent, any Error> {
         let (stream, continuation) = AsyncThrowingStream<ChatEvent, any Error>.makeStream()
         let task = Task {
-            defer { sending() }
+            defer { sending?() }
             do {
                 try await run(url: url, apiKey: apiKey, body: body, makeDecoder: makeDecoder, sending: sending, continuation: continuation)
             } catch {
@@ -72,7 +72,7 @@ public struct UpstreamTransport: Sendable {
     }
 
     private func run<Decoder: StreamDecoder>(url: String, apiKey: String?, body: [UInt8], makeDecoder: @Sendable () -> Decoder,
-                                              sending: @escaping @Sendable () -> Void,
+                                              sending: (@Sendable () -> Void)?,
                                               continuation: AsyncThrowingStream<ChatEvent, any Error>.Continuation) async throws {
         var attempt = 0
         var sentDelta = false
