@@ -107,10 +107,6 @@ public final class FakeOpenAIServer: Sendable {
 
     /// Every request received so far, in order.
     public var requests: [Request] { state.withLock { $0.requests } }
-    /// The latest request and when its reply's first body chunk was written (nil if none was).
-    public var lastRequest: (request: Request, firstChunkAt: ContinuousClock.Instant?)? {
-        state.withLock { state in state.requests.last.map { ($0, state.firstChunks[state.requests.count - 1]) } }
-    }
     /// When the reply to request `index` wrote its first body chunk.
     public func firstChunkAt(_ index: Int) -> ContinuousClock.Instant? { state.withLock { $0.firstChunks[index] } }
     public var openedConnections: Int { state.withLock { $0.openedConnections } }

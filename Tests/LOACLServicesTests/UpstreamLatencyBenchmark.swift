@@ -25,11 +25,14 @@ struct UpstreamLatencyBenchmark {
         var relayed: Double?
     }
 
+    /// Nearest-rank percentile (NaN for no values).
+    static func pct(_ values: [Double], _ p: Double) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        return sorted[max(0, min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
+    }
+
     static func summary(_ name: String, _ samples: [Sample]) -> (p50: Double, p99: Double) {
-        func pct(_ values: [Double], _ p: Double) -> Double {
-            let sorted = values.sorted()
-            return sorted[max(0, min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
-        }
         let ttfd = samples.map(\.firstDelta)
         let rate = samples.map { Double(deltas.count - 1) / max($0.stream, 1e-9) }
         let line = String(format: "%@ ttfd_p50_ms=%.3f ttfd_p90_ms=%.3f ttfd_p99_ms=%.3f ttfd_max_ms=%.3f deltas_per_sec_p50=%.0f rounds=%d",
@@ -78,11 +81,17 @@ struct UpstreamLatencyBenchmark {
                         last = clock.now
                     }
                 }
+                return try sample(start: start, first: first, last: last)
+            }
+            /// The round's figures; the upstream's part from the reply's request (the last one
+            /// that is not a follow-up request).
+            func sample(start: ContinuousClock.Instant, first: ContinuousClock.Instant?, last: ContinuousClock.Instant) throws -> Sample {
                 let f = try #require(first)
-                let upstream = rig.upstream.lastRequest
+                let requests = rig.upstream.requests
+                let index = try #require(requests.lastIndex { !$0.asksForFollowUps })
                 return Sample(firstDelta: (f - start).seconds, stream: (last - f).seconds,
-                              requested: upstream.map { ($0.request.receivedAt - start).seconds },
-                              relayed: upstream?.firstChunkAt.map { (f - $0).seconds })
+                              requested: (requests[index].receivedAt - start).seconds,
+                              relayed: rig.upstream.firstChunkAt(index).map { (f - $0).seconds })
             }
             // Through LOACL: SendMessage over the socket, first `delta` event. Each round on a
             // fresh thread (made through the same server before the clock starts, as a client
@@ -113,14 +122,7 @@ struct UpstreamLatencyBenchmark {
                         }
                     }
                 }
-                let f = try #require(first)
-                // The reply's request (the follow-up request comes after it).
-                let requests = rig.upstream.requests
-                let index = try #require(requests.lastIndex { !$0.asksForFollowUps })
-                let firstChunk = rig.upstream.firstChunkAt(index)
-                return (Sample(firstDelta: (f - start).seconds, stream: (last - f).seconds,
-                               requested: (requests[index].receivedAt - start).seconds, relayed: firstChunk.map { (f - $0).seconds }),
-                        (try #require(userMessage) - start).seconds)
+                return (try sample(start: start, first: first, last: last), (try #require(userMessage) - start).seconds)
             }
             // Alternating rounds, so whatever else the machine does at a moment (autovacuum, a
             // noisy neighbour) falls on both sides alike; the first rounds warm both up.
@@ -135,10 +137,7 @@ struct UpstreamLatencyBenchmark {
                 loacl.append(l)
                 stored.append(s)
             }
-            func p(_ values: [Double], _ q: Double) -> Double {
-                let sorted = values.sorted()
-                return sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] * 1000
-            }
+            func p(_ values: [Double], _ q: Double) -> Double { Self.pct(values, q) * 1000 }
             for (side, samples) in [("direct", direct), ("loacl", loacl)] {
                 let requested = samples.compactMap(\.requested), relayed = samples.compactMap(\.relayed)
                 print(String(format: "BENCH %@%@ upstream had the request after p50_ms=%.3f p99_ms=%.3f; its first chunk reached the caller after p50_ms=%.3f p99_ms=%.3f",
