@@ -157,9 +157,27 @@ public final class FakeOpenAIServer: Sendable {
             case .stream(let chunks, let delay, let end, let firstDelay):
                 // No Content-Length: NIO's encoder sends the body chunked, as OpenAI does.
                 let headers = HTTPHeaders([("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache")])
-                try await channel.writeAndFlush(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)))
-                if firstDelay > .zero { try await Task.sleep(until: receivedAt + firstDelay, clock: .continuous) }
+                let head = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))
+                if firstDelay > .zero {
+                    try await channel.writeAndFlush(head)
+                    try await Task.sleep(until: receivedAt + firstDelay, clock: .continuous)
+                }
                 firstChunk()
+                if delay == .zero, case .finish = end {
+                    // As fast as a server can: the rest in one event-loop turn, each chunk still
+                    // flushed on its own. Awaiting each write from this task costs two thread
+                    // hops per chunk, and the fake upstream's own CPU time would show in the
+                    // benchmarks as if it were the code under test's.
+                    try await channel.eventLoop.submit {
+                        if firstDelay == .zero { channel.writeAndFlush(head, promise: nil) }
+                        for chunk in chunks {
+                            channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: chunk))), promise: nil)
+                        }
+                        channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
+                    }.get()
+                    return
+                }
+                if firstDelay == .zero { try await channel.writeAndFlush(head) }
                 for chunk in chunks {
                     if delay > .zero { try await Task.sleep(for: delay) }
                     try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: chunk))))
