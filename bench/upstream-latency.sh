@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Chat-pipeline benchmark (issue 6): time-to-first-delta and delta throughput of one fake OpenAI
-# upstream (Responses API wire format, 20 deltas, no delay), called directly through the provider
-# and through LOACL's SendMessage, in one run. Runs Tests/LOACLServicesTests/UpstreamLatencyBenchmark.swift
+# upstream (Responses API wire format, 20 deltas), called directly through the provider and
+# through LOACL's SendMessage, in alternating rounds of one run: once with a stress upstream (the
+# whole reply at once), once with a model-like one (first delta after LOACL_BENCH_TTFT_MS, default
+# 20, then one event every LOACL_BENCH_GAP_MS, default 1). Runs Tests/LOACLServicesTests/UpstreamLatencyBenchmark.swift
 # (skipped unless LOACL_BENCH=1) against a throwaway PostgreSQL cluster.
 # Usage: bench/upstream-latency.sh [--debug]      (as root, like scripts/test.sh)
-# LOACL_BENCH_ROUNDS (default 200) sets calls per side; LOACL_BENCH_SCRATCH the build folder.
+# LOACL_BENCH_ROUNDS (default 500) sets calls per side; LOACL_BENCH_SCRATCH the build folder.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -178,8 +178,8 @@ public final class FakeOpenAIServer: Sendable {
                     return
                 }
                 if firstDelay == .zero { try await channel.writeAndFlush(head) }
-                for chunk in chunks {
-                    if delay > .zero { try await Task.sleep(for: delay) }
+                for (i, chunk) in chunks.enumerated() {
+                    if delay > .zero, i > 0 { try await Task.sleep(for: delay) }
                     try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: chunk))))
                 }
                 switch end {
