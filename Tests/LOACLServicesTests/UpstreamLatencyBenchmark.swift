@@ -50,7 +50,7 @@ struct UpstreamLatencyBenchmark {
     }
 
     /// A model-like upstream: its first token `LOACL_BENCH_TTFT_MS` (default 20) after the
-    /// request arrived, then one delta every `LOACL_BENCH_GAP_MS` (default 1) — still far
+    /// request arrived, then one event every `LOACL_BENCH_GAP_MS` (default 1) — still far
     /// quicker than real models (hundreds of ms to the first token, tens of ms per token).
     @Test func timeToFirstDeltaWithAModelLikeUpstream() async throws {
         let env = ProcessInfo.processInfo.environment
