@@ -35,14 +35,11 @@ enum ErrorMapping {
             break
         }
         let state = error.sqlState ?? ""
-        // Raised by LOACL's own functions (class LC) with a message meant for the client.
         switch state {
+        // Raised by LOACL's own functions (class LC) with a message meant for the client.
         case "LCN01": return .notFound(error.message)
         case "LCP01": return RPCError(.failedPrecondition, error.message)
         case "LCR01": return RPCError(.resourceExhausted, error.message)
-        default: break
-        }
-        switch state {
         case SQLState.uniqueViolation:
             return RPCError(.alreadyExists, "already exists")
         case SQLState.checkViolation, SQLState.notNullViolation, SQLState.invalidTextRepresentation,
