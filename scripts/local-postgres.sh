@@ -12,7 +12,7 @@
 #                  socket, mode 0700) and server.log. Every parent must be traversable by the
 #                  `postgres` user: `start` adds o+x to parents that are not (and says so).
 #   LOACL_PG_PORT  TCP port on 127.0.0.1 and socket port (default 54320)
-#   LOACL_PG_TEST  1 = throwaway test cluster: fsync/synchronous_commit/full_page_writes off.
+#   LOACL_PG_TEST  1 = throwaway test cluster: fsync/synchronous_commit/full_page_writes off, 400 connections.
 #
 # Authentication: `trust` on the Unix socket, whose folder run/ is mode 0700 and owned by
 # postgres, so only root and postgres can reach it; scram-sha-256 on 127.0.0.1/::1 with
@@ -95,7 +95,8 @@ write_secrets() {
 start_server() {
     local opts="-k $SOCK -p $PORT -c listen_addresses=127.0.0.1 -c unix_socket_permissions=0700"
     if [[ "${LOACL_PG_TEST:-0}" == "1" ]]; then
-        opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        # Test suites run in parallel, each with its own servers, pools and run listeners.
+        opts+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400"
     fi
     log "starting on port $PORT (socket folder $SOCK)"
     as_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 -o "$opts" start >/dev/null

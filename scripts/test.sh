@@ -22,8 +22,11 @@ export LOACL_TEST_PG_USER=postgres
 export LOACL_REPO_ROOT="$ROOT"
 
 echo "== swift build"
-swift build --build-tests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Wrapping|Linking|Write|Building)' || true
-test "${PIPESTATUS[0]}" -eq 0
+# The build's status, not the filter's: a failed build must stop here (not run stale binaries).
+build_status=0
+swift build --build-tests 2>&1 | { grep -Ev '^\[[0-9]+/[0-9]+\] (Compiling|Emitting|Wrapping|Linking|Write|Building)' || true; } \
+  || build_status=$?
+if [ "$build_status" -ne 0 ]; then echo "tests: FAILED (the build failed, see above)"; exit 1; fi
 
 # Secrets and provider settings for every loacld the tests start (this one, and the Python and
 # C clients' servers): a fresh master key per run, and the offline provider (no network here).

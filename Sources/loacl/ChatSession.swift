@@ -93,7 +93,7 @@ struct ChatSession {
                     reply = message
                 case .followUps(let list)?:
                     followUps = list.suggestions
-                case .userMessage?, nil:
+                case .userMessage?, .run?, nil:
                     break
                 }
             }

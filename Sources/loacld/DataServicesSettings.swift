@@ -20,11 +20,16 @@ func makeDataServices(_ settings: Settings, pool: PostgresPool, logger: Logger) 
     var sweep = SessionSweeper.Configuration()
     if let n = try settings.int("sweep-interval") { sweep.interval = .seconds(n) }
     if let n = try settings.int("guest-retention") { sweep.retention = .seconds(n) }
+    var runs = RunEngine.Configuration()
+    if let n = try settings.int("run-lease") { runs.lease = .seconds(n) }
+    if let n = try settings.int("max-run-followers") { runs.maxFollowers = n }
+    if let n = try settings.int("grace-period") { runs.drainGrace = .seconds(n) }
     let options = DataServicesOptions(
         masterKey: masterKey, jwtSecret: settings.value("jwt-secret"),
         storageDirectory: settings.value("storage-dir") ?? ".data/files",
         maxFileSize: UInt64(try settings.int("max-file-size") ?? 20 * 1024 * 1024), sweep: sweep,
-        sessionCacheLifetime: try seconds(settings, "session-cache"), replySpeculation: try seconds(settings, "reply-speculation"))
+        sessionCacheLifetime: try seconds(settings, "session-cache"), replySpeculation: try seconds(settings, "reply-speculation"),
+        runs: runs)
     do {
         return try DataServicesRuntime(options: options, pool: pool, logger: logger)
     } catch {

@@ -90,6 +90,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a thread's last turn context is kept so that its next SendMessage asks the upstream model at once, while PostgreSQL checks the turn (default 30; 0 disables). The request is dropped unless the turn's fresh context is identical; assistants with quotas never speculate.")
     var replySpeculation: Int?
 
+    @Option(help: "Seconds a run outlives its server's silence before another server ends it incomplete (reason server_lost) with the text persisted so far (default 10). Renewed every third of it.")
+    var runLease: Int?
+
+    @Option(help: "Followers of one run on this server: SendMessage and StreamRun calls (default 16).")
+    var maxRunFollowers: Int?
+
     @Option(help: "Serve Prometheus metrics over HTTP at host:port/metrics (e.g. 127.0.0.1:9464). Off by default.")
     var metricsListen: String?
 
@@ -160,7 +166,11 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         logger.info("loacld \(HealthService.version) serving", metadata: ["methods": "\(methods.paths.count)"])
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: server)]
+        // Shut down in reverse: the sweeper, then the server (no new calls; calls in flight
+        // finish within the grace period), then the runs (drained, the rest stopped and stored).
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let keeper = dataServices?.leaseKeeper { services.append(.init(service: keeper)) }
+        services.append(.init(service: server))
         if let sweeper = dataServices?.sweeper { services.append(.init(service: sweeper)) }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -200,6 +210,8 @@ struct Settings {
         flag("session-cache", command.sessionCache.map(String.init))
         flag("reply-speculation", command.replySpeculation.map(String.init))
         flag("metrics-listen", command.metricsListen)
+        flag("run-lease", command.runLease.map(String.init))
+        flag("max-run-followers", command.maxRunFollowers.map(String.init))
         if let path = command.config ?? environment["LOACL_CONFIG"] {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ValidationError("cannot read config file \(path)")

@@ -14,7 +14,13 @@ struct MessageAndFileTests {
             let (guest, session) = try await h.startGuest(assistant.id)
             let thread = try await h.createThread(guest)
 
-            let events = try await h.send(guest, thread: thread.id, "How do I reset my password?\nThanks")
+            let streamed = try await h.send(guest, thread: thread.id, "How do I reset my password?\nThanks")
+            // The run's own events open and close the stream; between them, the exchange.
+            guard case .run(let started)? = streamed.first?.event, case .run(let ended)? = streamed.last?.event else {
+                Issue.record("no run events: \(streamed)")
+                return
+            }
+            let events = streamed.withoutRunEvents
             guard events.count == 6, case .userMessage(let user)? = events.first?.event,
                   case .assistantMessage(let reply)? = events[4].event, case .followUps(let followUps)? = events[5].event else {
                 Issue.record("unexpected event sequence: \(events)")
@@ -25,6 +31,11 @@ struct MessageAndFileTests {
             #expect(reply.role == .assistant && reply.content.hasPrefix("You said: How do I reset") && reply.tokensUsed == 7)
             #expect(reply.metadataJson.contains("offline"))
             #expect(followUps.suggestions.map(\.suggestion) == ["Tell me more", "Why is that?"])
+            #expect(started.status == .inProgress && started.userMessageID == user.id && started.provider == "offline")
+            #expect(ended.status == .completed && ended.replyMessageID == reply.id && ended.id == started.id)
+            let numbers = streamed.map(\.sequenceNumber)
+            #expect(ended.lastSequence == UInt64(streamed.count))
+            #expect(numbers == Array(1...UInt64(streamed.count)))
 
             let titled: Loacl_V1_GetThreadResponse = try await h.call(TS.getThread, request(Loacl_V1_GetThreadRequest.self) { $0.id = thread.id }, as: guest)
             #expect(titled.thread.title == "How do I reset my password?")
@@ -142,9 +153,6 @@ struct MessageAndFileTests {
     @Test func refusedTurnsSayWhyAndStoreNothing() async throws {
         try await withHarness { h in
             let tenant = Caller.newTenant()
-            func refusal(_ body: () async throws -> Void) async -> RPCError? {
-                do { try await body(); return nil } catch { return error as? RPCError }
-            }
             let limited = try await h.createAssistant(tenant) { $0.configuration.messagesPerSessionPerMinute = 1 }
             let (guest, _) = try await h.startGuest(limited.id)
             let thread = try await h.createThread(guest)
@@ -179,6 +187,8 @@ struct MessageAndFileTests {
             var message = Loacl_V1_SendMessageRequest()
             message.threadID = thread.id
             message.content = "talk forever"
+            // Leaving stops the run only when asked to (see RunTests for the default).
+            message.cancelOnDisconnect = true
             let deltas = try await h.client.serverStreaming(MS.sendMessage, message, options: CallOptions(metadata: guest.metadata),
                                                             responseType: Loacl_V1_SendMessageEvent.self) { stream in
                 var deltas = 0
@@ -224,7 +234,7 @@ struct MessageAndFileTests {
             #expect(list.files.map(\.id) == [second.id] && !list.nextPageToken.isEmpty)
 
             // Attach to a message.
-            let events = try await h.send(guest, thread: thread.id, "see file", fileIDs: [file.id])
+            let events = try await h.send(guest, thread: thread.id, "see file", fileIDs: [file.id]).withoutRunEvents
             if case .userMessage(let m)? = events.first?.event { #expect(m.fileIds == [file.id]) }
             if case .assistantMessage(let r)? = events[4].event { #expect(r.content.contains("files 1")) }
             let attached: Loacl_V1_GetFileResponse = try await h.call(FS.getFile, request(Loacl_V1_GetFileRequest.self) { $0.id = file.id }, as: guest)

@@ -26,7 +26,7 @@ struct RowLevelSecurityAttackTests {
         let (guest, session) = try await h.startGuest(assistant.id, fingerprint: "victim-device")
         let thread = try await h.createThread(guest, title: "secret plans")
         let file = try await h.upload(guest, thread: thread.id, bytes: Array("top secret".utf8))
-        let events = try await h.send(guest, thread: thread.id, "my secret")
+        let events = try await h.send(guest, thread: thread.id, "my secret").withoutRunEvents
         guard case .userMessage(let user)? = events.first?.event, case .assistantMessage(let reply)? = events[4].event,
               case .followUps(let followUps)? = events[5].event else { throw RPCError.internal("bad events") }
         let question: Loacl_V1_CreateGuidedQuestionResponse = try await h.call(GS.createGuidedQuestion, request(Loacl_V1_CreateGuidedQuestionRequest.self) {

@@ -211,17 +211,20 @@ struct UpstreamRig {
             events.lazy.compactMap { if case .followUps(let f)? = $0.event { f.suggestions.map(\.suggestion) } else { nil } }.first ?? []
         }
         var rpcError: RPCError? { error as? RPCError }
+        /// The run as its last event left it.
+        var finalRun: Loacl_V1_Run? { events.last.flatMap { if case .run(let r)? = $0.event { r } else { nil } } }
     }
 
     /// Sends `text` with `fileIDs` attached; `stopAfterDeltas` leaves the stream (cancelling the
     /// call) after that many deltas; `onEvent` is called as each event arrives.
-    func send(_ text: String, fileIDs: [String] = [], stopAfterDeltas: Int? = nil,
+    func send(_ text: String, fileIDs: [String] = [], stopAfterDeltas: Int? = nil, cancelOnDisconnect: Bool = false,
               onEvent: @Sendable () -> Void = {}) async -> Outcome {
         var outcome = Outcome()
         var message = Loacl_V1_SendMessageRequest()
         message.threadID = thread.id
         message.content = text
         message.fileIds = fileIDs
+        message.cancelOnDisconnect = cancelOnDisconnect
         do {
             try await client.serverStreaming(MS.sendMessage, message, options: CallOptions(timeout: .seconds(20), metadata: guest.metadata),
                                              responseType: Loacl_V1_SendMessageEvent.self) { stream in
@@ -302,12 +305,14 @@ func withUpstream(_ script: UpstreamScript, retry: RetryPolicy = UpstreamRig.fas
         } catch {
             await client?.close()
             await server.shutdownGracefully()
+            services.runs.close()
             try? await factory.shutdown()
             await upstream.stop()
             throw error
         }
         await client?.close()
         await server.shutdownGracefully()
+        services.runs.close()
         try? await factory.shutdown()
         await upstream.stop()
     }
@@ -330,10 +335,15 @@ struct UpstreamEndToEndTests {
                 case .delta?: "delta"
                 case .assistantMessage?: "assistant"
                 case .followUps?: "followUps"
+                case .run(let run)?: run.status == .inProgress ? "run started" : "run \(run.status)"
                 case nil: "none"
                 }
             }
-            #expect(kinds == ["user"] + Array(repeating: "delta", count: deltas.count) + ["assistant", "followUps"])
+            #expect(kinds == ["run started", "user"] + Array(repeating: "delta", count: deltas.count)
+                        + ["assistant", "followUps", "run RUN_STATUS_COMPLETED"])
+            // One run, numbered 1, 2, 3 ... without gaps.
+            #expect(outcome.events.map(\.sequenceNumber) == (1...UInt64(outcome.events.count)).map { $0 })
+            #expect(Set(outcome.events.map(\.runID)).count == 1)
             #expect(outcome.deltas == deltas)
             let reply = try #require(outcome.reply)
             #expect(reply.content == deltas.joined())
@@ -453,7 +463,9 @@ struct UpstreamEndToEndTests {
         try await withUpstream(script) { rig in
             let outcome = await rig.send("Tell me everything")
             #expect(outcome.rpcError?.code == .unavailable, "\(String(describing: outcome.error))")
-            #expect(outcome.deltas == ["Partial ", "answ"] && outcome.reply == nil)
+            // The partial reply is stored and shown as such before the run ends `failed`.
+            #expect(outcome.deltas == ["Partial ", "answ"] && outcome.reply?.content == "Partial answ")
+            #expect(outcome.finalRun?.status == .failed && outcome.finalRun?.lastError.code == "UNAVAILABLE")
             #expect(rig.chatRequests.count == 1) // no retry once the user has seen text
             let rows = try rig.storedMessages()
             try #require(rows.count == 2)
@@ -486,7 +498,8 @@ struct UpstreamEndToEndTests {
             .stream(UpstreamEndpoint.responses.opening(["One ", "two ", "three "]), delay: .milliseconds(5), end: .hold)
         }
         try await withUpstream(script) { rig in
-            let outcome = await rig.send("Count slowly", stopAfterDeltas: 2)
+            // `cancel_on_disconnect`: leaving stops the run (as every call did before runs).
+            let outcome = await rig.send("Count slowly", stopAfterDeltas: 2, cancelOnDisconnect: true)
             #expect(outcome.error == nil)
             #expect(outcome.deltas == ["One ", "two "])
             // The fake upstream holds its reply open until LOACL closes the connection.
@@ -549,7 +562,8 @@ struct UpstreamEndToEndTests {
             #expect(error.message.contains(failure.clientMessage), "\(error)")
             #expect(outcome.userMessage != nil)
             #expect(outcome.deltas == ["Partial ", "answ"], "\(outcome.events)")
-            #expect(outcome.reply == nil && outcome.followUps.isEmpty)
+            #expect(outcome.reply?.content == "Partial answ" && outcome.followUps.isEmpty)
+            #expect(outcome.finalRun?.status == .failed && outcome.finalRun?.lastError.message == error.message)
             #expect(rig.upstream.requests.count == 1) // never retried after text; no follow-up request
 
             // The partial reply is stored (before the call ends) and marked incomplete, with
@@ -557,7 +571,7 @@ struct UpstreamEndToEndTests {
             let rows = try rig.storedMessages()
             try #require(rows.count == 2)
             #expect(rows[1]["role"] == "assistant" && rows[1]["content"] == "Partial answ")
-            #expect(rows[1]["incomplete"] == "true" && rows[1]["incomplete_reason"] == nil)
+            #expect(rows[1]["incomplete"] == "true" && rows[1]["incomplete_reason"] == "failed")
             #expect(rows[1]["input_tokens"] == nil && rows[1].int("tokens_used") == ("Partial answ".utf8.count + 3) / 4)
             #expect(rows[1]["metadata"]?.contains(failure.endpoint.rawValue) == true)
             let suggestions = try rig.harness.superuser("SELECT count(*) FROM loacl.follow_up_suggestions WHERE thread_id = $1",

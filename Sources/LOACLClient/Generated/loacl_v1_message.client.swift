@@ -31,4 +31,30 @@ public struct Loacl_V1_MessageServiceClient: Sendable {
     public func getMessage(_ request: Loacl_V1_GetMessageRequest, options: CallOptions = CallOptions()) async throws -> Loacl_V1_GetMessageResponse {
         try await connection.unary(Loacl_V1_MessageService.Method.getMessage, request, options: options, responseType: Loacl_V1_GetMessageResponse.self)
     }
+
+    /// Follows a run from any server: the events after `after_sequence`, then live ones until it
+    /// ends. NOT_FOUND for a run the caller cannot see; OUT_OF_RANGE past the end of an ended run.
+    ///
+    /// The responses are readable inside `body`; returning early cancels the call.
+    public func streamRun<Result: Sendable>(
+        _ request: Loacl_V1_StreamRunRequest, options: CallOptions = CallOptions(),
+        _ body: (ResponseStream<Loacl_V1_SendMessageEvent>) async throws -> Result
+    ) async throws -> Result {
+        try await connection.serverStreaming(Loacl_V1_MessageService.Method.streamRun, request, options: options, responseType: Loacl_V1_SendMessageEvent.self, body)
+    }
+
+    /// Stops a run from any server; the text so far is stored and the run ends `cancelled`.
+    public func cancelRun(_ request: Loacl_V1_CancelRunRequest, options: CallOptions = CallOptions()) async throws -> Loacl_V1_CancelRunResponse {
+        try await connection.unary(Loacl_V1_MessageService.Method.cancelRun, request, options: options, responseType: Loacl_V1_CancelRunResponse.self)
+    }
+
+    /// Reads one run.
+    public func getRun(_ request: Loacl_V1_GetRunRequest, options: CallOptions = CallOptions()) async throws -> Loacl_V1_GetRunResponse {
+        try await connection.unary(Loacl_V1_MessageService.Method.getRun, request, options: options, responseType: Loacl_V1_GetRunResponse.self)
+    }
+
+    /// Lists a thread's runs, newest first.
+    public func listRuns(_ request: Loacl_V1_ListRunsRequest, options: CallOptions = CallOptions()) async throws -> Loacl_V1_ListRunsResponse {
+        try await connection.unary(Loacl_V1_MessageService.Method.listRuns, request, options: options, responseType: Loacl_V1_ListRunsResponse.self)
+    }
 }

@@ -47,6 +47,10 @@ public struct Loacl_V1_SendMessageRequest: ProtoMessage, Hashable {
     /// Free-form JSON object text stored with the user message.
     public var metadataJson: String = ""
 
+    /// Stop the run when this call ends early (cancelled, deadline, dropped connection). By
+    /// default the run goes on and is stored complete; StreamRun picks it up again.
+    public var cancelOnDisconnect: Bool = false
+
     public init() {}
 }
 
@@ -70,10 +74,20 @@ public struct Loacl_V1_FollowUpSuggestions: ProtoMessage, Hashable {
     public init() {}
 }
 
-/// One event of SendMessage's reply stream. The stream is, in order: `user_message` once,
-/// `delta` zero or more times, `assistant_message` once, `follow_ups` at most once.
+/// One event of a run, as SendMessage and StreamRun stream it. A run's events are, in order:
+/// `run` (created, status in_progress), `user_message` once, `delta` zero or more times,
+/// `assistant_message` once, `follow_ups` at most once, and `run` again with the final status
+/// (and on every status change in between). Every event carries the run id and its sequence
+/// number (1, 2, 3 ... without gaps); a client that ignores `run` events sees the stream it saw
+/// before runs existed.
 public struct Loacl_V1_SendMessageEvent: ProtoMessage, Hashable {
     public static let protoMessageName = "loacl.v1.SendMessageEvent"
+
+    /// Position of this event in its run (1, 2, 3 ...): resume with StreamRun(after_sequence).
+    public var sequenceNumber: UInt64 = 0
+
+    /// The run this event belongs to.
+    public var runID: String = ""
 
     /// What happened.
     public var event: OneOf_Event? = nil
@@ -114,6 +128,15 @@ public struct Loacl_V1_SendMessageEvent: ProtoMessage, Hashable {
         set { event = .followUps(newValue) }
     }
 
+    /// The run: created, a status change, or its final state.
+    public var run: Loacl_V1_Run {
+        get {
+            if case .run(let v)? = event { return v }
+            return .init()
+        }
+        set { event = .run(newValue) }
+    }
+
     /// What happened.
     public enum OneOf_Event: Sendable, Hashable {
         /// The user's message, as stored.
@@ -124,6 +147,8 @@ public struct Loacl_V1_SendMessageEvent: ProtoMessage, Hashable {
         case assistantMessage(Loacl_V1_Message)
         /// Suggested next questions.
         case followUps(Loacl_V1_FollowUpSuggestions)
+        /// The run: created, a status change, or its final state.
+        case run(Loacl_V1_Run)
     }
 
     public init() {}

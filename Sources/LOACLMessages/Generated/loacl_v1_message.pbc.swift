@@ -71,6 +71,7 @@ extension Loacl_V1_SendMessageRequest: ProtoCBridged {
             c.pointee.file_ids = out
         }
         if !metadataJson.isEmpty { c.pointee.metadata_json = arena.cString(metadataJson) }
+        c.pointee.cancel_on_disconnect = cancelOnDisconnect ? 1 : 0
     }
 
     init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
@@ -84,6 +85,7 @@ extension Loacl_V1_SendMessageRequest: ProtoCBridged {
             fileIds = out
         }
         metadataJson = try protoString(c.pointee.metadata_json, field: "loacl.v1.SendMessageRequest.metadata_json")
+        cancelOnDisconnect = c.pointee.cancel_on_disconnect != 0
     }
 }
 
@@ -170,6 +172,8 @@ extension Loacl_V1_SendMessageEvent: ProtoCBridged {
 
     func fill(_ c: UnsafeMutablePointer<CMessage>, _ arena: inout ProtoArena) {
         Self.cInit(c)
+        c.pointee.sequence_number = sequenceNumber
+        if !runID.isEmpty { c.pointee.run_id = arena.cString(runID) }
         switch event {
         case .userMessage(let v)?:
             c.pointee.event_case = .init(rawValue: 1)
@@ -183,6 +187,9 @@ extension Loacl_V1_SendMessageEvent: ProtoCBridged {
         case .followUps(let v)?:
             c.pointee.event_case = .init(rawValue: 4)
             c.pointee.follow_ups = arena.message(v)
+        case .run(let v)?:
+            c.pointee.event_case = .init(rawValue: 5)
+            c.pointee.run = arena.message(v)
         case nil:
             break
         }
@@ -190,11 +197,14 @@ extension Loacl_V1_SendMessageEvent: ProtoCBridged {
 
     init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
         self.init()
+        sequenceNumber = c.pointee.sequence_number
+        runID = try protoString(c.pointee.run_id, field: "loacl.v1.SendMessageEvent.run_id")
         switch c.pointee.event_case.rawValue {
         case 1: event = try .userMessage(protoMessage(Loacl_V1_Message.self, c.pointee.user_message))
         case 2: event = try .delta(protoMessage(Loacl_V1_TextDelta.self, c.pointee.delta))
         case 3: event = try .assistantMessage(protoMessage(Loacl_V1_Message.self, c.pointee.assistant_message))
         case 4: event = try .followUps(protoMessage(Loacl_V1_FollowUpSuggestions.self, c.pointee.follow_ups))
+        case 5: event = try .run(protoMessage(Loacl_V1_Run.self, c.pointee.run))
         default: break
         }
     }

@@ -14,6 +14,10 @@ public enum Loacl_V1_MessageService {
             "SendMessage": (client: false, server: true),
             "ListMessages": (client: false, server: false),
             "GetMessage": (client: false, server: false),
+            "StreamRun": (client: false, server: true),
+            "CancelRun": (client: false, server: false),
+            "GetRun": (client: false, server: false),
+            "ListRuns": (client: false, server: false),
         ]
     )
 
@@ -40,6 +44,35 @@ public enum Loacl_V1_MessageService {
             requestType: "loacl.v1.GetMessageRequest", responseType: "loacl.v1.GetMessageResponse"
         )
 
-        public static let all: [ProtoMethodDescriptor] = [sendMessage, listMessages, getMessage]
+        /// Follows a run from any server: the events after `after_sequence`, then live ones until it
+        /// ends. NOT_FOUND for a run the caller cannot see; OUT_OF_RANGE past the end of an ended run.
+        public static let streamRun = ProtoMethodDescriptor(
+            service: name, method: "StreamRun",
+            clientStreaming: false, serverStreaming: true,
+            requestType: "loacl.v1.StreamRunRequest", responseType: "loacl.v1.SendMessageEvent"
+        )
+
+        /// Stops a run from any server; the text so far is stored and the run ends `cancelled`.
+        public static let cancelRun = ProtoMethodDescriptor(
+            service: name, method: "CancelRun",
+            clientStreaming: false, serverStreaming: false,
+            requestType: "loacl.v1.CancelRunRequest", responseType: "loacl.v1.CancelRunResponse"
+        )
+
+        /// Reads one run.
+        public static let getRun = ProtoMethodDescriptor(
+            service: name, method: "GetRun",
+            clientStreaming: false, serverStreaming: false,
+            requestType: "loacl.v1.GetRunRequest", responseType: "loacl.v1.GetRunResponse"
+        )
+
+        /// Lists a thread's runs, newest first.
+        public static let listRuns = ProtoMethodDescriptor(
+            service: name, method: "ListRuns",
+            clientStreaming: false, serverStreaming: false,
+            requestType: "loacl.v1.ListRunsRequest", responseType: "loacl.v1.ListRunsResponse"
+        )
+
+        public static let all: [ProtoMethodDescriptor] = [sendMessage, listMessages, getMessage, streamRun, cancelRun, getRun, listRuns]
     }
 }

@@ -15,6 +15,19 @@ public protocol Loacl_V1_MessageServiceHandler: Sendable {
 
     /// Reads one message.
     func getMessage(_ request: Loacl_V1_GetMessageRequest, context: ServerContext) async throws -> Loacl_V1_GetMessageResponse
+
+    /// Follows a run from any server: the events after `after_sequence`, then live ones until it
+    /// ends. NOT_FOUND for a run the caller cannot see; OUT_OF_RANGE past the end of an ended run.
+    func streamRun(_ request: Loacl_V1_StreamRunRequest, responses: ResponseWriter<Loacl_V1_SendMessageEvent>, context: ServerContext) async throws
+
+    /// Stops a run from any server; the text so far is stored and the run ends `cancelled`.
+    func cancelRun(_ request: Loacl_V1_CancelRunRequest, context: ServerContext) async throws -> Loacl_V1_CancelRunResponse
+
+    /// Reads one run.
+    func getRun(_ request: Loacl_V1_GetRunRequest, context: ServerContext) async throws -> Loacl_V1_GetRunResponse
+
+    /// Lists a thread's runs, newest first.
+    func listRuns(_ request: Loacl_V1_ListRunsRequest, context: ServerContext) async throws -> Loacl_V1_ListRunsResponse
 }
 
 extension Loacl_V1_MessageServiceHandler {
@@ -32,6 +45,22 @@ extension Loacl_V1_MessageServiceHandler {
             .unary(Loacl_V1_MessageService.Method.getMessage) {
                 (request: Loacl_V1_GetMessageRequest, context: ServerContext) async throws -> Loacl_V1_GetMessageResponse in
                 try await self.getMessage(request, context: context)
+            },
+            .serverStreaming(Loacl_V1_MessageService.Method.streamRun) {
+                (request: Loacl_V1_StreamRunRequest, responses: ResponseWriter<Loacl_V1_SendMessageEvent>, context: ServerContext) async throws in
+                try await self.streamRun(request, responses: responses, context: context)
+            },
+            .unary(Loacl_V1_MessageService.Method.cancelRun) {
+                (request: Loacl_V1_CancelRunRequest, context: ServerContext) async throws -> Loacl_V1_CancelRunResponse in
+                try await self.cancelRun(request, context: context)
+            },
+            .unary(Loacl_V1_MessageService.Method.getRun) {
+                (request: Loacl_V1_GetRunRequest, context: ServerContext) async throws -> Loacl_V1_GetRunResponse in
+                try await self.getRun(request, context: context)
+            },
+            .unary(Loacl_V1_MessageService.Method.listRuns) {
+                (request: Loacl_V1_ListRunsRequest, context: ServerContext) async throws -> Loacl_V1_ListRunsResponse in
+                try await self.listRuns(request, context: context)
             },
         ]
     }

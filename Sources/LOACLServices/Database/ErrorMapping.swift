@@ -40,6 +40,9 @@ enum ErrorMapping {
         case "LCN01": return .notFound(error.message)
         case "LCP01": return RPCError(.failedPrecondition, error.message)
         case "LCR01": return RPCError(.resourceExhausted, error.message)
+        case SQLState.uniqueViolation where error.constraint == "runs_one_unfinished_per_thread":
+            // Two sends on one thread at once: the other one's run started first.
+            return RPCError(.failedPrecondition, "thread has an unfinished run: wait for it to end or cancel it (CancelRun)")
         case SQLState.uniqueViolation:
             return RPCError(.alreadyExists, "already exists")
         case SQLState.checkViolation, SQLState.notNullViolation, SQLState.invalidTextRepresentation,

@@ -5,22 +5,26 @@ import LOACLServer
 import LOACLUpstream
 import Logging
 
-/// `loacl.v1.MessageService`: a thread's messages, and SendMessage (see SendMessage.swift).
+/// `loacl.v1.MessageService`: a thread's messages, SendMessage (SendMessage.swift and the files
+/// it names) and the runs RPCs (StreamRun.swift, CancelRun.swift, RunQueries.swift).
 public struct MessageService: Sendable {
     let database: Database
     let storage: FileStorage
     let providers: ChatProviderRegistry
     let vault: TenantKeyVault
     let turnContexts: TurnContextCache
+    /// The runs this server generates and the way to runs on other servers.
+    let runs: RunEngine
     let logger: Logger
 
     init(database: Database, storage: FileStorage, providers: ChatProviderRegistry, vault: TenantKeyVault,
-         turnContexts: TurnContextCache, logger: Logger = Logger(label: "loacl.services.messages")) {
+         turnContexts: TurnContextCache, runs: RunEngine, logger: Logger = Logger(label: "loacl.services.messages")) {
         self.database = database
         self.storage = storage
         self.providers = providers
         self.vault = vault
         self.turnContexts = turnContexts
+        self.runs = runs
         self.logger = logger
     }
 
@@ -38,15 +42,7 @@ public struct MessageService: Sendable {
         let threadID = try Validate.uuid(request.threadID, "thread_id")
         let pageSize = try Validate.pageSize(request.pageSize)
         let cursor = try PageToken.decode(request.pageToken, expecting: .time)
-        // One round trip: BEGIN, identity, the thread check, the page, COMMIT.
-        let rows = try await database.transaction { connection in
-            let results = try connection.commit(after: [
-                Self.requireThreadStatement(threadID, session),
-                PostgresStatement(Self.listPageSQL, [threadID, cursor.map { SQL.timestampParameter(micros: $0.value) }, cursor?.id, String(pageSize + 1)]),
-            ])
-            guard !results[0].isEmpty else { throw RPCError.notFound("thread not found") }
-            return results[1].namedRows
-        }
+        let rows = try await threadPage(threadID, session, sql: Self.listPageSQL, cursor: cursor, pageSize: pageSize)
         let (page, next) = paginate(rows, pageSize: pageSize) { PageToken(kind: .time, value: $0.int64OrZero("cursor"), id: $0.string("id")) }
         var response = Loacl_V1_ListMessagesResponse()
         response.messages = page.map(MessageRows.message)
@@ -67,6 +63,20 @@ public struct MessageService: Sendable {
         var response = Loacl_V1_GetMessageResponse()
         response.message = MessageRows.message(row)
         return response
+    }
+
+    /// One page of a thread's rows (`sql`: $1 thread, $2/$3 the cursor or NULL, $4 the row
+    /// limit) after checking the caller sees the thread, in one round trip: BEGIN, identity, the
+    /// thread check, the page, COMMIT. NOT_FOUND for a thread the caller cannot see.
+    func threadPage(_ threadID: String, _ session: SessionRecord, sql: String, cursor: PageToken?, pageSize: Int) async throws -> [PostgresRow] {
+        try await database.transaction { connection in
+            let results = try connection.commit(after: [
+                Self.requireThreadStatement(threadID, session),
+                PostgresStatement(sql, [threadID, cursor.map { SQL.timestampParameter(micros: $0.value) }, cursor?.id, String(pageSize + 1)]),
+            ])
+            guard !results[0].isEmpty else { throw RPCError.notFound("thread not found") }
+            return results[1].namedRows
+        }
     }
 
     /// The thread's status when the caller may see it (same assistant as its session), else NOT_FOUND.

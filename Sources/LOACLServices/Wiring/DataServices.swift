@@ -19,14 +19,18 @@ public struct DataServices: Sendable {
     public let followUps: FollowUpService
     public let usage: UsageService
     let turnContexts: TurnContextCache
+    /// Runs: generated here, followed and stopped from anywhere.
+    public let runs: RunEngine
 
     /// `sessionCacheLifetime`: how long a resolved session token is reused (nil: 30 s);
     /// `replySpeculation`: how long a thread's last turn context is kept to start the next
     /// reply's upstream request early (nil: 30 s; zero: never speculate).
     public init(pool: PostgresPool, vault: TenantKeyVault, jwtVerifier: JWTVerifier?, providers: ChatProviderRegistry,
                 storage: FileStorage, sessionCacheLifetime: Duration? = nil, replySpeculation: Duration? = nil,
-                logger: Logger = Logger(label: "loacl.services")) {
+                runs: RunEngine.Configuration = .init(), logger: Logger = Logger(label: "loacl.services")) {
         let database = Database(pool: pool, logger: logger)
+        let engine = RunEngine(database: database, configuration: runs, logger: logger)
+        self.runs = engine
         self.database = database
         self.storage = storage
         turnContexts = TurnContextCache(lifetime: replySpeculation ?? .seconds(30))
@@ -35,11 +39,17 @@ public struct DataServices: Sendable {
         sessions = SessionService(database: database, jwtVerifier: jwtVerifier)
         threads = ThreadService(database: database, storage: storage, turnContexts: turnContexts)
         messages = MessageService(database: database, storage: storage, providers: providers, vault: vault,
-                                  turnContexts: turnContexts, logger: logger)
+                                  turnContexts: turnContexts, runs: engine, logger: logger)
         files = FileService(database: database, storage: storage)
         guidedQuestions = GuidedQuestionService(database: database)
         followUps = FollowUpService(database: database)
         usage = UsageService(database: database)
+    }
+
+    /// The service that renews this server's run leases, ends runs whose server was lost, and
+    /// drains runs at shutdown.
+    public func leaseKeeper(logger: Logger = Logger(label: "loacl.runs.leases")) -> RunLeaseKeeper {
+        RunLeaseKeeper(engine: runs, database: database, logger: logger)
     }
 
     public func sweeper(_ configuration: SessionSweeper.Configuration, logger: Logger = Logger(label: "loacl.services.sweeper")) -> SessionSweeper {

@@ -18,13 +18,16 @@ public struct DataServicesOptions: Sendable {
     /// How long a thread's last turn context is kept for speculative upstream requests; nil:
     /// the default (30 s), zero: never speculate.
     public var replySpeculation: Duration?
+    /// Runs: flush interval, lease, followers per run, drain grace.
+    public var runs: RunEngine.Configuration
     /// Where `LOACL_UPSTREAM_*` provider settings are read from.
     public var environment: [String: String]
 
     public init(masterKey: String, jwtSecret: String? = nil, storageDirectory: String = ".data/files",
                 maxFileSize: UInt64 = 20 * 1024 * 1024, sweep: SessionSweeper.Configuration = .init(),
-                sessionCacheLifetime: Duration? = nil, replySpeculation: Duration? = nil,
+                sessionCacheLifetime: Duration? = nil, replySpeculation: Duration? = nil, runs: RunEngine.Configuration = .init(),
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.runs = runs
         self.masterKey = masterKey
         self.jwtSecret = jwtSecret
         self.storageDirectory = storageDirectory
@@ -40,6 +43,7 @@ public struct DataServicesOptions: Sendable {
 public struct DataServicesRuntime: Sendable {
     public let services: DataServices
     public let sweeper: SessionSweeper
+    public let leaseKeeper: RunLeaseKeeper
     private let providerFactory: ChatProviderFactory
 
     public struct ConfigurationError: Error, CustomStringConvertible {
@@ -66,9 +70,10 @@ public struct DataServicesRuntime: Sendable {
         let storage = FileStorage(root: options.storageDirectory, maxFileSize: options.maxFileSize)
         services = DataServices(pool: pool, vault: vault, jwtVerifier: options.jwtSecret.map { JWTVerifier(secret: $0) },
                                 providers: registry, storage: storage, sessionCacheLifetime: options.sessionCacheLifetime,
-                                replySpeculation: options.replySpeculation,
+                                replySpeculation: options.replySpeculation, runs: options.runs,
                                 logger: logger)
         sweeper = services.sweeper(options.sweep, logger: logger)
+        leaseKeeper = services.leaseKeeper(logger: logger)
         providerFactory = factory
     }
 

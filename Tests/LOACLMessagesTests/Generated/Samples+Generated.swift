@@ -781,6 +781,7 @@ extension Loacl_V1_SendMessageRequest: SampleProviding {
         m.content = Samples.string(v)
         m.fileIds = (0..<Samples.count(v)).map { i in Samples.string(v + i) }
         m.metadataJson = Samples.string(v)
+        m.cancelOnDisconnect = Samples.bool(v)
         return m
     }
 }
@@ -811,16 +812,19 @@ extension Loacl_V1_FollowUpSuggestions: SampleProviding {
 
 extension Loacl_V1_SendMessageEvent: SampleProviding {
     /// The number of variants needed to set each member of every oneof once.
-    static var sampleVariants: Int { 4 }
+    static var sampleVariants: Int { 5 }
 
     static func sample(_ v: Int, depth: Int) -> Self {
         var m = Self()
         guard depth < Samples.maxDepth else { return m }
-        switch v % 4 {
+        m.sequenceNumber = Samples.uint64(v)
+        m.runID = Samples.string(v)
+        switch v % 5 {
         case 0: m.event = .userMessage(Loacl_V1_Message.sample(v, depth: depth + 1))
         case 1: m.event = .delta(Loacl_V1_TextDelta.sample(v, depth: depth + 1))
         case 2: m.event = .assistantMessage(Loacl_V1_Message.sample(v, depth: depth + 1))
         case 3: m.event = .followUps(Loacl_V1_FollowUpSuggestions.sample(v, depth: depth + 1))
+        case 4: m.event = .run(Loacl_V1_Run.sample(v, depth: depth + 1))
         default: break
         }
         return m
@@ -874,6 +878,134 @@ extension Loacl_V1_GetMessageResponse: SampleProviding {
         var m = Self()
         guard depth < Samples.maxDepth else { return m }
         m.message = Loacl_V1_Message.sample(v, depth: depth + 1)
+        return m
+    }
+}
+
+extension Loacl_V1_RunError: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.code = Samples.string(v)
+        m.message = Samples.string(v)
+        return m
+    }
+}
+
+extension Loacl_V1_Run: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.id = Samples.string(v)
+        m.threadID = Samples.string(v)
+        m.userMessageID = Samples.string(v)
+        m.replyMessageID = Samples.string(v)
+        m.status = Loacl_V1_RunStatus(rawValue: Samples.enumRaw(v, known: Loacl_V1_RunStatus.allCases))
+        m.lastError = Loacl_V1_RunError.sample(v, depth: depth + 1)
+        m.incompleteReason = Samples.string(v)
+        m.provider = Samples.string(v)
+        m.model = Samples.string(v)
+        m.inputTokens = Samples.uint32(v)
+        m.outputTokens = Samples.uint32(v)
+        m.createdAtMs = Samples.int64(v)
+        m.startedAtMs = Samples.int64(v)
+        m.endedAtMs = Samples.int64(v)
+        m.serverInstance = Samples.string(v)
+        m.lastSequence = Samples.uint64(v)
+        return m
+    }
+}
+
+extension Loacl_V1_StreamRunRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.runID = Samples.string(v)
+        m.afterSequence = Samples.uint64(v)
+        return m
+    }
+}
+
+extension Loacl_V1_CancelRunRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.runID = Samples.string(v)
+        return m
+    }
+}
+
+extension Loacl_V1_CancelRunResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.run = Loacl_V1_Run.sample(v, depth: depth + 1)
+        return m
+    }
+}
+
+extension Loacl_V1_GetRunRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.runID = Samples.string(v)
+        return m
+    }
+}
+
+extension Loacl_V1_GetRunResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.run = Loacl_V1_Run.sample(v, depth: depth + 1)
+        return m
+    }
+}
+
+extension Loacl_V1_ListRunsRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.threadID = Samples.string(v)
+        m.pageSize = Samples.int32(v)
+        m.pageToken = Samples.string(v)
+        return m
+    }
+}
+
+extension Loacl_V1_ListRunsResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.runs = (0..<Samples.count(v)).map { i in Loacl_V1_Run.sample(v + i, depth: depth + 1) }
+        m.nextPageToken = Samples.string(v)
         return m
     }
 }
@@ -1361,6 +1493,15 @@ let allSampleTypes: [any SampleProviding.Type] = [
     Loacl_V1_ListMessagesResponse.self,
     Loacl_V1_GetMessageRequest.self,
     Loacl_V1_GetMessageResponse.self,
+    Loacl_V1_RunError.self,
+    Loacl_V1_Run.self,
+    Loacl_V1_StreamRunRequest.self,
+    Loacl_V1_CancelRunRequest.self,
+    Loacl_V1_CancelRunResponse.self,
+    Loacl_V1_GetRunRequest.self,
+    Loacl_V1_GetRunResponse.self,
+    Loacl_V1_ListRunsRequest.self,
+    Loacl_V1_ListRunsResponse.self,
     Loacl_V1_Session.self,
     Loacl_V1_StartGuestSessionRequest.self,
     Loacl_V1_StartSessionResponse.self,

@@ -19,6 +19,13 @@ func withHarness(maxFileSize: UInt64 = 64 * 1024, logLevel: Logger.Level = .trac
     await harness.stop()
 }
 
+extension [Loacl_V1_SendMessageEvent] {
+    /// The exchange itself: the events without the run's own (`run` status events).
+    var withoutRunEvents: [Loacl_V1_SendMessageEvent] {
+        filter { if case .run? = $0.event { false } else { true } }
+    }
+}
+
 typealias AS = Loacl_V1_AssistantService.Method
 typealias SS = Loacl_V1_SessionService.Method
 typealias TS = Loacl_V1_ThreadService.Method
@@ -137,6 +144,11 @@ extension Harness {
 }
 
 /// Expects the call to fail with `code`.
+/// The RPC error a call fails with (nil when it succeeds or fails otherwise).
+func refusal(_ body: () async throws -> Void) async -> RPCError? {
+    do { try await body(); return nil } catch { return error as? RPCError }
+}
+
 func expectCode(_ code: StatusCode, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
     do {
         try await body()

@@ -101,6 +101,7 @@ final class Harness: Sendable {
     func stop() async {
         await client.close()
         await server.shutdownGracefully()
+        services.runs.close()
         await pool.close()
         cluster.dropDatabase(databaseName)
         try? FileManager.default.removeItem(atPath: storageRoot)

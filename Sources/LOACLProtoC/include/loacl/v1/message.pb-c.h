@@ -16,6 +16,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 #include "loacl/v1/common.pb-c.h"
 #include "loacl/v1/follow_up.pb-c.h"
+#include "loacl/v1/run.pb-c.h"
 
 typedef struct Loacl__V1__Message Loacl__V1__Message;
 typedef struct Loacl__V1__SendMessageRequest Loacl__V1__SendMessageRequest;
@@ -101,10 +102,15 @@ struct  Loacl__V1__SendMessageRequest
    * Free-form JSON object text stored with the user message.
    */
   char *metadata_json;
+  /*
+   * Stop the run when this call ends early (cancelled, deadline, dropped connection). By
+   * default the run goes on and is stored complete; StreamRun picks it up again.
+   */
+  protobuf_c_boolean cancel_on_disconnect;
 };
 #define LOACL__V1__SEND_MESSAGE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__send_message_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
@@ -145,17 +151,30 @@ typedef enum {
   LOACL__V1__SEND_MESSAGE_EVENT__EVENT_USER_MESSAGE = 1,
   LOACL__V1__SEND_MESSAGE_EVENT__EVENT_DELTA = 2,
   LOACL__V1__SEND_MESSAGE_EVENT__EVENT_ASSISTANT_MESSAGE = 3,
-  LOACL__V1__SEND_MESSAGE_EVENT__EVENT_FOLLOW_UPS = 4
+  LOACL__V1__SEND_MESSAGE_EVENT__EVENT_FOLLOW_UPS = 4,
+  LOACL__V1__SEND_MESSAGE_EVENT__EVENT_RUN = 5
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(LOACL__V1__SEND_MESSAGE_EVENT__EVENT__CASE)
 } Loacl__V1__SendMessageEvent__EventCase;
 
 /*
- * One event of SendMessage's reply stream. The stream is, in order: `user_message` once,
- * `delta` zero or more times, `assistant_message` once, `follow_ups` at most once.
+ * One event of a run, as SendMessage and StreamRun stream it. A run's events are, in order:
+ * `run` (created, status in_progress), `user_message` once, `delta` zero or more times,
+ * `assistant_message` once, `follow_ups` at most once, and `run` again with the final status
+ * (and on every status change in between). Every event carries the run id and its sequence
+ * number (1, 2, 3 ... without gaps); a client that ignores `run` events sees the stream it saw
+ * before runs existed.
  */
 struct  Loacl__V1__SendMessageEvent
 {
   ProtobufCMessage base;
+  /*
+   * Position of this event in its run (1, 2, 3 ...): resume with StreamRun(after_sequence).
+   */
+  uint64_t sequence_number;
+  /*
+   * The run this event belongs to.
+   */
+  char *run_id;
   Loacl__V1__SendMessageEvent__EventCase event_case;
   union {
     /*
@@ -174,11 +193,15 @@ struct  Loacl__V1__SendMessageEvent
      * Suggested next questions.
      */
     Loacl__V1__FollowUpSuggestions *follow_ups;
+    /*
+     * The run: created, a status change, or its final state.
+     */
+    Loacl__V1__Run *run;
   };
 };
 #define LOACL__V1__SEND_MESSAGE_EVENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__send_message_event__descriptor) \
-    , LOACL__V1__SEND_MESSAGE_EVENT__EVENT__NOT_SET, {0} }
+    , 0, (char *)protobuf_c_empty_string, LOACL__V1__SEND_MESSAGE_EVENT__EVENT__NOT_SET, {0} }
 
 
 /*
@@ -477,6 +500,22 @@ struct Loacl__V1__MessageService_Service
                       const Loacl__V1__GetMessageRequest *input,
                       Loacl__V1__GetMessageResponse_Closure closure,
                       void *closure_data);
+  void (*stream_run)(Loacl__V1__MessageService_Service *service,
+                     const Loacl__V1__StreamRunRequest *input,
+                     Loacl__V1__SendMessageEvent_Closure closure,
+                     void *closure_data);
+  void (*cancel_run)(Loacl__V1__MessageService_Service *service,
+                     const Loacl__V1__CancelRunRequest *input,
+                     Loacl__V1__CancelRunResponse_Closure closure,
+                     void *closure_data);
+  void (*get_run)(Loacl__V1__MessageService_Service *service,
+                  const Loacl__V1__GetRunRequest *input,
+                  Loacl__V1__GetRunResponse_Closure closure,
+                  void *closure_data);
+  void (*list_runs)(Loacl__V1__MessageService_Service *service,
+                    const Loacl__V1__ListRunsRequest *input,
+                    Loacl__V1__ListRunsResponse_Closure closure,
+                    void *closure_data);
 };
 typedef void (*Loacl__V1__MessageService_ServiceDestroy)(Loacl__V1__MessageService_Service *);
 void loacl__v1__message_service__init (Loacl__V1__MessageService_Service *service,
@@ -487,7 +526,11 @@ void loacl__v1__message_service__init (Loacl__V1__MessageService_Service *servic
     { LOACL__V1__MESSAGE_SERVICE__BASE_INIT,\
       function_prefix__ ## send_message,\
       function_prefix__ ## list_messages,\
-      function_prefix__ ## get_message  }
+      function_prefix__ ## get_message,\
+      function_prefix__ ## stream_run,\
+      function_prefix__ ## cancel_run,\
+      function_prefix__ ## get_run,\
+      function_prefix__ ## list_runs  }
 void loacl__v1__message_service__send_message(ProtobufCService *service,
                                               const Loacl__V1__SendMessageRequest *input,
                                               Loacl__V1__SendMessageEvent_Closure closure,
@@ -500,6 +543,22 @@ void loacl__v1__message_service__get_message(ProtobufCService *service,
                                              const Loacl__V1__GetMessageRequest *input,
                                              Loacl__V1__GetMessageResponse_Closure closure,
                                              void *closure_data);
+void loacl__v1__message_service__stream_run(ProtobufCService *service,
+                                            const Loacl__V1__StreamRunRequest *input,
+                                            Loacl__V1__SendMessageEvent_Closure closure,
+                                            void *closure_data);
+void loacl__v1__message_service__cancel_run(ProtobufCService *service,
+                                            const Loacl__V1__CancelRunRequest *input,
+                                            Loacl__V1__CancelRunResponse_Closure closure,
+                                            void *closure_data);
+void loacl__v1__message_service__get_run(ProtobufCService *service,
+                                         const Loacl__V1__GetRunRequest *input,
+                                         Loacl__V1__GetRunResponse_Closure closure,
+                                         void *closure_data);
+void loacl__v1__message_service__list_runs(ProtobufCService *service,
+                                           const Loacl__V1__ListRunsRequest *input,
+                                           Loacl__V1__ListRunsResponse_Closure closure,
+                                           void *closure_data);
 
 /* --- descriptors --- */
 

@@ -541,7 +541,7 @@ const ProtobufCMessageDescriptor loacl__v1__message__descriptor =
   (ProtobufCMessageInit) loacl__v1__message__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor loacl__v1__send_message_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor loacl__v1__send_message_request__field_descriptors[5] =
 {
   {
     "thread_id",
@@ -591,8 +591,21 @@ static const ProtobufCFieldDescriptor loacl__v1__send_message_request__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "cancel_on_disconnect",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__SendMessageRequest, cancel_on_disconnect),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned loacl__v1__send_message_request__field_indices_by_name[] = {
+  4,   /* field[4] = cancel_on_disconnect */
   1,   /* field[1] = content */
   2,   /* field[2] = file_ids */
   3,   /* field[3] = metadata_json */
@@ -601,7 +614,7 @@ static const unsigned loacl__v1__send_message_request__field_indices_by_name[] =
 static const ProtobufCIntRange loacl__v1__send_message_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor loacl__v1__send_message_request__descriptor =
 {
@@ -611,7 +624,7 @@ const ProtobufCMessageDescriptor loacl__v1__send_message_request__descriptor =
   "Loacl__V1__SendMessageRequest",
   "loacl.v1",
   sizeof(Loacl__V1__SendMessageRequest),
-  4,
+  5,
   loacl__v1__send_message_request__field_descriptors,
   loacl__v1__send_message_request__field_indices_by_name,
   1,  loacl__v1__send_message_request__number_ranges,
@@ -694,7 +707,7 @@ const ProtobufCMessageDescriptor loacl__v1__follow_up_suggestions__descriptor =
   (ProtobufCMessageInit) loacl__v1__follow_up_suggestions__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor loacl__v1__send_message_event__field_descriptors[4] =
+static const ProtobufCFieldDescriptor loacl__v1__send_message_event__field_descriptors[7] =
 {
   {
     "user_message",
@@ -744,17 +757,57 @@ static const ProtobufCFieldDescriptor loacl__v1__send_message_event__field_descr
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "run",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Loacl__V1__SendMessageEvent, event_case),
+    offsetof(Loacl__V1__SendMessageEvent, run),
+    &loacl__v1__run__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sequence_number",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__SendMessageEvent, sequence_number),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "run_id",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__SendMessageEvent, run_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned loacl__v1__send_message_event__field_indices_by_name[] = {
   2,   /* field[2] = assistant_message */
   1,   /* field[1] = delta */
   3,   /* field[3] = follow_ups */
+  4,   /* field[4] = run */
+  6,   /* field[6] = run_id */
+  5,   /* field[5] = sequence_number */
   0,   /* field[0] = user_message */
 };
-static const ProtobufCIntRange loacl__v1__send_message_event__number_ranges[1 + 1] =
+static const ProtobufCIntRange loacl__v1__send_message_event__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 15, 5 },
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor loacl__v1__send_message_event__descriptor =
 {
@@ -764,10 +817,10 @@ const ProtobufCMessageDescriptor loacl__v1__send_message_event__descriptor =
   "Loacl__V1__SendMessageEvent",
   "loacl.v1",
   sizeof(Loacl__V1__SendMessageEvent),
-  4,
+  7,
   loacl__v1__send_message_event__field_descriptors,
   loacl__v1__send_message_event__field_indices_by_name,
-  1,  loacl__v1__send_message_event__number_ranges,
+  2,  loacl__v1__send_message_event__number_ranges,
   (ProtobufCMessageInit) loacl__v1__send_message_event__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -962,16 +1015,24 @@ const ProtobufCMessageDescriptor loacl__v1__get_message_response__descriptor =
   (ProtobufCMessageInit) loacl__v1__get_message_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor loacl__v1__message_service__method_descriptors[3] =
+static const ProtobufCMethodDescriptor loacl__v1__message_service__method_descriptors[7] =
 {
   { "SendMessage", &loacl__v1__send_message_request__descriptor, &loacl__v1__send_message_event__descriptor },
   { "ListMessages", &loacl__v1__list_messages_request__descriptor, &loacl__v1__list_messages_response__descriptor },
   { "GetMessage", &loacl__v1__get_message_request__descriptor, &loacl__v1__get_message_response__descriptor },
+  { "StreamRun", &loacl__v1__stream_run_request__descriptor, &loacl__v1__send_message_event__descriptor },
+  { "CancelRun", &loacl__v1__cancel_run_request__descriptor, &loacl__v1__cancel_run_response__descriptor },
+  { "GetRun", &loacl__v1__get_run_request__descriptor, &loacl__v1__get_run_response__descriptor },
+  { "ListRuns", &loacl__v1__list_runs_request__descriptor, &loacl__v1__list_runs_response__descriptor },
 };
 const unsigned loacl__v1__message_service__method_indices_by_name[] = {
+  4,        /* CancelRun */
   2,        /* GetMessage */
+  5,        /* GetRun */
   1,        /* ListMessages */
-  0         /* SendMessage */
+  6,        /* ListRuns */
+  0,        /* SendMessage */
+  3         /* StreamRun */
 };
 const ProtobufCServiceDescriptor loacl__v1__message_service__descriptor =
 {
@@ -980,7 +1041,7 @@ const ProtobufCServiceDescriptor loacl__v1__message_service__descriptor =
   "MessageService",
   "Loacl__V1__MessageService",
   "loacl.v1",
-  3,
+  7,
   loacl__v1__message_service__method_descriptors,
   loacl__v1__message_service__method_indices_by_name
 };
@@ -1007,6 +1068,38 @@ void loacl__v1__message_service__get_message(ProtobufCService *service,
 {
   assert(service->descriptor == &loacl__v1__message_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void loacl__v1__message_service__stream_run(ProtobufCService *service,
+                                            const Loacl__V1__StreamRunRequest *input,
+                                            Loacl__V1__SendMessageEvent_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &loacl__v1__message_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void loacl__v1__message_service__cancel_run(ProtobufCService *service,
+                                            const Loacl__V1__CancelRunRequest *input,
+                                            Loacl__V1__CancelRunResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &loacl__v1__message_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void loacl__v1__message_service__get_run(ProtobufCService *service,
+                                         const Loacl__V1__GetRunRequest *input,
+                                         Loacl__V1__GetRunResponse_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &loacl__v1__message_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void loacl__v1__message_service__list_runs(ProtobufCService *service,
+                                           const Loacl__V1__ListRunsRequest *input,
+                                           Loacl__V1__ListRunsResponse_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &loacl__v1__message_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void loacl__v1__message_service__init (Loacl__V1__MessageService_Service *service,
                                        Loacl__V1__MessageService_ServiceDestroy destroy)

@@ -18,6 +18,7 @@ from loacl_client.gen.loacl.v1 import follow_up_pb2 as _loacl_v1_follow_up_pb2
 from loacl_client.gen.loacl.v1 import guided_question_pb2 as _loacl_v1_guided_question_pb2
 from loacl_client.gen.loacl.v1 import health_pb2 as _loacl_v1_health_pb2
 from loacl_client.gen.loacl.v1 import message_pb2 as _loacl_v1_message_pb2
+from loacl_client.gen.loacl.v1 import run_pb2 as _loacl_v1_run_pb2
 from loacl_client.gen.loacl.v1 import session_pb2 as _loacl_v1_session_pb2
 from loacl_client.gen.loacl.v1 import thread_pb2 as _loacl_v1_thread_pb2
 from loacl_client.gen.loacl.v1 import usage_pb2 as _loacl_v1_usage_pb2
@@ -404,7 +405,21 @@ class MessageService:
     GetMessage: Method[_loacl_v1_message_pb2.GetMessageRequest, _loacl_v1_message_pb2.GetMessageResponse] = Method(
         "/loacl.v1.MessageService/GetMessage", MethodKind.UNARY, _loacl_v1_message_pb2.GetMessageRequest, _loacl_v1_message_pb2.GetMessageResponse)
     """Reads one message."""
-    METHODS = (SendMessage, ListMessages, GetMessage)
+    StreamRun: Method[_loacl_v1_run_pb2.StreamRunRequest, _loacl_v1_message_pb2.SendMessageEvent] = Method(
+        "/loacl.v1.MessageService/StreamRun", MethodKind.SERVER_STREAMING, _loacl_v1_run_pb2.StreamRunRequest, _loacl_v1_message_pb2.SendMessageEvent)
+    """Follows a run from any server: the events after `after_sequence`, then live ones until it
+    ends. NOT_FOUND for a run the caller cannot see; OUT_OF_RANGE past the end of an ended run.
+    """
+    CancelRun: Method[_loacl_v1_run_pb2.CancelRunRequest, _loacl_v1_run_pb2.CancelRunResponse] = Method(
+        "/loacl.v1.MessageService/CancelRun", MethodKind.UNARY, _loacl_v1_run_pb2.CancelRunRequest, _loacl_v1_run_pb2.CancelRunResponse)
+    """Stops a run from any server; the text so far is stored and the run ends `cancelled`."""
+    GetRun: Method[_loacl_v1_run_pb2.GetRunRequest, _loacl_v1_run_pb2.GetRunResponse] = Method(
+        "/loacl.v1.MessageService/GetRun", MethodKind.UNARY, _loacl_v1_run_pb2.GetRunRequest, _loacl_v1_run_pb2.GetRunResponse)
+    """Reads one run."""
+    ListRuns: Method[_loacl_v1_run_pb2.ListRunsRequest, _loacl_v1_run_pb2.ListRunsResponse] = Method(
+        "/loacl.v1.MessageService/ListRuns", MethodKind.UNARY, _loacl_v1_run_pb2.ListRunsRequest, _loacl_v1_run_pb2.ListRunsResponse)
+    """Lists a thread's runs, newest first."""
+    METHODS = (SendMessage, ListMessages, GetMessage, StreamRun, CancelRun, GetRun, ListRuns)
 
 
 class MessageServiceStub:
@@ -420,6 +435,16 @@ class MessageServiceStub:
         """Lists messages of a thread, oldest first."""
         self.GetMessage: UnaryUnary[_loacl_v1_message_pb2.GetMessageRequest, _loacl_v1_message_pb2.GetMessageResponse] = channel.method(MessageService.GetMessage)
         """Reads one message."""
+        self.StreamRun: UnaryStream[_loacl_v1_run_pb2.StreamRunRequest, _loacl_v1_message_pb2.SendMessageEvent] = channel.method(MessageService.StreamRun)
+        """Follows a run from any server: the events after `after_sequence`, then live ones until it
+        ends. NOT_FOUND for a run the caller cannot see; OUT_OF_RANGE past the end of an ended run.
+        """
+        self.CancelRun: UnaryUnary[_loacl_v1_run_pb2.CancelRunRequest, _loacl_v1_run_pb2.CancelRunResponse] = channel.method(MessageService.CancelRun)
+        """Stops a run from any server; the text so far is stored and the run ends `cancelled`."""
+        self.GetRun: UnaryUnary[_loacl_v1_run_pb2.GetRunRequest, _loacl_v1_run_pb2.GetRunResponse] = channel.method(MessageService.GetRun)
+        """Reads one run."""
+        self.ListRuns: UnaryUnary[_loacl_v1_run_pb2.ListRunsRequest, _loacl_v1_run_pb2.ListRunsResponse] = channel.method(MessageService.ListRuns)
+        """Lists a thread's runs, newest first."""
 
 
 class MessageServiceAsyncStub:
@@ -435,6 +460,16 @@ class MessageServiceAsyncStub:
         """Lists messages of a thread, oldest first."""
         self.GetMessage: AsyncUnaryUnary[_loacl_v1_message_pb2.GetMessageRequest, _loacl_v1_message_pb2.GetMessageResponse] = channel.method(MessageService.GetMessage)
         """Reads one message."""
+        self.StreamRun: AsyncUnaryStream[_loacl_v1_run_pb2.StreamRunRequest, _loacl_v1_message_pb2.SendMessageEvent] = channel.method(MessageService.StreamRun)
+        """Follows a run from any server: the events after `after_sequence`, then live ones until it
+        ends. NOT_FOUND for a run the caller cannot see; OUT_OF_RANGE past the end of an ended run.
+        """
+        self.CancelRun: AsyncUnaryUnary[_loacl_v1_run_pb2.CancelRunRequest, _loacl_v1_run_pb2.CancelRunResponse] = channel.method(MessageService.CancelRun)
+        """Stops a run from any server; the text so far is stored and the run ends `cancelled`."""
+        self.GetRun: AsyncUnaryUnary[_loacl_v1_run_pb2.GetRunRequest, _loacl_v1_run_pb2.GetRunResponse] = channel.method(MessageService.GetRun)
+        """Reads one run."""
+        self.ListRuns: AsyncUnaryUnary[_loacl_v1_run_pb2.ListRunsRequest, _loacl_v1_run_pb2.ListRunsResponse] = channel.method(MessageService.ListRuns)
+        """Lists a thread's runs, newest first."""
 
 
 class SessionService:

@@ -1,0 +1,197 @@
+import Foundation
+import LOACLCore
+import LOACLMessages
+import LOACLPostgres
+import LOACLUpstream
+import Logging
+
+// SendMessage, step 3: the run's driver. It runs in a task of its own (RunEngine.start), not in
+// the call: the provider's stream becomes the run's events, the reply is stored, follow-ups are
+// made, and the run ends with its final status, whoever is (still) following.
+extension MessageService {
+    /// Everything the driver of one reply needs, fixed when the turn committed.
+    struct ReplyJob: Sendable {
+        var session: SessionRecord
+        var threadID: String
+        var content: String
+        var provider: any ChatProvider
+        var chat: ChatRequest
+        /// Started already (speculation, or no attachments); nil: attachments are read first.
+        var stream: AsyncThrowingStream<ChatEvent, any Error>?
+        var turn: Turn
+        var turnContext: TurnContext
+        var title: String?
+    }
+
+    /// Generates the reply of `job` as the events of `run`.
+    func drive(_ job: ReplyJob, run: Run) async {
+        let flusher = RunFlusher(run: run, database: database, interval: runs.configuration.flushInterval, logger: logger).start()
+        var final = job.turn.run
+        var reply = ""
+        var usage: ChatUsage?
+        var failure: RPCError?
+        var streamed = false
+        let stream = job.stream
+        do {
+            var chat = job.chat
+            let upstream: AsyncThrowingStream<ChatEvent, any Error>
+            if let stream {
+                upstream = stream
+            } else {
+                for file in job.turn.attachments {
+                    let data = try await storage.readAll(relativePath: file.path)
+                    chat.attachments.append(ChatAttachment(filename: file.name, mimeType: file.type, data: data))
+                }
+                upstream = job.provider.streamReply(chat)
+            }
+            streamed = true
+            for try await chunk in upstream {
+                switch chunk {
+                case .delta(let text):
+                    reply += text
+                    let event = run.append { event in
+                        var delta = Loacl_V1_TextDelta()
+                        delta.text = text
+                        event.delta = delta
+                    }
+                    runs.appended(event, of: run)
+                case .completed(let result):
+                    usage = result
+                }
+            }
+            // A stream cut by cancellation may just end; one without `.completed` is unfinished.
+            try Task.checkCancellation()
+            if usage == nil { throw ChatProviderError.unavailable("reply stream ended early") }
+        } catch {
+            if Task.isCancelled || error is CancellationError {
+                if run.stopReason == .shutdown {
+                    final.status = .incomplete
+                    final.incompleteReason = "shutdown"
+                } else {
+                    final.status = .cancelled
+                }
+            } else {
+                let mapped = Self.rpcError(error, logger: logger)
+                failure = mapped
+                final.status = .failed
+                var lastError = Loacl_V1_RunError()
+                lastError.code = mapped.code.description
+                lastError.message = mapped.message
+                final.lastError = lastError
+            }
+        }
+        if !streamed, let stream { Self.abandon(stream) }
+        await RunFlusher.stop(flusher)
+        if failure == nil, final.status == .inProgress {
+            final.status = usage?.incompleteReason == nil ? .completed : .incomplete
+            final.incompleteReason = usage?.incompleteReason ?? ""
+        }
+        final.inputTokens = UInt32(clamping: max(0, usage?.inputTokens ?? 0))
+        final.outputTokens = UInt32(clamping: max(0, usage?.outputTokens ?? TokenEstimator.estimate(reply)))
+
+        // Storing is not cancelled with the run: what arrived is kept.
+        let complete = final.status == .completed || (final.status == .incomplete && usage != nil)
+        let stored: Loacl_V1_Message? = await Task { [final, reply, usage] in
+            guard complete || !reply.isEmpty else { return nil }
+            let reason: String? = switch final.status {
+            case .failed: "failed"
+            case .cancelled: "cancelled"
+            case _ where complete: nil
+            default: final.incompleteReason.isEmpty ? nil : final.incompleteReason
+            }
+            do {
+                return try await storeReply(reply, usage: usage, provider: job.provider.name, model: job.chat.model,
+                                            ending: ReplyEnding(incompleteReason: reason), threadID: job.threadID,
+                                            title: job.title, run: run)
+            } catch {
+                logger.error("could not store a reply", metadata: ["run": "\(run.id)", "error": "\(error)"])
+                return nil
+            }
+        }.value
+        if let stored {
+            final.replyMessageID = stored.id
+            run.append { $0.assistantMessage = stored }
+            if complete {
+                remember(job, reply: reply, stored: stored)
+            } else {
+                turnContexts.forget(threadID: job.threadID)
+            }
+        } else {
+            turnContexts.forget(threadID: job.threadID)
+            if complete {
+                final.status = .failed
+                var lastError = Loacl_V1_RunError()
+                lastError.code = StatusCode.unavailable.description
+                lastError.message = "the reply could not be stored"
+                final.lastError = lastError
+            }
+        }
+
+        // Follow-ups: in the run's task, so a stop request skips them.
+        if complete, final.status != .failed, let stored, !Task.isCancelled,
+           let followUps = await makeFollowUps(job, reply: reply, message: stored) {
+            run.append { $0.followUps = followUps }
+        }
+
+        final.endedAtMs = Int64(Date().timeIntervalSince1970 * 1000)
+        await Task { [final] in
+            for attempt in 1...5 {
+                do {
+                    try await finishRun(run, final)
+                    return
+                } catch {
+                    logger.warning("could not store a run's end", metadata: ["run": "\(run.id)", "attempt": "\(attempt)", "error": "\(error)"])
+                    try? await Task.sleep(for: .milliseconds(200 * attempt))
+                }
+            }
+            // Followers here still end; the run's lease runs out and another server (or this one)
+            // ends it in PostgreSQL as `server_lost` with its persisted text.
+            run.append { $0.run = final }
+        }.value
+    }
+
+    /// The thread's history as the next turn will find it if nobody else writes to it: two more
+    /// messages, two more version bumps.
+    private func remember(_ job: ReplyJob, reply: String, stored: Loacl_V1_Message) {
+        let newest = [TurnContextCache.HistoryRow(role: .assistant, content: reply, tokens: Int(stored.tokensUsed)),
+                      TurnContextCache.HistoryRow(role: .user, content: job.content, tokens: Int(job.turn.userMessage.tokensUsed))]
+        turnContexts.turnCompleted(job.threadID, sessionID: job.session.id, history: TurnContextCache.History(
+            rows: Array((newest + job.turnContext.history.rows).prefix(Self.historyLimit)),
+            version: job.turnContext.history.version + 2))
+    }
+
+    /// Asks the provider for follow-up suggestions and stores them (one round trip).
+    private func makeFollowUps(_ job: ReplyJob, reply: String, message: Loacl_V1_Message) async -> Loacl_V1_FollowUpSuggestions? {
+        let settings = job.turnContext.assistant.settings
+        let count = Int(settings.followUpCount ?? UInt32(AssistantSettings.defaultFollowUpCount))
+        guard count > 0 else { return nil }
+        let suggestions: [String]
+        do {
+            suggestions = try await job.provider.followUps(for: job.chat, reply: reply, count: count)
+        } catch {
+            logger.notice("follow-up suggestions failed", metadata: ["error": "\(error)"])
+            return nil
+        }
+        let texts = suggestions.map { String($0.prefix(1000)) }.filter { !$0.isEmpty }.prefix(count)
+        guard !texts.isEmpty else { return nil }
+        let list = String(decoding: (try? JSONSerialization.data(withJSONObject: Array(texts))) ?? Data("[]".utf8), as: UTF8.self)
+        let threadID = job.threadID
+        do {
+            // One round trip for all of them; clock_timestamp() per row keeps their order.
+            let stored = try await database.transaction { connection in
+                try connection.commit(after: [PostgresStatement("""
+                    INSERT INTO loacl.follow_up_suggestions (thread_id, message_id, suggestion, created_at)
+                    SELECT $1, $2, s.value, clock_timestamp()
+                    FROM jsonb_array_elements_text($3::jsonb) WITH ORDINALITY AS s(value, n) ORDER BY s.n
+                    RETURNING \(FollowUpService.columns)
+                    """, [threadID, message.id, list])])[0].namedRows.map(FollowUpService.suggestion)
+            }
+            var followUps = Loacl_V1_FollowUpSuggestions()
+            followUps.suggestions = stored
+            return followUps
+        } catch {
+            logger.notice("could not store follow-up suggestions", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+}
