@@ -64,7 +64,7 @@ public struct JSONWebKeySet: Sendable {
             do {
                 keys.append(try Self.key(fields))
             } catch {
-                let name = fields["kid"]?.stringValue.map { "\"\($0.prefix(64))\"" } ?? "\(index)"
+                let name = fields["kid"]?.stringValue.map { $0.quoted(64) } ?? "\(index)"
                 skipped.append("key \(name): \(error.reason)")
             }
         }
@@ -106,7 +106,7 @@ public struct JSONWebKeySet: Sendable {
     }
 
     private static func key(_ fields: [String: JSONValue]) throws(Skip) -> JSONWebKey {
-        if let use = fields["use"]?.stringValue, use != "sig" { throw Skip("use is \"\(use.prefix(16))\"") }
+        if let use = fields["use"]?.stringValue, use != "sig" { throw Skip("use is \(use.quoted(16))") }
         if case let .array(operations)? = fields["key_ops"], !operations.contains(.string("verify")) {
             throw Skip("key_ops has no \"verify\"")
         }
@@ -121,7 +121,7 @@ public struct JSONWebKeySet: Sendable {
             case ("OKP", "Ed25519"?):
                 publicKey = try .ed25519(bytes(fields, "x"))
             case let (type, curve):
-                throw Skip("unsupported key type \"\(type.prefix(16))\"" + (curve.map { " curve \"\($0.prefix(16))\"" } ?? ""))
+                throw Skip("unsupported key type \(type.quoted(16))" + (curve.map { " curve \($0.quoted(16))" } ?? ""))
             }
         } catch let error as Skip {
             throw error
@@ -132,7 +132,7 @@ public struct JSONWebKeySet: Sendable {
         if let declared = fields["alg"]?.stringValue, declared != key.algorithm {
             // Ed25519 keys sometimes say "Ed25519" (draft-ietf-jose-fully-specified-algorithms).
             guard declared == "Ed25519" && key.algorithm == "EdDSA" else {
-                throw Skip("alg \"\(declared.prefix(16))\" is not supported for \(publicKey.kind.rawValue) keys")
+                throw Skip("alg \(declared.quoted(16)) is not supported for \(publicKey.kind.rawValue) keys")
             }
         }
         return key

@@ -23,7 +23,7 @@ public struct JWT: Sendable {
         let header = try Self.object(headerBytes, "header")
         guard case let .string(alg)? = header["alg"] else { throw .malformed("header has no alg") }
         if case let .string(typ)? = header["typ"], typ.uppercased() != "JWT" {
-            throw .malformed("unexpected typ \"\(typ.prefix(32))\"")
+            throw .malformed("unexpected typ \(typ.quoted(32))")
         }
         switch header["kid"] {
         case nil: keyID = nil

@@ -17,10 +17,10 @@ public enum JWTError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .malformed(why): "malformed JWT: \(why)"
-        case let .unsupportedAlgorithm(alg): "unsupported JWT algorithm \"\(alg.prefix(32))\""
-        case let .unknownKey(kid?): "JWT kid \"\(kid.prefix(64))\" is not in the key set"
+        case let .unsupportedAlgorithm(alg): "unsupported JWT algorithm \(alg.quoted(32))"
+        case let .unknownKey(kid?): "JWT kid \(kid.quoted(64)) is not in the key set"
         case .unknownKey(nil): "JWT has no kid and the key set has several keys"
-        case let .algorithmMismatch(alg): "JWT algorithm \"\(alg.prefix(32))\" does not match its key's type"
+        case let .algorithmMismatch(alg): "JWT algorithm \(alg.quoted(32)) does not match its key's type"
         case .badSignature: "JWT signature does not verify"
         case .expired: "JWT has expired"
         case .notYetValid: "JWT is not valid yet (nbf)"

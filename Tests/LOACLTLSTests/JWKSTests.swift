@@ -90,6 +90,9 @@ struct JWKSTests {
         #expect(throws: JWTError.algorithmMismatch("ES256")) {
             try verifier().verify(try Self.keys.ec.token(claims: claims, header: #"{"alg":"ES256","kid":"rsa-1"}"#), now: now)
         }
+        // The kid is the client's text: messages quote it printable and short.
+        #expect(JWTError.unknownKey("a\nb\"c").description == #"JWT kid "a?b?c" is not in the key set"#)
+        #expect(JWTError.unknownKey(String(repeating: "k", count: 500)).description.count < 100)
         #expect(throws: JWTError.unsupportedAlgorithm("RS512")) {
             try verifier().verify(try key.token(claims: claims, header: #"{"alg":"RS512","kid":"rsa-1"}"#), now: now)
         }
