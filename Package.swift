@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "LOACLPostgres", dependencies: ["CLibPQ", "LOACLEncoding", logging, nio, nioPosix]),
         .target(name: "LOACLMigrations", dependencies: ["LOACLPostgres", logging]),
 
-        // MARK: OpenSSL crypto: AES-256-GCM, HMAC-SHA256, SHA-256, random bytes, HS256 JWT
+        // MARK: OpenSSL crypto: AES-256-GCM, HMAC-SHA256, SHA-256, random bytes, JWT (HS256, RS256, ES256, EdDSA) and JWKS
         .target(name: "LOACLCrypto", dependencies: ["COpenSSL", "LOACLEncoding"]),
         // MARK: Hex and Base64URL text encodings (shared by crypto and the PostgreSQL layer)
         .target(name: "LOACLEncoding"),
@@ -68,6 +68,8 @@ let package = Package(
         .target(name: "LOACLServices", dependencies: [
             "LOACLServer", "LOACLCore", "LOACLMessages", "LOACLPostgres", "LOACLCrypto", "LOACLUpstream", logging, metrics, nio, nioPosix,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            // JWKS downloads (Identity/JWKSDownload.swift).
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         // MARK: Swift client
         .target(name: "LOACLClient", dependencies: [
@@ -96,15 +98,17 @@ let package = Package(
         // services tests (the one stand-in: this machine cannot reach OpenAI).
         .target(name: "LOACLFakeOpenAI", dependencies: [nio, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio")],
                 path: "Tests/LOACLFakeOpenAI"),
+        // JWT signing keys made with the openssl tool, for the JWT and JWKS tests.
+        .target(name: "LOACLTestKeys", dependencies: ["LOACLEncoding"], path: "Tests/LOACLTestKeys"),
         .testTarget(name: "LOACLMessagesTests", dependencies: ["LOACLMessages"]),
         .testTarget(name: "LOACLPostgresTests", dependencies: ["LOACLPostgres", "LOACLMigrations", logging]),
-        .testTarget(name: "LOACLTLSTests", dependencies: ["LOACLTLS", "LOACLCrypto", nio, nioPosix]),
+        .testTarget(name: "LOACLTLSTests", dependencies: ["LOACLTLS", "LOACLCrypto", "LOACLTestKeys", nio, nioPosix]),
         .testTarget(name: "LOACLUpstreamTests", dependencies: [
             "LOACLUpstream", "LOACLFakeOpenAI", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "LOACLServicesTests", dependencies: [
             "LOACLServices", "LOACLServer", "LOACLClient", "LOACLPostgres", "LOACLMigrations", "LOACLCrypto",
-            "LOACLUpstream", "LOACLFakeOpenAI", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
+            "LOACLUpstream", "LOACLFakeOpenAI", "LOACLTestKeys", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "LOACLWireTests", dependencies: [
             "LOACLWire", "LOACLServer", "LOACLServices", "LOACLClient", "LOACLCore", "LOACLMessages", "LOACLTLS",

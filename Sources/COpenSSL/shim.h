@@ -10,6 +10,10 @@
 #include <openssl/pem.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
 
 // OpenSSL's function-like macros (and constants built from them) are not imported into Swift;
 // wrap the ones we use.
@@ -41,4 +45,7 @@ static inline int loacl_SSL_TLSEXT_ERR_NOACK(void) { return SSL_TLSEXT_ERR_NOACK
 static inline int loacl_EVP_CTRL_GCM_SET_IVLEN(void) { return EVP_CTRL_GCM_SET_IVLEN; }
 static inline int loacl_EVP_CTRL_GCM_GET_TAG(void) { return EVP_CTRL_GCM_GET_TAG; }
 static inline int loacl_EVP_CTRL_GCM_SET_TAG(void) { return EVP_CTRL_GCM_SET_TAG; }
+
+// Public keys from JWKS parameters (EVP_PKEY_fromdata's selection is a macro of macros).
+static inline int loacl_EVP_PKEY_PUBLIC_KEY(void) { return EVP_PKEY_PUBLIC_KEY; }
 #endif

@@ -1,9 +1,14 @@
 import Foundation
 
-/// Why a token was rejected. Messages never include the token or the secret.
+/// Why a token was rejected. Messages never include the token, a secret or key material.
 public enum JWTError: Error, Sendable, Equatable, CustomStringConvertible {
     case malformed(String)
+    /// `none`, an algorithm LOACL does not implement, or HS256 without a configured secret.
     case unsupportedAlgorithm(String)
+    /// The `kid` names no key of the set; nil: the token has no `kid` and the set has several keys.
+    case unknownKey(String?)
+    /// The key the `kid` names is of another type than the token's `alg` says.
+    case algorithmMismatch(String)
     case badSignature
     case expired
     case notYetValid
@@ -12,7 +17,10 @@ public enum JWTError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .malformed(why): "malformed JWT: \(why)"
-        case let .unsupportedAlgorithm(alg): "unsupported JWT algorithm \"\(alg)\" (only HS256 is accepted)"
+        case let .unsupportedAlgorithm(alg): "unsupported JWT algorithm \(alg.quoted(32))"
+        case let .unknownKey(kid?): "JWT kid \(kid.quoted(64)) is not in the key set"
+        case .unknownKey(nil): "JWT has no kid and the key set has several keys"
+        case let .algorithmMismatch(alg): "JWT algorithm \(alg.quoted(32)) does not match its key's type"
         case .badSignature: "JWT signature does not verify"
         case .expired: "JWT has expired"
         case .notYetValid: "JWT is not valid yet (nbf)"
@@ -37,17 +45,32 @@ public struct JWTClaims: Sendable, Hashable {
     public let all: [String: JSONValue]
 }
 
-/// Verifies HS256 JSON Web Tokens (RFC 7519) as issued by Supabase Auth: the header must say
-/// `"alg":"HS256"`, the HMAC-SHA256 signature must match, `exp` must be in the future and `nbf`
-/// (if present) in the past, each allowing `leeway` for clock skew.
+/// Verifies JSON Web Tokens (RFC 7519) as identity providers issue them:
+/// - HS256 against the shared `secret` (Supabase's legacy JWT secret) and only against it;
+/// - RS256, ES256 and EdDSA (Ed25519) against the `keys` of a JWKS, chosen by `kid` (required
+///   when the set holds more than one key), whose type must match the token's `alg`;
+/// - `none` and every other algorithm are rejected.
+/// Then `exp` must be in the future (and present, unless `requireExpiration` is off), `nbf` (if
+/// present) in the past, each allowing `leeway` for clock skew; `iss` must equal `issuer` and
+/// `aud` (a string or an array) must contain `audience` when those are set.
 public struct JWTVerifier: Sendable {
-    private let secret: [UInt8]
+    private let secret: [UInt8]?
+    public var keys: JSONWebKeySet
+    public var issuer: String?
+    public var audience: String?
     public var leeway: TimeInterval
     /// Tokens without `exp` never expire; by default they are rejected.
     public var requireExpiration: Bool
 
-    public init(secret: [UInt8], leeway: TimeInterval = 30, requireExpiration: Bool = true) {
+    /// The algorithms verified with a JWKS key (HS256 uses the secret; nothing else is accepted).
+    public static let keySetAlgorithms: Set<String> = ["RS256", "ES256", "EdDSA"]
+
+    public init(secret: [UInt8]?, keys: JSONWebKeySet = .empty, issuer: String? = nil, audience: String? = nil,
+                leeway: TimeInterval = 30, requireExpiration: Bool = true) {
         self.secret = secret
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
         self.leeway = leeway
         self.requireExpiration = requireExpiration
     }
@@ -58,24 +81,33 @@ public struct JWTVerifier: Sendable {
     }
 
     public func verify(_ token: String, now: Date = Date()) throws(JWTError) -> JWTClaims {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw .malformed("expected 3 dot-separated segments, found \(parts.count)") }
-        guard let headerBytes = Base64URL.decode(parts[0]) else { throw .malformed("header is not base64url") }
-        guard let payloadBytes = Base64URL.decode(parts[1]) else { throw .malformed("payload is not base64url") }
-        guard let signature = Base64URL.decode(parts[2]) else { throw .malformed("signature is not base64url") }
+        try verify(JWT(parsing: token), now: now)
+    }
 
-        let header = try Self.object(headerBytes, "header")
-        guard case let .string(alg)? = header["alg"] else { throw .malformed("header has no alg") }
-        guard alg == "HS256" else { throw .unsupportedAlgorithm(alg) }
-        if case let .string(typ)? = header["typ"], typ.uppercased() != "JWT" {
-            throw .malformed("unexpected typ \"\(typ)\"")
+    public func verify(_ jwt: JWT, now: Date = Date()) throws(JWTError) -> JWTClaims {
+        try verifySignature(jwt)
+        return try checkedClaims(jwt.claims, now: now)
+    }
+
+    private func verifySignature(_ jwt: JWT) throws(JWTError) {
+        switch jwt.algorithm {
+        case "HS256":
+            // Never against a JWKS key: an HS256 token "signed" with a public key must fail.
+            guard let secret else { throw .unsupportedAlgorithm(jwt.algorithm) }
+            guard HMACSHA256.isValid(jwt.signature, key: secret, message: jwt.signingInput) else { throw .badSignature }
+        case "RS256", "EdDSA":
+            let key = try keys.key(algorithm: jwt.algorithm, keyID: jwt.keyID)
+            guard key.isValidSignature(jwt.signature, for: jwt.signingInput) else { throw .badSignature }
+        case "ES256":
+            let key = try keys.key(algorithm: jwt.algorithm, keyID: jwt.keyID)
+            guard let der = ECDSASignature.der(fromRawP256: jwt.signature),
+                  key.isValidSignature(der, for: jwt.signingInput) else { throw .badSignature }
+        default:
+            throw .unsupportedAlgorithm(jwt.algorithm)
         }
+    }
 
-        // The MAC covers the segments exactly as sent.
-        let signingInput = token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count)
-        guard HMACSHA256.isValid(signature, key: secret, message: signingInput) else { throw .badSignature }
-
-        let claims = try Self.object(payloadBytes, "payload")
+    private func checkedClaims(_ claims: [String: JSONValue], now: Date) throws(JWTError) -> JWTClaims {
         let expiresAt = try Self.date(claims["exp"], "exp")
         let notBefore = try Self.date(claims["nbf"], "nbf")
         if let expiresAt {
@@ -85,21 +117,22 @@ public struct JWTVerifier: Sendable {
         }
         if let notBefore, notBefore.timeIntervalSince(now) > leeway { throw .notYetValid }
 
-        let audience: [String] = switch claims["aud"] {
-        case let .string(single)?: [single]
-        case let .array(values)?: values.compactMap(\.stringValue)
-        default: []
+        let audience: [String]
+        switch claims["aud"] {
+        case nil, .null?: audience = []
+        case let .string(single)?: audience = [single]
+        case let .array(values)?: audience = values.compactMap(\.stringValue)
+        default: throw .invalidClaims("aud is neither a string nor an array")
         }
-        return JWTClaims(subject: claims["sub"]?.stringValue, issuer: claims["iss"]?.stringValue,
+        let issuer = claims["iss"]?.stringValue
+        if let expected = self.issuer, issuer != expected { throw .invalidClaims("iss is not the configured issuer") }
+        if let expected = self.audience, !audience.contains(expected) {
+            throw .invalidClaims("aud does not include the configured audience")
+        }
+        return JWTClaims(subject: claims["sub"]?.stringValue, issuer: issuer,
                          audience: audience, expiresAt: expiresAt, notBefore: notBefore,
                          issuedAt: try Self.date(claims["iat"], "iat"), role: claims["role"]?.stringValue,
                          all: claims)
-    }
-
-    private static func object(_ bytes: [UInt8], _ what: String) throws(JWTError) -> [String: JSONValue] {
-        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
-              case let .object(object) = value else { throw .malformed("\(what) is not a JSON object") }
-        return object
     }
 
     private static func date(_ value: JSONValue?, _ name: String) throws(JWTError) -> Date? {

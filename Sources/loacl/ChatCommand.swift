@@ -23,7 +23,7 @@ struct Chat: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Guest device fingerprint, 8–256 printable ASCII characters.", valueName: "text"))
     var fingerprint: String?
 
-    @Option(name: .long, help: ArgumentHelp("HS256 JWT for an authenticated session.", valueName: "token"))
+    @Option(name: .long, help: ArgumentHelp("The identity provider's JWT (HS256, RS256, ES256 or EdDSA) for an authenticated session.", valueName: "token"))
     var jwt: String?
 
     @Option(name: .customLong("session-token"), help: ArgumentHelp("Reuse an existing session (default: $LOACL_SESSION_TOKEN).", valueName: "token"))

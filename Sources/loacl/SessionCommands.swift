@@ -13,7 +13,7 @@ struct Session: AsyncParsableCommand {
         @OptionGroup var server: ServerOptions
         @Option(help: ArgumentHelp("Assistant id.", valueName: "id")) var assistant: String
         @Option(help: "Guest device fingerprint (default: derived from this host and user).") var fingerprint: String?
-        @Option(help: "HS256 JWT for an authenticated session.") var jwt: String?
+        @Option(help: "The identity provider's JWT (HS256, RS256, ES256 or EdDSA) for an authenticated session.") var jwt: String?
 
         func run() async throws {
             let options = server.callOptions()

@@ -25,7 +25,10 @@ func makeDataServices(_ settings: Settings, pool: PostgresPool, logger: Logger) 
     if let n = try settings.int("max-run-followers") { runs.maxFollowers = n }
     if let n = try settings.int("grace-period") { runs.drainGrace = .seconds(n) }
     let options = DataServicesOptions(
-        masterKey: masterKey, jwtSecret: settings.value("jwt-secret"),
+        masterKey: masterKey,
+        userTokens: UserTokenOptions(secret: settings.value("jwt-secret"), jwksFile: settings.value("jwt-jwks-file"),
+                                     jwksURL: settings.value("jwt-jwks-url"), issuer: settings.value("jwt-issuer"),
+                                     audience: settings.value("jwt-audience")),
         storageDirectory: settings.value("storage-dir") ?? ".data/files",
         maxFileSize: UInt64(try settings.int("max-file-size") ?? 20 * 1024 * 1024), sweep: sweep,
         sessionCacheLifetime: try seconds(settings, "session-cache"), replySpeculation: try seconds(settings, "reply-speculation"),

@@ -69,8 +69,20 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "File with the 32-byte master key (64 hex digits or base64) that encrypts tenants' API keys. Or set LOACL_MASTER_KEY.")
     var masterKeyFile: String?
 
-    @Option(help: "HS256 secret of authenticated sessions' JWTs (Supabase JWT secret). Or LOACL_JWT_SECRET. Unset: no authenticated sessions.")
+    @Option(help: "HS256 secret of authenticated sessions' JWTs (Supabase's legacy JWT secret). Or LOACL_JWT_SECRET. With none of --jwt-secret, --jwt-jwks-file and --jwt-jwks-url: no authenticated sessions.")
     var jwtSecret: String?
+
+    @Option(help: "JWKS file (JSON) whose RS256, ES256 and EdDSA keys verify authenticated sessions' JWTs; read at start-up.")
+    var jwtJwksFile: String?
+
+    @Option(help: "JWKS URL of the identity provider (Supabase: https://<project>.supabase.co/auth/v1/.well-known/jwks.json). Cached for the response's max-age (60 s to 24 h; 10 min without one), fetched again for an unknown kid at most once a minute.")
+    var jwtJwksUrl: String?
+
+    @Option(help: "Required JWT iss (Supabase: https://<project>.supabase.co/auth/v1). Unset: not checked.")
+    var jwtIssuer: String?
+
+    @Option(help: "Value the JWT aud must contain (Supabase: authenticated). Unset: not checked.")
+    var jwtAudience: String?
 
     @Option(help: "Folder for uploaded files (default .data/files).")
     var storageDir: String?
@@ -203,6 +215,10 @@ struct Settings {
         flag("log-level", command.logLevel)
         flag("master-key-file", command.masterKeyFile)
         flag("jwt-secret", command.jwtSecret)
+        flag("jwt-jwks-file", command.jwtJwksFile)
+        flag("jwt-jwks-url", command.jwtJwksUrl)
+        flag("jwt-issuer", command.jwtIssuer)
+        flag("jwt-audience", command.jwtAudience)
         flag("storage-dir", command.storageDir)
         flag("max-file-size", command.maxFileSize.map(String.init))
         flag("sweep-interval", command.sweepInterval.map(String.init))

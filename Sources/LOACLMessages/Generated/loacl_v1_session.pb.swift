@@ -153,8 +153,9 @@ public struct Loacl_V1_StartAuthenticatedSessionRequest: ProtoMessage, Hashable 
     /// Assistant to talk to.
     public var assistantID: String = ""
 
-    /// HS256 JWT signed with the server's configured secret (Supabase-compatible); `sub` is the
-    /// user id and `exp` is honoured.
+    /// The identity provider's JWT: HS256 with the server's configured secret, or RS256, ES256
+    /// or EdDSA with a key of its configured JWKS (Supabase-compatible); `sub` is the user id
+    /// and `exp` is honoured.
     public var jwt: String = ""
 
     /// Free-form JSON object text.

@@ -8,12 +8,12 @@ import LOACLServer
 /// `loacl.v1.SessionService`: guest and authenticated sessions and their bearer tokens.
 public struct SessionService: Sendable {
     let database: Database
-    /// nil: authenticated sessions are disabled (no JWT secret configured).
-    let jwtVerifier: JWTVerifier?
+    /// nil: authenticated sessions are disabled (no JWT secret or JWKS configured).
+    let userTokens: UserTokenVerifier?
 
-    public init(database: Database, jwtVerifier: JWTVerifier?) {
+    public init(database: Database, userTokens: UserTokenVerifier?) {
         self.database = database
-        self.jwtVerifier = jwtVerifier
+        self.userTokens = userTokens
     }
 
     public func startGuestSession(_ request: Loacl_V1_StartGuestSessionRequest, context: ServerContext) async throws -> Loacl_V1_StartSessionResponse {
@@ -35,12 +35,12 @@ public struct SessionService: Sendable {
         let assistantID = try Validate.uuid(request.assistantID, "assistant_id")
         let metadata = try Validate.metadata(request.metadataJson)
         guard !request.jwt.isEmpty else { throw RPCError.invalidArgument("jwt is required") }
-        guard let jwtVerifier else {
-            throw RPCError(.failedPrecondition, "authenticated sessions are disabled on this server (no JWT secret)")
+        guard let userTokens else {
+            throw RPCError(.failedPrecondition, "authenticated sessions are disabled on this server (no JWT secret or JWKS)")
         }
         let claims: JWTClaims
         do {
-            claims = try jwtVerifier.verify(request.jwt)
+            claims = try await userTokens.verify(request.jwt)
         } catch {
             throw RPCError.unauthenticated("\(error)")
         }

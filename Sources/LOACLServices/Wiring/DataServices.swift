@@ -25,7 +25,7 @@ public struct DataServices: Sendable {
     /// `sessionCacheLifetime`: how long a resolved session token is reused (nil: 30 s);
     /// `replySpeculation`: how long a thread's last turn context is kept to start the next
     /// reply's upstream request early (nil: 30 s; zero: never speculate).
-    public init(pool: PostgresPool, vault: TenantKeyVault, jwtVerifier: JWTVerifier?, providers: ChatProviderRegistry,
+    public init(pool: PostgresPool, vault: TenantKeyVault, userTokens: UserTokenVerifier?, providers: ChatProviderRegistry,
                 storage: FileStorage, sessionCacheLifetime: Duration? = nil, replySpeculation: Duration? = nil,
                 runs: RunEngine.Configuration = .init(), logger: Logger = Logger(label: "loacl.services")) {
         let database = Database(pool: pool, logger: logger)
@@ -36,7 +36,7 @@ public struct DataServices: Sendable {
         turnContexts = TurnContextCache(lifetime: replySpeculation ?? .seconds(30))
         authInterceptor = AuthInterceptor(database: database, vault: vault, sessionCacheLifetime: sessionCacheLifetime)
         assistants = AssistantService(database: database, vault: vault, storage: storage)
-        sessions = SessionService(database: database, jwtVerifier: jwtVerifier)
+        sessions = SessionService(database: database, userTokens: userTokens)
         threads = ThreadService(database: database, storage: storage, turnContexts: turnContexts)
         messages = MessageService(database: database, storage: storage, providers: providers, vault: vault,
                                   turnContexts: turnContexts, runs: engine, logger: logger)
@@ -44,6 +44,15 @@ public struct DataServices: Sendable {
         guidedQuestions = GuidedQuestionService(database: database)
         followUps = FollowUpService(database: database)
         usage = UsageService(database: database)
+    }
+
+    /// With a fixed verifier (HS256 secret and/or JWKS file keys), as tests build it.
+    public init(pool: PostgresPool, vault: TenantKeyVault, jwtVerifier: JWTVerifier?, providers: ChatProviderRegistry,
+                storage: FileStorage, sessionCacheLifetime: Duration? = nil, replySpeculation: Duration? = nil,
+                runs: RunEngine.Configuration = .init(), logger: Logger = Logger(label: "loacl.services")) {
+        self.init(pool: pool, vault: vault, userTokens: jwtVerifier.map { UserTokenVerifier($0) }, providers: providers,
+                  storage: storage, sessionCacheLifetime: sessionCacheLifetime, replySpeculation: replySpeculation,
+                  runs: runs, logger: logger)
     }
 
     /// The service that renews this server's run leases, ends runs whose server was lost, and

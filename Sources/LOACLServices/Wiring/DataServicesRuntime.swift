@@ -8,8 +8,8 @@ import Logging
 public struct DataServicesOptions: Sendable {
     /// The 32-byte master key as 64 hex digits or base64 (never logged).
     public var masterKey: String
-    /// HS256 secret of authenticated sessions' JWTs; nil disables StartAuthenticatedSession.
-    public var jwtSecret: String?
+    /// How authenticated sessions' JWTs are verified; none set disables StartAuthenticatedSession.
+    public var userTokens: UserTokenOptions
     public var storageDirectory: String
     public var maxFileSize: UInt64
     public var sweep: SessionSweeper.Configuration
@@ -23,13 +23,13 @@ public struct DataServicesOptions: Sendable {
     /// Where `LOACL_UPSTREAM_*` provider settings are read from.
     public var environment: [String: String]
 
-    public init(masterKey: String, jwtSecret: String? = nil, storageDirectory: String = ".data/files",
+    public init(masterKey: String, userTokens: UserTokenOptions = UserTokenOptions(), storageDirectory: String = ".data/files",
                 maxFileSize: UInt64 = 20 * 1024 * 1024, sweep: SessionSweeper.Configuration = .init(),
                 sessionCacheLifetime: Duration? = nil, replySpeculation: Duration? = nil, runs: RunEngine.Configuration = .init(),
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.runs = runs
         self.masterKey = masterKey
-        self.jwtSecret = jwtSecret
+        self.userTokens = userTokens
         self.storageDirectory = storageDirectory
         self.maxFileSize = maxFileSize
         self.sweep = sweep
@@ -63,12 +63,18 @@ public struct DataServicesRuntime: Sendable {
         } catch {
             throw ConfigurationError(description: "upstream settings: \(error)")
         }
+        let userTokens: UserTokenVerifier?
+        do {
+            userTokens = try options.userTokens.makeVerifier(logger: logger)
+        } catch {
+            throw ConfigurationError(description: "\(error)")
+        }
         let factory = ChatProviderFactory(configuration: upstream)
         // Every tenant registered with an upstream key, so the factory's default for "has a key".
         let registry = ChatProviderRegistry([factory.offline, factory.responses, factory.chat],
                                             defaultName: factory.resolvedName(assistantProvider: "", hasAPIKey: true))
         let storage = FileStorage(root: options.storageDirectory, maxFileSize: options.maxFileSize)
-        services = DataServices(pool: pool, vault: vault, jwtVerifier: options.jwtSecret.map { JWTVerifier(secret: $0) },
+        services = DataServices(pool: pool, vault: vault, userTokens: userTokens,
                                 providers: registry, storage: storage, sessionCacheLifetime: options.sessionCacheLifetime,
                                 replySpeculation: options.replySpeculation, runs: options.runs,
                                 logger: logger)

@@ -3,13 +3,15 @@ import LOACLClient
 import LOACLCore
 import LOACLCrypto
 import LOACLMessages
+import LOACLServices
 import Logging
 import Testing
 
 /// Runs `body` with a fresh harness (own database, server, storage) and always tears it down.
 func withHarness(maxFileSize: UInt64 = 64 * 1024, logLevel: Logger.Level = .trace,
+                 userTokens: UserTokenVerifier = UserTokenVerifier(JWTVerifier(secret: Harness.jwtSecret)),
                  _ body: (Harness) async throws -> Void) async throws {
-    let harness = try await Harness.start(maxFileSize: maxFileSize, logLevel: logLevel)
+    let harness = try await Harness.start(maxFileSize: maxFileSize, logLevel: logLevel, userTokens: userTokens)
     do {
         try await body(harness)
     } catch {

@@ -70,7 +70,8 @@ final class Harness: Sendable {
     }
 
     static func start(cluster: PGCluster? = nil, maxFileSize: UInt64 = 64 * 1024, poolSize: Int = 6,
-                      acquireTimeout: Duration = .seconds(5), logLevel: Logger.Level = .trace) async throws -> Harness {
+                      acquireTimeout: Duration = .seconds(5), logLevel: Logger.Level = .trace,
+                      userTokens: UserTokenVerifier = UserTokenVerifier(JWTVerifier(secret: jwtSecret))) async throws -> Harness {
         let cluster = try cluster ?? PGCluster.fromEnvironment()
         let name = try cluster.createMigratedDatabase()
         let logs = LogCapture(level: logLevel)
@@ -80,7 +81,7 @@ final class Harness: Sendable {
                                 logger: logs.logger)
         let storageRoot = NSTemporaryDirectory() + "loacl-files-" + UUID().uuidString.prefix(8)
         let services = DataServices(
-            pool: pool, vault: try TenantKeyVault(masterKey: masterKey), jwtVerifier: JWTVerifier(secret: jwtSecret),
+            pool: pool, vault: try TenantKeyVault(masterKey: masterKey), userTokens: userTokens,
             providers: ChatProviderRegistry([EchoProvider(), EndlessProvider()], defaultName: "offline"),
             storage: FileStorage(root: storageRoot, maxFileSize: maxFileSize), logger: logs.logger)
         var methods = MethodTable()

@@ -180,8 +180,9 @@ struct  Loacl__V1__StartAuthenticatedSessionRequest
    */
   char *assistant_id;
   /*
-   * HS256 JWT signed with the server's configured secret (Supabase-compatible); `sub` is the
-   * user id and `exp` is honoured.
+   * The identity provider's JWT: HS256 with the server's configured secret, or RS256, ES256
+   * or EdDSA with a key of its configured JWKS (Supabase-compatible); `sub` is the user id
+   * and `exp` is honoured.
    */
   char *jwt;
   /*
