@@ -27,6 +27,7 @@ public final class PostgresListener: Sendable {
 
     private struct Command: Sendable {
         enum Kind: Sendable { case listen, unlisten }
+        var id: UInt64 = 0
         var kind: Kind
         var channel: String
         var done: CheckedContinuation<Void, any Error>?
@@ -38,6 +39,7 @@ public final class PostgresListener: Sendable {
         var channels: Set<String> = []
         var closed = false
         var started = false
+        var nextCommandID: UInt64 = 0
     }
 
     /// - Parameters:
@@ -64,22 +66,37 @@ public final class PostgresListener: Sendable {
     }
 
     /// Starts listening on `channel` (a plain identifier: letters, digits, `_`); returns once the
-    /// server confirmed. Starts the listener's thread on first use.
+    /// server confirmed (which waits for the database while it is unreachable; cancel the
+    /// calling task to stop waiting). Starts the listener's thread on first use.
     public func listen(_ channel: String) async throws {
         precondition(channel.utf8.allSatisfy { $0 == UInt8(ascii: "_") || ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) },
                      "channel names are plain identifiers")
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let accepted = state.withLock { state -> Bool in
-                guard !state.closed else { return false }
-                state.commands.append(Command(kind: .listen, channel: channel, done: continuation))
-                return true
+        let id = state.withLock { state in
+            state.nextCommandID += 1
+            return state.nextCommandID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let refusal: (any Error)? = state.withLock { state in
+                    if state.closed { return PostgresError(kind: .poolClosed, message: "listener closed") }
+                    if Task.isCancelled { return CancellationError() }
+                    state.commands.append(Command(id: id, kind: .listen, channel: channel, done: continuation))
+                    return nil
+                }
+                if let refusal {
+                    continuation.resume(throwing: refusal)
+                    return
+                }
+                startIfNeeded()
+                poke()
             }
-            guard accepted else {
-                continuation.resume(throwing: PostgresError(kind: .poolClosed, message: "listener closed"))
-                return
+        } onCancel: {
+            // Still queued: withdraw it (once the thread took it, it completes on its own).
+            let withdrawn = state.withLock { state -> Command? in
+                guard let index = state.commands.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.commands.remove(at: index)
             }
-            startIfNeeded()
-            poke()
+            withdrawn?.done?.resume(throwing: CancellationError())
         }
     }
 

@@ -36,7 +36,7 @@ extension MessageService {
         let metadata = try Validate.metadata(request.metadataJson)
         let providers = self.providers
         let attach = fileIDs
-        try await runs.ensureListening()
+        runs.startListening()
 
         // A thread whose last turn this server saw: its history needs no re-read if the thread's
         // version is unchanged, and the upstream is asked now, from that context; the request is

@@ -84,12 +84,23 @@ public final class RunEngine: Sendable {
         weak var engine: RunEngine?
     }
 
-    /// Listens on this server's channel (once); must succeed before runs start, so that a
-    /// CancelRun from another server reaches them.
-    func ensureListening() async throws {
-        if state.withLock({ $0.listening }) { return }
-        try await listener.listen(serverChannel)
-        state.withLock { $0.listening = true }
+    /// Starts listening on this server's channel, once, in the background (so that a CancelRun
+    /// or a follower on another server reaches this server's runs). Never waits: a database
+    /// that is down must not hold SendMessage, and the listener keeps trying.
+    func startListening() {
+        let first = state.withLock { state -> Bool in
+            defer { state.listening = true }
+            return !state.listening && !state.closed
+        }
+        guard first else { return }
+        let listener = self.listener
+        let channel = serverChannel
+        let logger = self.logger
+        Task {
+            do { try await listener.listen(channel) } catch {
+                logger.notice("not listening for other servers' signals", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     // MARK: - Local runs
