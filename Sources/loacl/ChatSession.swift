@@ -77,27 +77,81 @@ struct ChatSession {
     }
 
     /// Runs SendMessage, writing deltas as they arrive; returns the stored reply and follow-ups.
+    /// A dropped connection does not lose the reply: the run goes on on the server, and this
+    /// resumes it (StreamRun after the last event shown, so nothing is shown twice).
     private static func stream(_ request: Loacl_V1_SendMessageRequest, connection: LOACLClientConnection, options: CallOptions,
                                prefix: String) async throws -> (reply: Loacl_V1_Message?, followUps: [Loacl_V1_FollowUpSuggestion]) {
-        try await Loacl_V1_MessageServiceClient(connection).sendMessage(request, options: options) { events in
-            var reply: Loacl_V1_Message?
-            var followUps: [Loacl_V1_FollowUpSuggestion] = []
-            var started = false
-            for try await event in events {
-                switch event.event {
-                case .delta(let delta)?:
-                    if !started { Output.write(prefix); started = true }
-                    Output.write(delta.text)
-                case .assistantMessage(let message)?:
-                    if !started { Output.write(prefix + message.content) }
-                    reply = message
-                case .followUps(let list)?:
-                    followUps = list.suggestions
-                case .userMessage?, .run?, nil:
-                    break
+        var shown = ReplyPrinter(prefix: prefix)
+        let messages = Loacl_V1_MessageServiceClient(connection)
+        do {
+            try await messages.sendMessage(request, options: options) { events in
+                for try await event in events { shown.show(event) }
+            }
+        } catch let error as RPCError where error.code == .unavailable && !shown.runID.isEmpty && !shown.ended {
+            var attempt = 0
+            var lastError = error
+            while !shown.ended, attempt < resumeAttempts {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(200 * attempt))
+                Output.note("connection lost; resuming run \(shown.runID) after event \(shown.lastSequence)")
+                var resume = Loacl_V1_StreamRunRequest()
+                resume.runID = shown.runID
+                resume.afterSequence = shown.lastSequence
+                do {
+                    try await messages.streamRun(resume, options: options) { events in
+                        for try await event in events { shown.show(event) }
+                    }
+                } catch let error as RPCError where error.code == .unavailable {
+                    lastError = error
+                    continue
                 }
             }
-            return (reply, followUps)
+            if !shown.ended { throw lastError }
+        }
+        if case .failed? = shown.finalStatus, let error = shown.failure { throw error }
+        return (shown.reply, shown.followUps)
+    }
+
+    /// How often a dropped reply is resumed before giving up.
+    static let resumeAttempts = 5
+
+    /// Writes a run's events as they arrive and remembers where it is.
+    struct ReplyPrinter {
+        let prefix: String
+        var runID = ""
+        var lastSequence: UInt64 = 0
+        var started = false
+        var ended = false
+        var finalStatus: Loacl_V1_RunStatus?
+        var failure: RPCError?
+        var reply: Loacl_V1_Message?
+        var followUps: [Loacl_V1_FollowUpSuggestion] = []
+
+        mutating func show(_ event: Loacl_V1_SendMessageEvent) {
+            // A resumed stream starts after the last event shown; never show one twice.
+            guard event.sequenceNumber == 0 || event.sequenceNumber > lastSequence else { return }
+            if !event.runID.isEmpty { runID = event.runID }
+            lastSequence = max(lastSequence, event.sequenceNumber)
+            switch event.event {
+            case .delta(let delta)?:
+                if !started { Output.write(prefix); started = true }
+                Output.write(delta.text)
+            case .assistantMessage(let message)?:
+                if !started { Output.write(prefix + message.content); started = true }
+                reply = message
+            case .followUps(let list)?:
+                followUps = list.suggestions
+            case .run(let run)?:
+                if run.status.rawValue >= Loacl_V1_RunStatus.completed.rawValue {
+                    ended = true
+                    finalStatus = run.status
+                    if run.status == .failed {
+                        failure = RPCError(.unavailable, run.lastError.message.isEmpty ? "the reply failed" : run.lastError.message)
+                    }
+                }
+            case .userMessage?, nil:
+                break
+            }
         }
     }
 

@@ -13,5 +13,5 @@ struct Loacl: AsyncParsableCommand {
             Failed calls print the status name and code, e.g. "NOT_FOUND (5): assistant not found", \
             and exit with status 1.
             """,
-        subcommands: [Chat.self, Assistants.self, Questions.self, Threads.self, Messages.self, Session.self, Usage.self, Health.self])
+        subcommands: [Chat.self, Assistants.self, Questions.self, Threads.self, Messages.self, Runs.self, Session.self, Usage.self, Health.self])
 }

@@ -59,4 +59,22 @@ enum Output {
         line("[\(date(m.createdAtMs))] \(role) (\(m.tokensUsed) tokens) \(m.id)")
         line(m.content.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n"))
     }
+
+    static func runStatus(_ status: Loacl_V1_RunStatus) -> String {
+        (status.protoName ?? "RUN_STATUS_UNSPECIFIED").dropFirst("RUN_STATUS_".count).lowercased()
+    }
+
+    /// "<id>  completed  thread <id>  reply <id>  openai-responses/gpt-4.1-mini  12+180 tokens  <date>".
+    static func run(_ r: Loacl_V1_Run) {
+        var parts = [r.id, runStatus(r.status)]
+        if !r.incompleteReason.isEmpty { parts.append("(\(r.incompleteReason))") }
+        if !r.lastError.message.isEmpty { parts.append("(\(r.lastError.code): \(r.lastError.message))") }
+        parts.append("thread \(r.threadID)")
+        if !r.replyMessageID.isEmpty { parts.append("reply \(r.replyMessageID)") }
+        parts.append([r.provider, r.model].filter { !$0.isEmpty }.joined(separator: "/"))
+        parts.append("\(r.inputTokens)+\(r.outputTokens) tokens")
+        parts.append("events \(r.lastSequence)")
+        parts.append(date(r.createdAtMs))
+        line(parts.joined(separator: "  "))
+    }
 }

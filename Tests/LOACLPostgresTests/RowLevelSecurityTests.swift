@@ -10,7 +10,7 @@ struct RowLevelSecurityTests {
 
     static let tables = [
         "tenants", "assistants", "assistant_quotas", "guided_questions", "sessions", "threads",
-        "messages", "files", "follow_up_suggestions", "usage_metrics",
+        "messages", "files", "follow_up_suggestions", "usage_metrics", "runs", "run_events",
     ]
 
     /// Privileges deliberately not granted to loacl_app.

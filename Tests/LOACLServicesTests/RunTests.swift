@@ -229,16 +229,20 @@ struct RunTests {
     }
 
     @Test func aDeadlineEndsTheCallNotTheRun() async throws {
-        try await withRuns(reply: Self.paced(30, every: .milliseconds(20))) { rig in
-            let runID = Mutex("")
-            await #expect(throws: RPCError.self) {
-                try await rig.a.client.serverStreaming(MS.sendMessage, rig.sendRequest("slowly"), options: CallOptions(
-                    timeout: .milliseconds(250), metadata: rig.guest.metadata), responseType: Loacl_V1_SendMessageEvent.self) { stream in
-                    for try await event in stream { runID.withLock { $0 = event.runID } }
+        try await withRuns(reply: Self.paced(30, every: .milliseconds(50))) { rig in
+            let error = await refusal {
+                _ = try await rig.a.client.serverStreaming(MS.sendMessage, rig.sendRequest("slowly"), options: CallOptions(
+                    timeout: .seconds(1), metadata: rig.guest.metadata), responseType: Loacl_V1_SendMessageEvent.self) { stream in
+                    for try await _ in stream {}
                 }
             }
-            let run = try await rig.waitForEnd(runID.withLock { $0 })
+            #expect(error?.code == .deadlineExceeded)
+            let runs: Loacl_V1_ListRunsResponse = try await rig.a.client.unary(
+                MS.listRuns, request(Loacl_V1_ListRunsRequest.self) { $0.threadID = rig.thread.id }, options: rig.options())
+            let id = try #require(runs.runs.first?.id)
+            let run = try await rig.waitForEnd(id)
             #expect(run.status == .completed)
+            #expect(try rig.storedReply(run.replyMessageID)?["content"] == RunRig.words(30).joined())
         }
     }
 

@@ -49,12 +49,11 @@ extension MessageService {
                 switch chunk {
                 case .delta(let text):
                     reply += text
-                    let event = run.append { event in
+                    run.append { event in
                         var delta = Loacl_V1_TextDelta()
                         delta.text = text
                         event.delta = delta
                     }
-                    runs.appended(event, of: run)
                 case .completed(let result):
                     usage = result
                 }

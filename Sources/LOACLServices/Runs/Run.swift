@@ -41,6 +41,8 @@ final class Run: Sendable {
         /// Some other server follows this run: publish live events for it.
         var remoteFollowers = false
         var endWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Called with every event appended (the engine publishes it to other servers).
+        var observer: (@Sendable (Event) -> Void)?
     }
 
     init(id: String, threadID: String, windowCapacity: Int = 512) {
@@ -60,7 +62,7 @@ final class Run: Sendable {
         var event = Event()
         make(&event)
         event.runID = id
-        let (stored, waiters) = state.withLock { state -> (Event, [CheckedContinuation<Void, Never>]) in
+        let (stored, waiters, observer) = state.withLock { state -> (Event, [CheckedContinuation<Void, Never>], (@Sendable (Event) -> Void)?) in
             state.lastSequence += 1
             event.sequenceNumber = state.lastSequence
             state.window.append(event)
@@ -73,9 +75,10 @@ final class Run: Sendable {
             if event.endsRun { state.ended = true }
             let waiters = Array(state.waiters.values)
             state.waiters.removeAll()
-            return (event, waiters)
+            return (event, waiters, state.observer)
         }
         for waiter in waiters { waiter.resume() }
+        observer?(stored)
         if stored.endsRun {
             let enders = state.withLock { state in
                 defer { state.endWaiters.removeAll() }
@@ -129,6 +132,11 @@ final class Run: Sendable {
 
     var lastSequence: UInt64 { state.withLock { $0.lastSequence } }
     var isEnded: Bool { state.withLock { $0.ended } }
+
+    /// Installs the observer of appended events (one; the engine's).
+    func observe(_ observer: @escaping @Sendable (Event) -> Void) {
+        state.withLock { $0.observer = observer }
+    }
 
     // MARK: - Stopping
 

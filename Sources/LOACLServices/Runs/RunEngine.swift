@@ -109,6 +109,10 @@ public final class RunEngine: Sendable {
     /// (the caller's task-local identity is inherited; its cancellation is not).
     func start(_ run: Run, drive: @escaping @Sendable (Run) async -> Void) {
         state.withLock { $0.runs[run.id] = run }
+        run.observe { [weak self, weak run] event in
+            guard let self, let run else { return }
+            self.appended(event, of: run)
+        }
         startedCounter.increment()
         let task = Task.detached { [identity = CallerIdentity.current] in
             await CallerIdentity.$current.withValue(identity) {
@@ -129,8 +133,9 @@ public final class RunEngine: Sendable {
 
     var activeRunIDs: [String] { state.withLock { Array($0.runs.keys) } }
 
-    /// An event the driver appended: published to other servers when one of them follows.
-    func appended(_ event: Loacl_V1_SendMessageEvent, of run: Run) {
+    /// An event appended to one of this server's runs: published to other servers when one of
+    /// them follows it.
+    private func appended(_ event: Loacl_V1_SendMessageEvent, of run: Run) {
         if run.hasRemoteFollowers { publisher.publish(run.channel, [event]) }
     }
 

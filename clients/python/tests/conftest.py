@@ -37,10 +37,12 @@ def free_port() -> int:
 class Loacld:
     """One running server; `tcp`, `unix` and `tls` are client targets for its listeners."""
 
-    def __init__(self, args: List[str], tcp: Optional[str], unix: Optional[str], tls: Optional[str], log: Path) -> None:
+    def __init__(self, args: List[str], tcp: Optional[str], unix: Optional[str], tls: Optional[str], log: Path,
+                 env: Optional[dict] = None) -> None:
         self.tcp, self.unix, self.tls, self.log = tcp, unix, tls, log
         self._log_file = open(log, "wb")
-        self.proc = subprocess.Popen([loacld_path(), *args], stdout=self._log_file, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([loacld_path(), *args], stdout=self._log_file, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
         port = int((tcp or tls or "::0").rsplit(":", 1)[1])
         deadline = time.monotonic() + 60
         while True:
@@ -71,7 +73,7 @@ class Loacld:
 
 
 def start(tmp: Path, name: str, *, tcp: bool = True, unix: bool = False, tls_dir: Optional[Path] = None,
-          client_auth: Optional[str] = None, extra: Optional[List[str]] = None) -> Loacld:
+          client_auth: Optional[str] = None, extra: Optional[List[str]] = None, env: Optional[dict] = None) -> Loacld:
     args: List[str] = []
     tcp_target = unix_target = tls_target = None
     if tcp:
@@ -87,7 +89,7 @@ def start(tmp: Path, name: str, *, tcp: bool = True, unix: bool = False, tls_dir
         if client_auth:
             args += ["--tls-client-ca", str(tls_dir / "ca.pem"), "--tls-client-auth", client_auth]
     args += extra or []
-    return Loacld(args, tcp_target, unix_target, tls_target, tmp / f"{name}.log")
+    return Loacld(args, tcp_target, unix_target, tls_target, tmp / f"{name}.log", env)
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +107,18 @@ def server(workdir: Path) -> Iterator[Loacld]:
         extra += ["--database-url", os.environ["LOACL_DATABASE_URL"]]
     extra += shlex.split(os.environ.get("LOACLD_ARGS", ""))
     s = start(workdir, "main", unix=True, extra=extra)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def slow_server(workdir: Path) -> Iterator[Loacld]:
+    """A second data server whose offline replies take 30 ms a word: runs long enough to
+    resume, follow from this and the main server, and cancel."""
+    if not os.environ.get("LOACL_DATABASE_URL"):
+        pytest.skip("runs need the data services (LOACL_DATABASE_URL)")
+    extra = ["--database-url", os.environ["LOACL_DATABASE_URL"], *shlex.split(os.environ.get("LOACLD_ARGS", ""))]
+    s = start(workdir, "slow", extra=extra, env={"LOACL_OFFLINE_WORD_DELAY_MS": "30"})
     yield s
     s.stop()
 

@@ -55,8 +55,15 @@ def new_guest(ch: Channel):
 
 def send(ch: Channel, md, thread_id: str, text: str):
     """SendMessage; checks the event order and that the deltas add up to the stored reply."""
-    events = list(step("MessageService/SendMessage", MessageServiceStub(ch).SendMessage,
-                       v1.SendMessageRequest(thread_id=thread_id, content=text), metadata=md, timeout=60))
+    streamed = list(step("MessageService/SendMessage", MessageServiceStub(ch).SendMessage,
+                         v1.SendMessageRequest(thread_id=thread_id, content=text), metadata=md, timeout=60))
+    # The run's own events open and close the stream, numbered 1, 2, 3 ... without gaps.
+    assert streamed[0].WhichOneof("event") == "run" and streamed[0].run.status == v1.RUN_STATUS_IN_PROGRESS
+    assert streamed[-1].WhichOneof("event") == "run" and streamed[-1].run.status == v1.RUN_STATUS_COMPLETED
+    assert [e.sequence_number for e in streamed] == list(range(1, len(streamed) + 1))
+    assert {e.run_id for e in streamed} == {streamed[0].run.id}
+    # Between them, the exchange as clients that ignore `run` events see it.
+    events = [e for e in streamed if e.WhichOneof("event") != "run"]
     kinds = [e.WhichOneof("event") for e in events]
     assert kinds[0] == "user_message", kinds
     assert events[0].user_message.content == text
@@ -148,7 +155,9 @@ def test_send_message_async_and_cancel(server):
             stream = MessageServiceAsyncStub(ach).SendMessage(v1.SendMessageRequest(thread_id=thread.id, content="hi"),
                                                               metadata=md, timeout=60)
             first = await stream.read()
-            assert first.WhichOneof("event") == "user_message"
+            assert first.WhichOneof("event") == "run"  # the run was created
+            second = await stream.read()
+            assert second.WhichOneof("event") == "user_message"
             stream.cancel()
             with pytest.raises(RpcError) as info:
                 await stream.read()

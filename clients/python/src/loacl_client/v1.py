@@ -5,13 +5,16 @@
 """
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any, Dict
 
-from .gen.loacl.v1 import (assistant_pb2, benchmark_pb2, common_pb2, file_pb2, follow_up_pb2,
-                           guided_question_pb2, health_pb2, message_pb2, session_pb2, thread_pb2, usage_pb2)
+from .gen.loacl import v1 as _generated
 
-_MODULES = (assistant_pb2, benchmark_pb2, common_pb2, file_pb2, follow_up_pb2, guided_question_pb2,
-            health_pb2, message_pb2, session_pb2, thread_pb2, usage_pb2)
+# Every generated module (one per .proto file), found at import: a new .proto needs no edit here.
+_MODULES = tuple(importlib.import_module(f"{_generated.__name__}.{info.name}")
+                 for info in sorted(pkgutil.iter_modules(_generated.__path__), key=lambda i: i.name)
+                 if info.name.endswith("_pb2"))
 
 
 def _exports() -> Dict[str, Any]:
