@@ -81,9 +81,16 @@ struct RLSFixture {
                 threadID, messageID)!
             let usageID = try c.value(
                 "SELECT id FROM loacl.usage_metrics WHERE session_id = $1 AND metric_type = 'tokens'", sessionID)!
+            let runID = try c.value(
+                """
+                INSERT INTO loacl.runs (thread_id, user_message_id, status, server_instance, lease_expires_at)
+                VALUES ($1, $2, 'completed', 'test/1/0000000000000000', now()) RETURNING id
+                """, threadID, messageID)!
+            try c.query("INSERT INTO loacl.run_events (run_id, thread_id, first_seq, last_seq, events, text) VALUES ($1, $2, 1, 1, '\\x00', 'hi')",
+                        runID, threadID)
             owned.rows = [
                 "sessions": sessionID, "threads": threadID, "messages": messageID, "files": fileID,
-                "follow_up_suggestions": suggestionID, "usage_metrics": usageID,
+                "follow_up_suggestions": suggestionID, "usage_metrics": usageID, "runs": runID, "run_events": runID,
             ]
         }
         owned.identity.sessionID = owned.rows["sessions"]
@@ -102,7 +109,15 @@ struct RLSFixture {
         "files": "filename = filename",
         "follow_up_suggestions": "used_at = used_at",
         "usage_metrics": "metric_value = metric_value",
+        "runs": "status = status",
+        "run_events": "text = text",
     ]
 
-    static func keyColumn(_ table: String) -> String { table == "assistant_quotas" ? "assistant_id" : "id" }
+    static func keyColumn(_ table: String) -> String {
+        switch table {
+        case "assistant_quotas": "assistant_id"
+        case "run_events": "run_id"
+        default: "id"
+        }
+    }
 }

@@ -14,7 +14,8 @@ struct RowLevelSecurityTests {
     ]
 
     /// Privileges deliberately not granted to loacl_app.
-    static let notGranted: Set<String> = ["DELETE tenants", "UPDATE usage_metrics", "DELETE usage_metrics"]
+    static let notGranted: Set<String> = ["DELETE tenants", "UPDATE usage_metrics", "DELETE usage_metrics",
+                                          "DELETE runs", "UPDATE run_events", "DELETE run_events"]
 
     init() throws {
         database = try TestDatabase()

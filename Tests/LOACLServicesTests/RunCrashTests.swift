@@ -137,6 +137,32 @@ struct RunCrashTests {
     }
 }
 
+@Suite("Runs when their server shuts down")
+struct RunShutdownTests {
+    /// SIGTERM: loacld stops taking calls, lets the run go on for the grace period, then stops
+    /// it (`incomplete`, reason `shutdown`) with its text stored, and exits 0.
+    @Test func sigtermStopsARunThatOutlastsTheGraceAndStoresIt() async throws {
+        try await withRuns(reply: RunTests.paced(2000, every: .milliseconds(10))) { rig in
+            let a = try await LoacldProcess(rig.harness, upstream: rig.upstream, arguments: ["--grace-period", "1"])
+            defer { a.stop() }
+            let onA = try LOACLClientConnection(configuration: ClientConfiguration(endpoint: .tcp(host: "127.0.0.1", port: a.port)))
+            let seen = try await rig.send("A very long story", on: onA) { $0.deltaCount == 5 }
+            await onA.close()
+            kill(a.process.processIdentifier, SIGTERM)
+            a.process.waitUntilExit()
+            #expect(a.process.terminationStatus == 0)
+            let run = try await rig.getRun(seen.runID, on: rig.b)
+            #expect(run.status == .incomplete && run.incompleteReason == "shutdown", "\(run)")
+            let stored = try #require(try rig.storedReply(run.replyMessageID))
+            #expect(stored["incomplete_reason"] == "shutdown" && stored["content"]?.hasPrefix(seen.deltaText) == true)
+            // Every event was persisted: the run replays in full, ending with its final status.
+            let replay = try await rig.follow(run.id, on: rig.b.client)
+            #expect(replay.map(\.sequenceNumber) == (1...run.lastSequence).map { $0 } && replay.finalRun?.status == .incomplete)
+            #expect(replay.deltaText == stored["content"])
+        }
+    }
+}
+
 extension Loacl_V1_RunStatus {
     var isFinal: Bool { rawValue >= Self.completed.rawValue }
 }

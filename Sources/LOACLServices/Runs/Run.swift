@@ -131,6 +131,14 @@ final class Run: Sendable {
     }
 
     var lastSequence: UInt64 { state.withLock { $0.lastSequence } }
+
+    /// The status of the final event, once appended.
+    var finalStatus: Loacl_V1_RunStatus? {
+        state.withLock { state in
+            guard state.ended, case .run(let run)? = state.window.last?.event else { return nil }
+            return run.status
+        }
+    }
     var isEnded: Bool { state.withLock { $0.ended } }
 
     /// Installs the observer of appended events (one; the engine's).

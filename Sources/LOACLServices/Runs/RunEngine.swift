@@ -52,6 +52,7 @@ public final class RunEngine: Sendable {
     private let listener: PostgresListener
     private let state = Mutex(State())
     private let startedCounter = Counter(label: "loacl_runs_started_total")
+    private let activeGauge = Gauge(label: "loacl_runs_active")
 
     private struct State {
         var runs: [String: Run] = [:]
@@ -108,7 +109,11 @@ public final class RunEngine: Sendable {
     /// Registers a run this server generates and starts `drive` for it, in a task of its own
     /// (the caller's task-local identity is inherited; its cancellation is not).
     func start(_ run: Run, drive: @escaping @Sendable (Run) async -> Void) {
-        state.withLock { $0.runs[run.id] = run }
+        let active = state.withLock { state in
+            state.runs[run.id] = run
+            return state.runs.count
+        }
+        activeGauge.record(active)
         run.observe { [weak self, weak run] event in
             guard let self, let run else { return }
             self.appended(event, of: run)
@@ -124,7 +129,13 @@ public final class RunEngine: Sendable {
     }
 
     private func finished(_ run: Run) {
-        state.withLock { _ = $0.runs.removeValue(forKey: run.id) }
+        let active = state.withLock { state in
+            state.runs.removeValue(forKey: run.id)
+            return state.runs.count
+        }
+        activeGauge.record(active)
+        let status = run.finalStatus.map { $0.sqlName } ?? "unknown"
+        Counter(label: "loacl_runs_finished_total", dimensions: [("status", status)]).increment()
     }
 
     func localRun(_ id: String) -> Run? {
