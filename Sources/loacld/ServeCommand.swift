@@ -138,6 +138,15 @@ struct Serve: AsyncParsableCommand {
             pool = PostgresPool(configuration: .init(conninfo: url, maxConnections: try settings.int("database-pool-size") ?? 8,
                                                          setup: Database.sessionSetup), logger: logger)
         }
+        if let pool {
+            do {
+                try await TenancyGuard.verify(pool, logger: logger)
+            } catch {
+                logger.critical("refusing to serve: \(error)")
+                await pool.close()
+                throw ExitCode(1)
+            }
+        }
 
         var methods = MethodTable()
         methods.register(contentsOf: HealthService(database: pool).serverMethods)

@@ -40,6 +40,10 @@ enum ErrorMapping {
         case "LCN01": return .notFound(error.message)
         case "LCP01": return RPCError(.failedPrecondition, error.message)
         case "LCR01": return RPCError(.resourceExhausted, error.message)
+        case TenancyGuard.sqlState:
+            // A new pool connection failed the Row Level Security check: never serve on it.
+            logger.critical("database refused for tenancy", metadata: ["error": "\(TenancyGuard.refusal(error))"])
+            return .internal("internal error")
         case SQLState.uniqueViolation:
             return RPCError(.alreadyExists, "already exists")
         case SQLState.checkViolation, SQLState.notNullViolation, SQLState.invalidTextRepresentation,
