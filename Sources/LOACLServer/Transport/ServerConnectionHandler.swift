@@ -274,13 +274,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 try await Self.intercept(interceptors[...], stream, context)
             }
             return nil
-        } catch let error as RPCError {
-            return error
-        } catch is CancellationError {
-            return RPCError(.cancelled, "call cancelled")
         } catch {
-            context.logger.error("handler failed", metadata: ["method": "\(context.method.path)", "error": "\(error)"])
-            return RPCError(.internal, "internal error")
+            let status = context.status(for: error)
+            if status.code == .internal && !(error is RPCError) {
+                context.logger.error("handler failed", metadata: ["method": "\(context.method.path)", "error": "\(error)"])
+            }
+            return status
         }
     }
 
