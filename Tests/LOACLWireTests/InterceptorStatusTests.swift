@@ -47,9 +47,14 @@ import Testing
         await #expect { let _: Res = try await client.unary(TestMethods.fail, Req()) } throws: {
             ($0 as? RPCError)?.code == .internal
         }
-        await #expect { let _: Res = try await client.unary(TestMethods.hang, Req(), options: CallOptions(timeout: .milliseconds(100))) } throws: {
-            ($0 as? RPCError)?.code == .deadlineExceeded
-        }
+        // The deadline passes on the server (a raw client: LOACLClient would CANCEL at its own
+        // deadline, a little earlier).
+        let raw = try RawConnection(tcpPort: server.tcpPort)
+        raw.send(RawConnection.preface + RawConnection.frame(1, 0, 1, RawConnection.headers(TestMethods.hang.path, timeoutMs: 100))
+                 + RawConnection.frame(2, 1, 1))
+        #expect(raw.read(8) == RawConnection.preface)
+        let trailers = try #require(raw.readFrame(type: 3, stream: 1))
+        #expect(try RawConnection.status(trailers).code == StatusCode.deadlineExceeded.rawValue)
 
         // The hanging handler ends (cancelled) after the client got its answer: wait for it.
         #expect(await eventually { server.probe.cancellations.withLockedValue { $0 } == 1 && logged.codes.withLockedValue { $0.count } == 2 })

@@ -52,13 +52,16 @@ final class RawConnection {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    func send(_ bytes: [UInt8]) {
+    /// False when the connection failed (e.g. the peer closed it) before every byte went out.
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return }
+            if n <= 0 { return false }
             offset += n
         }
+        return true
     }
 
     /// One byte per write: checks the server reassembles frames split anywhere.
@@ -92,6 +95,11 @@ final class RawConnection {
             if frame.type == type && (stream == nil || frame.streamID == stream) { return frame }
         }
         return nil
+    }
+
+    /// The next GOAWAY (skipping other frames); nil on EOF or timeout.
+    func readGoAway() throws -> Loacl_Wire_V1_GoAway? {
+        try readFrame(type: 7).map { try Loacl_Wire_V1_GoAway(serializedBytes: $0.payload) }
     }
 
     /// True when the peer closed the connection (EOF) within the read timeout.
