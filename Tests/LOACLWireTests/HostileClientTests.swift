@@ -1,6 +1,8 @@
+import Dispatch
 import LOACLMessages
 import LOACLServer
 import LOACLTLS
+import NIOPosix
 import Testing
 
 /// Resource limits under hostile clients (issue 17, part 3): too many connections, a preface or
@@ -90,18 +92,31 @@ struct HostileClientTests {
 
     @Test("a peer that floods PINGs and never reads is closed once the replies queued pass the limit")
     func peerThatNeverReads() async throws {
-        let server = try await TestServer.start { $0.connection.maxOutboundBuffer = 64 * 1024 }
-        defer { Task { await server.stop() } }
-        let raw = try R(tcpPort: server.tcpPort)
-        let burst = Array([[UInt8]](repeating: Self.ping, count: 4096).joined()) // 72 KiB of PINGs
-        var sent = 0
-        var open = raw.send(R.preface)
-        // Kernel socket buffers take a few MiB of replies first; without the limit the server
-        // would queue all 256 MiB of them.
-        while open && sent < 256 * 1024 * 1024 {
-            open = raw.send(burst)
-            sent += burst.count
+        // Its own event loop: the flood keeps one busy for seconds, which would stall the other
+        // tests' servers on the shared one.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let server = try await TestServer.start(group: group) { $0.connection.maxOutboundBuffer = 64 * 1024 }
+        // Blocking socket writes for seconds: on a Dispatch thread, not the cooperative pool.
+        let port = server.tcpPort
+        let (open, sent) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Bool, Int), any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    let raw = try R(tcpPort: port, socketBuffers: 4096)
+                    let burst = Array([[UInt8]](repeating: Self.ping, count: 4096).joined()) // 72 KiB of PINGs
+                    var sent = 0
+                    var open = raw.send(R.preface)
+                    // Kernel socket buffers take some replies first; without the limit the
+                    // server would queue all 256 MiB of them.
+                    while open && sent < 256 * 1024 * 1024 {
+                        open = raw.send(burst)
+                        sent += burst.count
+                    }
+                    return (open, sent)
+                })
+            }
         }
         #expect(!open, "the server accepted \(sent) bytes of PINGs without closing")
+        await server.stop()
+        try await group.shutdownGracefully()
     }
 }

@@ -17,8 +17,14 @@ final class RawConnection {
 
     private let fd: Int32
 
-    init(tcpPort: Int) throws {
+    /// - Parameter socketBuffers: SO_RCVBUF and SO_SNDBUF, set before connecting (small ones
+    ///   make the kernel hold little of what either side sends).
+    init(tcpPort: Int, socketBuffers: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = socketBuffers {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(tcpPort).bigEndian)

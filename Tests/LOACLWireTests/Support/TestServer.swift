@@ -8,6 +8,7 @@ import LOACLTLS
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
 /// Test-only methods, built from the benchmark messages, for call kinds and behaviours the real
 /// services do not have.
@@ -121,6 +122,7 @@ struct TestServer: Sendable {
     static func start(
         tls: TLSConfiguration? = nil,
         interceptors: [any ServerInterceptor] = [],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         configure: (inout ServerConfiguration) -> Void = { _ in }
     ) async throws -> TestServer {
         let probe = Probe()
@@ -133,7 +135,7 @@ struct TestServer: Sendable {
         var logger = Logger(label: "loacl.test.server")
         logger.logLevel = .critical
         let server = try RPCServer(configuration: configuration, methods: MethodTable(testMethods(probe)),
-                                   interceptors: interceptors, logger: logger)
+                                   interceptors: interceptors, group: group, logger: logger)
         let bound = try await server.start()
         var tcpPort = 0
         var tlsPort: Int?
