@@ -112,7 +112,7 @@ let package = Package(
         ]),
         .testTarget(name: "LOACLWireTests", dependencies: [
             "LOACLWire", "LOACLServer", "LOACLServices", "LOACLClient", "LOACLCore", "LOACLMessages", "LOACLTLS",
-            nio, nioPosix, logging,
+            nio, nioPosix, logging, .product(name: "MetricsTestKit", package: "swift-metrics"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -7,7 +7,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-export LOACL_PG_DIR="$ROOT/.data/bench-postgres" LOACL_PG_PORT="${LOACL_BENCH_PG_PORT:-54331}" LOACL_PG_TEST=1
+export LOACL_PG_DIR="$ROOT/.data/bench-postgres" LOACL_PG_PORT="${LOACL_BENCH_PG_PORT:-25331}" LOACL_PG_TEST=1
 bash scripts/local-postgres.sh start
 trap 'bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
 export LOACL_TEST_PG_HOST="$LOACL_PG_DIR/run" LOACL_TEST_PG_PORT="$LOACL_PG_PORT" LOACL_TEST_PG_USER=postgres LOACL_BENCH=1

@@ -3,6 +3,7 @@
 #   env LOACLD               the built server binary (required)
 #       LOACL_DATABASE_URL   runtime database URL for loacld's data services; when unset and the
 #                            server has data services, a throwaway PostgreSQL is started (best effort)
+#                            on port LOACL_CLIENTS_PG_PORT (default 25340)
 # Installs what is missing (apt: valgrind libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
 # libssl-dev; pip: the client into a virtualenv), runs the C tests, then pytest (whose summary line
 # closes the output). Exit status non-zero when anything failed.
@@ -42,7 +43,8 @@ PY="$VENV/bin/python"
 if [ -z "${LOACL_DATABASE_URL:-}" ]; then
   if "$PY" "$HERE/python/tests/probe_data_services.py" "$LOACLD"; then
     PG_DIR="$(mktemp -d /tmp/loacl-pg-XXXXXX)"
-    PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    # A fixed port below Linux's ephemeral range (32768-60999), which outgoing connections use.
+    PORT="${LOACL_CLIENTS_PG_PORT:-25340}"
     if LOACL_PG_DIR="$PG_DIR" LOACL_PG_PORT="$PORT" LOACL_PG_TEST=1 "$ROOT/scripts/local-postgres.sh" start >/dev/null 2>&1; then
       PG_STARTED="$PG_DIR"
       eval "$(LOACL_PG_DIR="$PG_DIR" LOACL_PG_PORT="$PORT" "$ROOT/scripts/local-postgres.sh" env)"

@@ -11,7 +11,7 @@
 #   LOACL_PG_DIR   cluster folder (default <repo>/.data/postgres). Holds data/ (PGDATA), run/ (Unix
 #                  socket, mode 0700) and server.log. Every parent must be traversable by the
 #                  `postgres` user: `start` adds o+x to parents that are not (and says so).
-#   LOACL_PG_PORT  TCP port on 127.0.0.1 and socket port (default 54320)
+#   LOACL_PG_PORT  TCP port on 127.0.0.1 and socket port (default 25320)
 #   LOACL_PG_TEST  1 = throwaway test cluster: fsync/synchronous_commit/full_page_writes off, 400 connections.
 #
 # Authentication: `trust` on the Unix socket, whose folder run/ is mode 0700 and owned by
@@ -27,7 +27,7 @@ set -euo pipefail
 BIN=/usr/lib/postgresql/15/bin
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PG_DIR="$(realpath -m "${LOACL_PG_DIR:-$REPO/.data/postgres}")"
-PORT="${LOACL_PG_PORT:-54320}"
+PORT="${LOACL_PG_PORT:-25320}"
 DATA="$PG_DIR/data"
 SOCK="$PG_DIR/run"
 LOG="$PG_DIR/server.log"

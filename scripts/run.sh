@@ -11,10 +11,25 @@ bash scripts/setup.sh
 bash scripts/local-postgres.sh start
 eval "$(bash scripts/local-postgres.sh env)"
 
-echo "== building loacld (release)"
-swift build -c release --product loacld 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\] ' || true
+# swift build's "[n/m] Compiling ..." lines, on a terminal, as one line that keeps being
+# overwritten; every other line (warnings, errors) in full.
+progress() {
+  if [ -t 1 ]; then
+    awk '/^\[[0-9]+\/[0-9]+\] / { printf "\r\033[K%s", substr($0, 1, 100); fflush(); open = 1; next }
+         { if (open) { printf "\n"; open = 0 } print; fflush() }
+         END { if (open) printf "\n" }'
+  else
+    cat
+  fi
+}
+
+# Every product (loacld, the loacl CLI, loacl-bench) in one build.
+echo "== building loacld and loacl (release; the first build takes 10 minutes or more, later ones seconds)"
+swift build -c release 2>&1 | progress || true
 test "${PIPESTATUS[0]}" -eq 0
-BIN="$(swift build -c release --show-bin-path)/loacld"
+BIN_DIR="$(swift build -c release --show-bin-path)"
+BIN="$BIN_DIR/loacld"
+echo "== CLI: $BIN_DIR/loacl"
 
 "$BIN" migrate --database-url "$LOACL_MIGRATION_DATABASE_URL" --migrations-dir "$ROOT/migrations"
 

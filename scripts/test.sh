@@ -11,7 +11,7 @@ bash scripts/setup.sh
 
 # A private PostgreSQL 15 cluster for this test run (fsync off), on its own port and folder.
 export LOACL_PG_DIR="$ROOT/.data/test-postgres"
-export LOACL_PG_PORT="${LOACL_TEST_PG_PORT_OVERRIDE:-54329}"
+export LOACL_PG_PORT="${LOACL_TEST_PG_PORT_OVERRIDE:-25329}"
 export LOACL_PG_TEST=1
 bash scripts/local-postgres.sh start
 trap 'bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
@@ -38,7 +38,7 @@ export LOACL_OFFLINE_WORD_DELAY_MS=0
 # A live loacld on the migrated `loacl` database, for the CLI's end-to-end test.
 BIN="$ROOT/.build/debug"
 "$BIN/loacld" migrate --database-url "$LOACL_MIGRATION_DATABASE_URL" --migrations-dir "$ROOT/migrations" >/dev/null
-LIVE_PORT="${LOACL_TEST_LIVE_PORT:-54371}"
+LIVE_PORT="${LOACL_TEST_LIVE_PORT:-25371}"
 "$BIN/loacld" serve --listen "tcp:127.0.0.1:$LIVE_PORT" --database-url "$LOACL_DATABASE_URL" \
   --storage-dir "$ROOT/.data/test-files" --log-level warning > "$ROOT/.data/live-loacld.log" 2>&1 &
 LIVE_PID=$!

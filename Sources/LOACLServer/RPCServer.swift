@@ -125,13 +125,22 @@ public final class RPCServer: Service, Sendable {
 
     private func initializeConnection(_ channel: any Channel, endpoint: Endpoint) throws {
         let key = ObjectIdentifier(channel)
-        let accepted = state.withLockedValue { s -> Bool in
-            guard !s.shuttingDown else { return false }
+        let maxConnections = configuration.maxConnections
+        let admitted = state.withLockedValue { s -> Bool? in
+            guard !s.shuttingDown else { return nil }
+            guard s.connections.count < maxConnections else { return false }
             s.connections[key] = channel
             return true
         }
-        guard accepted else { throw RPCServerError.shuttingDown }
-        channel.closeFuture.whenComplete { [state] _ in state.withLockedValue { _ = $0.connections.removeValue(forKey: key) } }
+        guard let admitted else { throw RPCServerError.shuttingDown }
+        // Over the limit: not counted, answered with GOAWAY once its preface is in (or closed by
+        // the handshake timeout).
+        let refusal = admitted ? nil : RPCError(.resourceExhausted, "more than \(maxConnections) connections; retry later")
+        if admitted {
+            channel.closeFuture.whenComplete { [state] _ in state.withLockedValue { _ = $0.connections.removeValue(forKey: key) } }
+        } else {
+            logger.notice("connection limit reached; refusing a connection", metadata: ["limit": "\(maxConnections)"])
+        }
 
         let sync = channel.pipeline.syncOperations
         let transport: PeerInfo.Transport
@@ -148,7 +157,7 @@ public final class RPCServer: Service, Sendable {
         let peer = PeerInfo(transport: transport, address: address)
         try sync.addHandler(ByteToMessageHandler(FrameDecoder(expectPreface: true, maxFrameSize: configuration.connection.maxFrameSize)))
         try sync.addHandler(ServerConnectionHandler(configuration: configuration.connection, methods: methods,
-                                                    interceptors: interceptors, peer: peer, logger: logger))
+                                                    interceptors: interceptors, peer: peer, refusal: refusal, logger: logger))
     }
 
     private static func boundEndpoint(_ endpoint: Endpoint, _ channel: any Channel) -> Endpoint {

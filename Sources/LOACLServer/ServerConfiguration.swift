@@ -14,6 +14,9 @@ public struct ServerConfiguration: Sendable {
     public var gracePeriod: TimeAmount = .seconds(10)
     /// Pending connections the kernel queues per listener.
     public var backlog: Int32 = 256
+    /// Client connections open at once (all listeners); one more is answered with GOAWAY
+    /// RESOURCE_EXHAUSTED once its preface arrives, then closed.
+    public var maxConnections = 1024
 
     public init(listeners: [Endpoint], tls: TLSConfiguration? = nil) {
         self.listeners = listeners

@@ -53,6 +53,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Maximum frame payload in bytes (default 4194304).")
     var maxFrameSize: Int?
 
+    @Option(help: "Maximum client connections open at once; more are refused with GOAWAY RESOURCE_EXHAUSTED (default 1024).")
+    var maxConnections: Int?
+
+    @Option(help: "Seconds a new connection has to complete its TLS handshake and send the LOACL preface (default 10).")
+    var handshakeTimeout: Int?
+
     @Option(help: "Close connections idle for this many seconds (default 300).")
     var idleTimeout: Int?
 
@@ -148,6 +154,8 @@ struct Serve: AsyncParsableCommand {
         }
         if let n = try settings.int("max-concurrent-calls") { configuration.connection.maxConcurrentCalls = n }
         if let n = try settings.int("max-frame-size") { configuration.connection.maxFrameSize = n }
+        if let n = try settings.int("max-connections") { configuration.maxConnections = n }
+        if let n = try settings.int("handshake-timeout") { configuration.connection.handshakeTimeout = .seconds(Int64(n)) }
         if let n = try settings.int("idle-timeout") { configuration.connection.idleTimeout = .seconds(Int64(n)) }
         if let n = try settings.int("grace-period") { configuration.gracePeriod = .seconds(Int64(n)) }
 
@@ -155,6 +163,15 @@ struct Serve: AsyncParsableCommand {
         if let url = settings.value("database-url") {
             pool = PostgresPool(configuration: .init(conninfo: url, maxConnections: try settings.int("database-pool-size") ?? 8,
                                                          setup: Database.sessionSetup), logger: logger)
+        }
+        if let pool {
+            do {
+                try await TenancyGuard.verify(pool, logger: logger)
+            } catch {
+                logger.critical("refusing to serve: \(error)")
+                await pool.close()
+                throw ExitCode(1)
+            }
         }
 
         var methods = MethodTable()
@@ -210,6 +227,8 @@ struct Settings {
         flag("database-pool-size", command.databasePoolSize.map(String.init))
         flag("max-concurrent-calls", command.maxConcurrentCalls.map(String.init))
         flag("max-frame-size", command.maxFrameSize.map(String.init))
+        flag("max-connections", command.maxConnections.map(String.init))
+        flag("handshake-timeout", command.handshakeTimeout.map(String.init))
         flag("idle-timeout", command.idleTimeout.map(String.init))
         flag("grace-period", command.gracePeriod.map(String.init))
         flag("log-level", command.logLevel)

@@ -11,17 +11,12 @@ import LOACLUpstream
 import Synchronization
 import Testing
 
-/// A real `loacld serve` process on the harness's database, its upstream the fake OpenAI server.
-final class LoacldProcess: Sendable {
+/// A real `loacld serve` process on the harness's database, its upstream the fake OpenAI server,
+/// on TCP (its runs are followed and resumed from the in-process servers).
+final class RunningLoacld: Sendable {
     let process: Process
     let port: Int
     let log: String
-
-    /// The debug build's loacld (scripts/test.sh builds it), or LOACLD_BINARY.
-    static var binary: String {
-        ProcessInfo.processInfo.environment["LOACLD_BINARY"]
-            ?? PGCluster.repositoryRoot.appendingPathComponent(".build/debug/loacld").path
-    }
 
     init(_ h: Harness, upstream: FakeOpenAIServer, arguments extra: [String] = []) async throws {
         // A fixed port below the ephemeral range (32768-60999), picked at random per process.
@@ -34,7 +29,7 @@ final class LoacldProcess: Sendable {
         log = NSTemporaryDirectory() + "loacld-\(UUID().uuidString.prefix(8)).log"
         FileManager.default.createFile(atPath: log, contents: nil)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.executableURL = URL(fileURLWithPath: try LoacldProcess.binary())
         process.arguments = ["serve", "--listen", "tcp:127.0.0.1:\(port)",
                              "--database-url", h.cluster.conninfo(database: h.databaseName, user: "loacl_app"),
                              "--storage-dir", h.storageRoot, "--log-level", "notice"] + extra
@@ -95,7 +90,7 @@ struct RunCrashTests {
         var configuration = RunEngine.Configuration()
         configuration.lease = .seconds(2)
         try await withRuns(reply: RunTests.paced(2000, every: .milliseconds(10)), runs: configuration) { rig in
-            let a = try await LoacldProcess(rig.harness, upstream: rig.upstream, arguments: ["--run-lease", "2"])
+            let a = try await RunningLoacld(rig.harness, upstream: rig.upstream, arguments: ["--run-lease", "2"])
             defer { a.stop() }
             let onA = try LOACLClientConnection(configuration: ClientConfiguration(endpoint: .tcp(host: "127.0.0.1", port: a.port)))
             let seen = try await rig.send("A long story", on: onA) { $0.deltaCount == 30 }
@@ -143,7 +138,7 @@ struct RunShutdownTests {
     /// it (`incomplete`, reason `shutdown`) with its text stored, and exits 0.
     @Test func sigtermStopsARunThatOutlastsTheGraceAndStoresIt() async throws {
         try await withRuns(reply: RunTests.paced(2000, every: .milliseconds(10))) { rig in
-            let a = try await LoacldProcess(rig.harness, upstream: rig.upstream, arguments: ["--grace-period", "1"])
+            let a = try await RunningLoacld(rig.harness, upstream: rig.upstream, arguments: ["--grace-period", "1"])
             defer { a.stop() }
             let onA = try LOACLClientConnection(configuration: ClientConfiguration(endpoint: .tcp(host: "127.0.0.1", port: a.port)))
             let seen = try await rig.send("A very long story", on: onA) { $0.deltaCount == 5 }

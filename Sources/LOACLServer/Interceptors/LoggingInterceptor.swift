@@ -2,8 +2,9 @@ import LOACLCore
 import Logging
 import NIOCore
 
-/// Logs every call that fails (at `notice` for client errors, `error` for INTERNAL) and, at
-/// `debug`, every call with its duration. Successful calls cost one clock read at info level.
+/// Logs every call that fails, with the status the client receives (`ServerContext.status(for:)`),
+/// at `notice` (`error` for INTERNAL), and at `debug` every call with its duration. Successful
+/// calls cost one clock read at info level.
 public struct LoggingInterceptor: ServerInterceptor {
     private let logger: Logger
 
@@ -18,13 +19,12 @@ public struct LoggingInterceptor: ServerInterceptor {
             if logger.logLevel <= .debug {
                 logger.debug("call ok", metadata: metadata(context, start, code: .ok))
             }
-        } catch let error as RPCError {
-            var meta = metadata(context, start, code: error.code)
-            meta["message"] = "\(error.message)"
-            logger.log(level: error.code == .internal ? .error : .notice, "call failed", metadata: meta)
-            throw error
         } catch {
-            logger.notice("call ended", metadata: metadata(context, start, code: .cancelled))
+            // What the client receives, not what was thrown (a plain error reaches it as INTERNAL).
+            let status = context.status(for: error)
+            var meta = metadata(context, start, code: status.code)
+            meta["message"] = "\(status.message)"
+            logger.log(level: status.code == .internal ? .error : .notice, "call failed", metadata: meta)
             throw error
         }
     }

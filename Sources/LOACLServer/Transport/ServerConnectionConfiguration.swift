@@ -17,6 +17,18 @@ public struct ServerConnectionConfiguration: Sendable {
     public var keepaliveInterval: TimeAmount = .seconds(30)
     /// Close the connection when a keepalive PING is not answered within this.
     public var keepaliveTimeout: TimeAmount = .seconds(10)
+    /// A connection whose preface (after the TLS handshake, on tls: listeners) has not fully
+    /// arrived this long after it was accepted is closed: a slow or silent client holds nothing.
+    public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// Request bytes received on one connection and not yet taken by its handlers (each stream's
+    /// window bounds its own; with many calls open they add up): past this, the connection is
+    /// closed with GOAWAY RESOURCE_EXHAUSTED.
+    public var maxInboundBuffer = 64 * 1024 * 1024
+    /// Bytes queued for the socket that the peer has not read yet. Responses stay within the
+    /// flow-control windows (at most a window plus one message); replies to the peer's own
+    /// frames (PING ACKs, TRAILERS, WINDOW_UPDATEs) are not windowed, so a peer that sends and
+    /// never reads is closed once this many bytes wait. Keep it above window + max frame size.
+    public var maxOutboundBuffer = 16 * 1024 * 1024
     /// How often the timers above are checked.
     public var timerResolution: TimeAmount = .seconds(1)
     /// Run handlers on the connection's event loop (fewest thread hops; handlers must not

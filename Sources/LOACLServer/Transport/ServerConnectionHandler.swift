@@ -21,6 +21,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private var executor: EventLoopTaskExecutor?
     private var streams: [UInt32: ServerStream] = [:]
     private var highestStreamID: UInt32 = 0
+    /// Request bytes the connection's calls hold and their handlers have not taken yet.
+    private var inboundBuffered = 0
     /// Coalesced writes and connection-level flow control.
     let core: ConnectionCore
     private var draining = false
@@ -31,12 +33,18 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private var lastActivity = NIODeadline.now()
     private var pingSentAt: NIODeadline?
     private var timer: RepeatedTask?
+    /// Closes the connection unless its preface arrives in time (slowloris).
+    private var handshakeTimer: Scheduled<Void>?
+    /// Set for a connection over the server's limit: answered with this GOAWAY after the preface.
+    private let refusal: RPCError?
 
-    init(configuration: ServerConnectionConfiguration, methods: MethodTable, interceptors: [any ServerInterceptor], peer: PeerInfo, logger: Logger) {
+    init(configuration: ServerConnectionConfiguration, methods: MethodTable, interceptors: [any ServerInterceptor], peer: PeerInfo,
+         refusal: RPCError? = nil, logger: Logger) {
         self.configuration = configuration
         self.methods = methods
         self.interceptors = interceptors
         self.peer = peer
+        self.refusal = refusal
         self.logger = logger
         self.core = ConnectionCore(initialWindow: configuration.initialWindow)
     }
@@ -52,17 +60,22 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         timer = context.eventLoop.scheduleRepeatedTask(initialDelay: resolution, delay: resolution) { _ in
             bound.value.checkTimers()
         }
+        handshakeTimer = context.eventLoop.scheduleTask(in: configuration.handshakeTimeout) {
+            bound.value.handshakeTimedOut()
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         closing = true
         timer?.cancel()
+        handshakeTimer?.cancel()
         for stream in Array(streams.values) { stream.cancel() }
         context.fireChannelInactive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
+        handshakeTimer?.cancel()
         self.context = nil
         core.attach(nil)
     }
@@ -70,9 +83,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
         case is PrefaceReceived:
+            handshakeTimer?.cancel()
+            handshakeTimer = nil
             var preface = context.channel.allocator.buffer(capacity: WireProtocol.preface.count)
             preface.writeBytes(WireProtocol.preface)
             write(preface)
+            if let refusal { connectionError(refusal.code, refusal.message) }
         case let handshake as TLSHandshakeCompleted:
             peer.certificateSubject = handshake.peerSubject
         case is GracefulShutdown:
@@ -124,6 +140,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         core.inRead = false
         core.flushIfNeeded()
+        closeIfPeerStopsReading()
         context.fireChannelReadComplete()
     }
 
@@ -214,7 +231,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 return stream.finish(.invalidArgument("\(stream.method.descriptor.path) takes one request message, which must carry END_STREAM"))
             }
             stream.receiveEndOfStream()
-            stream.singleRequest = frame.payload
+            stream.receiveSingleRequest(frame.payload)
             if let callContext = stream.pendingContext {
                 stream.pendingContext = nil
                 start(stream, callContext)
@@ -222,6 +239,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         } else {
             stream.receive(frame.payload)
             if frame.flags.contains(.endStream) { stream.receiveEndOfStream() }
+        }
+        if inboundBuffered > configuration.maxInboundBuffer {
+            connectionError(.resourceExhausted, "more than \(configuration.maxInboundBuffer) bytes of requests not yet read on one connection")
         }
     }
 
@@ -274,13 +294,12 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                 try await Self.intercept(interceptors[...], stream, context)
             }
             return nil
-        } catch let error as RPCError {
-            return error
-        } catch is CancellationError {
-            return RPCError(.cancelled, "call cancelled")
         } catch {
-            context.logger.error("handler failed", metadata: ["method": "\(context.method.path)", "error": "\(error)"])
-            return RPCError(.internal, "internal error")
+            let status = context.status(for: error)
+            if status.code == .internal && !(error is RPCError) {
+                context.logger.error("handler failed", metadata: ["method": "\(context.method.path)", "error": "\(error)"])
+            }
+            return status
         }
     }
 
@@ -301,6 +320,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     // MARK: Used by streams (event loop)
 
     func write(_ buffer: ByteBuffer) { core.write(buffer) }
+
+    /// A stream holds `delta` more (or, negative, fewer) request bytes.
+    func inboundHeld(_ delta: Int) { inboundBuffered += delta }
 
     func streamClosed(_ stream: ServerStream) {
         streams[stream.id] = nil
@@ -341,6 +363,27 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         guard draining, streams.isEmpty, !closing, let context else { return }
         closing = true
         core.flushIfNeeded()
+        context.close(promise: nil)
+    }
+
+    private func handshakeTimedOut() {
+        guard handshakeTimer != nil, !closing, let context else { return }
+        logger.info("connection preface not received in time; closing connection",
+                    metadata: ["peer": "\(peer.address)", "timeout": "\(configuration.handshakeTimeout)"])
+        closing = true
+        context.close(promise: nil)
+    }
+
+    /// Bounds what a peer that sends but never reads makes the server queue (replies to its
+    /// PINGs, CANCELs' TRAILERS, ...): checked after every read burst.
+    private func closeIfPeerStopsReading() {
+        guard !closing, let context, let options = context.channel.syncOptions,
+              let queued = try? options.getOption(.bufferedWritableBytes),
+              queued > configuration.maxOutboundBuffer
+        else { return }
+        logger.info("peer does not read; closing connection",
+                    metadata: ["peer": "\(peer.address)", "queued": "\(queued)", "limit": "\(configuration.maxOutboundBuffer)"])
+        closing = true
         context.close(promise: nil)
     }
 

@@ -18,7 +18,10 @@ public final class ServerStream: @unchecked Sendable {
     private unowned let connection: ServerConnectionHandler
 
     /// The single request of a unary or server-streaming call.
-    var singleRequest: ByteBuffer?
+    private(set) var singleRequest: ByteBuffer?
+    /// Request bytes received and not yet taken by the handler (or dropped with the call),
+    /// counted against the connection's `maxInboundBuffer`.
+    private var heldBytes = 0
     /// A single-request call's context, kept until its request message arrives.
     var pendingContext: ServerContext?
     /// Requests of a client- or bidi-streaming call (nil for single-request calls).
@@ -51,7 +54,25 @@ public final class ServerStream: @unchecked Sendable {
 
     /// A request MESSAGE of a streaming call arrived.
     func receive(_ payload: ByteBuffer) {
+        hold(payload.readableBytes)
         inbox?.push(payload)
+    }
+
+    /// The request of a single-request call arrived; held until the call ends.
+    func receiveSingleRequest(_ payload: ByteBuffer) {
+        hold(payload.readableBytes)
+        singleRequest = payload
+    }
+
+    private func hold(_ n: Int) {
+        heldBytes += n
+        connection.inboundHeld(n)
+    }
+
+    private func release(_ n: Int) {
+        let n = min(n, heldBytes)
+        heldBytes -= n
+        connection.inboundHeld(-n)
     }
 
     func receiveEndOfStream() {
@@ -62,6 +83,7 @@ public final class ServerStream: @unchecked Sendable {
     /// The application took `n` bytes: give the client its credit back.
     private func consumed(_ n: Int) {
         guard n > 0 else { return }
+        release(n)
         if !clientFinished && !isClosed {
             _ = receiveWindow.grant(n)
             connection.core.writeWindowUpdate(streamID: id, increment: n)
@@ -147,6 +169,7 @@ public final class ServerStream: @unchecked Sendable {
         task?.cancel()
         sender.close(CancellationError())
         inbox?.fail(CancellationError())
+        release(heldBytes)
         connection.streamClosed(self)
     }
 }

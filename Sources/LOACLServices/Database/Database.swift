@@ -26,11 +26,15 @@ public struct Database: Sendable {
     ///   re-plans a cached statement run under another search path than last time, and the
     ///   same foreign-key checks run from the services' statements and from the triggers (every
     ///   name in the services' SQL is schema-qualified or in pg_catalog).
+    /// - Tenancy: `loacl.assert_tenancy_enforced()` fails (SQLSTATE LCT01) when the role
+    ///   bypasses Row Level Security or a table's RLS is off, so such a connection is never used
+    ///   (see `TenancyGuard`).
     public static let sessionSetup = [
         PostgresStatement("""
             SELECT pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', false),
                    pg_catalog.set_config('jit', 'off', false),
-                   pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)
+                   pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false),
+                   loacl.assert_tenancy_enforced()
             """, prepare: false),
     ]
 

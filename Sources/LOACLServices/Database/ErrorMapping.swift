@@ -40,6 +40,10 @@ enum ErrorMapping {
         case "LCN01": return .notFound(error.message)
         case "LCP01": return RPCError(.failedPrecondition, error.message)
         case "LCR01": return RPCError(.resourceExhausted, error.message)
+        case TenancyGuard.sqlState:
+            // A new pool connection failed the Row Level Security check: never serve on it.
+            logger.critical("database refused for tenancy", metadata: ["error": "\(TenancyGuard.refusal(error))"])
+            return .internal("internal error")
         case SQLState.uniqueViolation where error.constraint == "runs_one_unfinished_per_thread":
             // Two sends on one thread at once: the other one's run started first.
             return RPCError(.failedPrecondition, "thread has an unfinished run: wait for it to end or cancel it (CancelRun)")

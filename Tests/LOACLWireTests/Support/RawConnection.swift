@@ -17,8 +17,14 @@ final class RawConnection {
 
     private let fd: Int32
 
-    init(tcpPort: Int) throws {
+    /// - Parameter socketBuffers: SO_RCVBUF and SO_SNDBUF, set before connecting (small ones
+    ///   make the kernel hold little of what either side sends).
+    init(tcpPort: Int, socketBuffers: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = socketBuffers {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(tcpPort).bigEndian)
@@ -52,13 +58,16 @@ final class RawConnection {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    func send(_ bytes: [UInt8]) {
+    /// False when the connection failed (e.g. the peer closed it) before every byte went out.
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return }
+            if n <= 0 { return false }
             offset += n
         }
+        return true
     }
 
     /// One byte per write: checks the server reassembles frames split anywhere.
@@ -92,6 +101,11 @@ final class RawConnection {
             if frame.type == type && (stream == nil || frame.streamID == stream) { return frame }
         }
         return nil
+    }
+
+    /// The next GOAWAY (skipping other frames); nil on EOF or timeout.
+    func readGoAway() throws -> Loacl_Wire_V1_GoAway? {
+        try readFrame(type: 7).map { try Loacl_Wire_V1_GoAway(serializedBytes: $0.payload) }
     }
 
     /// True when the peer closed the connection (EOF) within the read timeout.

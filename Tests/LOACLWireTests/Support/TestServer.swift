@@ -8,6 +8,7 @@ import LOACLTLS
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
 /// Test-only methods, built from the benchmark messages, for call kinds and behaviours the real
 /// services do not have.
@@ -32,7 +33,12 @@ enum TestMethods {
     static let stall = method("Stall", client: true, server: false)
     /// Unary: sleeps `response_size` milliseconds, then echoes.
     static let slowEcho = method("SlowEcho", client: false, server: false)
+    /// Unary: throws a plain Swift error (not an `RPCError`).
+    static let fail = method("Fail", client: false, server: false)
 }
+
+/// What `TestMethods.fail` throws.
+struct PlainTestError: Error {}
 
 /// What the test handlers observed.
 final class Probe: Sendable {
@@ -99,6 +105,9 @@ func testMethods(_ probe: Probe) -> [ServerMethod] {
             response.payload = request.payload
             return response
         },
+        .unary(TestMethods.fail) { (_: Loacl_V1_BenchmarkRequest, _) -> Loacl_V1_BenchmarkResponse in
+            throw PlainTestError()
+        },
     ]
 }
 
@@ -112,6 +121,8 @@ struct TestServer: Sendable {
 
     static func start(
         tls: TLSConfiguration? = nil,
+        interceptors: [any ServerInterceptor] = [],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         configure: (inout ServerConfiguration) -> Void = { _ in }
     ) async throws -> TestServer {
         let probe = Probe()
@@ -123,7 +134,8 @@ struct TestServer: Sendable {
         configure(&configuration)
         var logger = Logger(label: "loacl.test.server")
         logger.logLevel = .critical
-        let server = try RPCServer(configuration: configuration, methods: MethodTable(testMethods(probe)), logger: logger)
+        let server = try RPCServer(configuration: configuration, methods: MethodTable(testMethods(probe)),
+                                   interceptors: interceptors, group: group, logger: logger)
         let bound = try await server.start()
         var tcpPort = 0
         var tlsPort: Int?
