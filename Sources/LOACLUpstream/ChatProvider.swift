@@ -32,16 +32,22 @@ extension ChatProvider {
 }
 
 public enum ChatRole: String, Sendable, Hashable {
-    case system, user, assistant
+    case system, user, assistant, tool
 }
 
-/// One turn of the conversation history.
+/// One turn of the conversation history: a message, an assistant turn that called functions
+/// (`toolCalls`, with any text it wrote first), or a function's output (`.tool`, `toolCallID`).
 public struct ChatTurn: Sendable, Hashable {
     public var role: ChatRole
     public var content: String
-    public init(role: ChatRole, content: String) {
+    public var toolCalls: [ChatToolCall]
+    public var toolCallID: String?
+
+    public init(role: ChatRole, content: String, toolCalls: [ChatToolCall] = [], toolCallID: String? = nil) {
         self.role = role
         self.content = content
+        self.toolCalls = toolCalls
+        self.toolCallID = toolCallID
     }
 }
 
@@ -74,10 +80,17 @@ public struct ChatRequest: Sendable, Equatable {
     public var apiKey: String?
     /// Extra context the offline provider answers from (e.g. the assistant's guided questions).
     public var guidedQuestions: [String]
+    /// Functions the model may call.
+    public var tools: [ChatTool]
+    /// This turn's function-call steps so far, after the user message: assistant turns with
+    /// `toolCalls` and the `.tool` turns with their outputs, in order.
+    public var continuation: [ChatTurn]
 
     public init(model: String = "", instructions: String = "", history: [ChatTurn] = [], userMessage: String,
                 attachments: [ChatAttachment] = [], temperature: Double? = nil, maxOutputTokens: Int? = nil,
-                apiKey: String? = nil, guidedQuestions: [String] = []) {
+                apiKey: String? = nil, guidedQuestions: [String] = [], tools: [ChatTool] = [], continuation: [ChatTurn] = []) {
+        self.tools = tools
+        self.continuation = continuation
         self.model = model
         self.instructions = instructions
         self.history = history
@@ -90,7 +103,8 @@ public struct ChatRequest: Sendable, Equatable {
     }
 }
 
-/// Token counts of one reply (the provider's own when it reports them).
+/// How one reply (or one function-calling step) ended: token counts (the provider's own when it
+/// reports them), an early stop, and the function calls the model made.
 public struct ChatUsage: Sendable, Hashable {
     public var inputTokens: Int
     public var outputTokens: Int
@@ -102,6 +116,9 @@ public struct ChatUsage: Sendable, Hashable {
     /// `response.incomplete`, Chat Completions `finish_reason` "length" / "content_filter"):
     /// "max_output_tokens" or "content_filter". The streamed text is still the reply.
     public var incompleteReason: String?
+    /// The function calls the model ended this step with (Responses `function_call` items,
+    /// Chat Completions `tool_calls` with finish reason "tool_calls"); empty for a reply.
+    public var toolCalls: [ChatToolCall] = []
     public init(inputTokens: Int, outputTokens: Int, totalTokens: Int, isEstimate: Bool = false,
                 incompleteReason: String? = nil) {
         self.inputTokens = inputTokens
@@ -115,7 +132,9 @@ public struct ChatUsage: Sendable, Hashable {
 public enum ChatEvent: Sendable, Hashable {
     /// The next piece of reply text.
     case delta(String)
-    /// The reply is complete.
+    /// The next piece of a function call the model is writing.
+    case toolCallDelta(ChatToolCallDelta)
+    /// The reply (or the step, when `toolCalls` is not empty) is complete.
     case completed(ChatUsage)
 }
 

@@ -35,6 +35,11 @@ struct Chat: AsyncParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("Send this one message and exit.", valueName: "text"))
     var message: String?
 
+    @Option(name: .customLong("tool-command"), help: ArgumentHelp(
+        "Answer the model's calls of function NAME with this shell command's stdout (arguments JSON on stdin and in $LOACL_TOOL_ARGUMENTS). Repeatable.",
+        valueName: "NAME=CMD"))
+    var toolCommands: [String] = []
+
     func validate() throws {
         let token = sessionToken ?? ProcessInfo.processInfo.environment["LOACL_SESSION_TOKEN"]
         if (token ?? "").isEmpty && (assistant ?? "").isEmpty {
@@ -42,6 +47,7 @@ struct Chat: AsyncParsableCommand {
         }
         if jwt != nil && fingerprint != nil { throw ValidationError("--jwt and --fingerprint exclude each other") }
         if let message, message.isEmpty { throw ValidationError("--message must not be empty") }
+        _ = try ToolCommands(toolCommands)
     }
 
     func run() async throws {
@@ -50,6 +56,7 @@ struct Chat: AsyncParsableCommand {
                                                   fingerprint: fingerprint ?? Self.defaultFingerprint(), jwt: jwt,
                                                   sessionToken: sessionToken ?? ProcessInfo.processInfo.environment["LOACL_SESSION_TOKEN"],
                                                   threadID: thread)
+            chat.tools = try ToolCommands(toolCommands)
             if let message {
                 try await chat.send(message)
                 return

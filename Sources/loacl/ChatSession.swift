@@ -10,6 +10,8 @@ struct ChatSession {
     var threadID: String?
     /// Numbered picks offered after the last reply (or the guided questions before the first).
     var picks: [(text: String, followUpID: String?)] = []
+    /// Local commands that answer the model's function calls (`--tool-command`).
+    var tools = try! ToolCommands([])
 
     static func open(connection: LOACLClientConnection, options: ServerOptions, assistantID: String?, fingerprint: String,
                      jwt: String?, sessionToken: String?, threadID: String?) async throws -> ChatSession {
@@ -60,7 +62,7 @@ struct ChatSession {
         let options = callOptions
         let result: (reply: Loacl_V1_Message?, followUps: [Loacl_V1_FollowUpSuggestion])
         do {
-            result = try await Self.stream(request, connection: connection, options: options, prefix: prefix)
+            result = try await Self.stream(request, connection: connection, options: options, prefix: prefix, tools: tools)
         } catch {
             Output.line()  // end the partial reply's line before the error is printed
             throw error
@@ -80,12 +82,16 @@ struct ChatSession {
     /// A dropped connection does not lose the reply: the run goes on on the server, and this
     /// resumes it (StreamRun after the last event shown, so nothing is shown twice).
     private static func stream(_ request: Loacl_V1_SendMessageRequest, connection: LOACLClientConnection, options: CallOptions,
-                               prefix: String) async throws -> (reply: Loacl_V1_Message?, followUps: [Loacl_V1_FollowUpSuggestion]) {
+                               prefix: String, tools: ToolCommands) async throws -> (reply: Loacl_V1_Message?, followUps: [Loacl_V1_FollowUpSuggestion]) {
         var shown = ReplyPrinter(prefix: prefix)
         let messages = Loacl_V1_MessageServiceClient(connection)
         do {
             try await messages.sendMessage(request, options: options) { events in
-                for try await event in events { shown.show(event) }
+                for try await event in events {
+                    if shown.show(event), case .toolCalls(let step)? = event.event {
+                        try await tools.answer(step, runID: shown.runID, connection: connection, options: options)
+                    }
+                }
             }
         } catch let error as RPCError where error.code == .unavailable && !shown.runID.isEmpty && !shown.ended {
             var attempt = 0
@@ -99,7 +105,11 @@ struct ChatSession {
                 resume.afterSequence = shown.lastSequence
                 do {
                     try await messages.streamRun(resume, options: options) { events in
-                        for try await event in events { shown.show(event) }
+                        for try await event in events {
+                            if shown.show(event), case .toolCalls(let step)? = event.event {
+                                try await tools.answer(step, runID: shown.runID, connection: connection, options: options)
+                            }
+                        }
                     }
                 } catch let error as RPCError where error.code == .unavailable {
                     lastError = error
@@ -127,11 +137,13 @@ struct ChatSession {
         var reply: Loacl_V1_Message?
         var followUps: [Loacl_V1_FollowUpSuggestion] = []
 
-        mutating func show(_ event: Loacl_V1_SendMessageEvent) {
-            // A resumed stream starts after the last event shown; never show one twice.
-            guard event.sequenceNumber == 0 || event.sequenceNumber > lastSequence else { return }
+        /// Shows `event`; false for one shown before (a resumed stream starts after the last
+        /// event shown; never show one twice).
+        @discardableResult
+        mutating func show(_ event: Loacl_V1_SendMessageEvent) -> Bool {
+            guard event.sequenceNumber == 0 || event.sequenceNumber > lastSequence else { return false }
+            defer { lastSequence = max(lastSequence, event.sequenceNumber) }
             if !event.runID.isEmpty { runID = event.runID }
-            lastSequence = max(lastSequence, event.sequenceNumber)
             switch event.event {
             case .delta(let delta)?:
                 if !started { Output.write(prefix); started = true }
@@ -149,9 +161,12 @@ struct ChatSession {
                         failure = RPCError(.unavailable, run.lastError.message.isEmpty ? "the reply failed" : run.lastError.message)
                     }
                 }
-            case .userMessage?, nil:
+            case .toolCalls(let step)?:
+                for call in step.calls { Output.note("→ \(call.name)(\(call.argumentsJson))") }
+            case .userMessage?, .toolCallDelta?, .toolOutputs?, nil:
                 break
             }
+            return true
         }
     }
 

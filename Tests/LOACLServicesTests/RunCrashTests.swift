@@ -48,23 +48,43 @@ final class RunningLoacld: Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         guard Self.accepts(port: port) else {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             throw RPCError.internal("loacld did not start: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         }
     }
 
     /// SIGKILL: no drain, no goodbye.
-    func kill9() {
+    func kill9() async {
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        await exited()
     }
 
-    func stop() {
+    /// Waits for the process to end without blocking a thread of the shared test pool (which
+    /// would hold every other suite's tasks back).
+    func exited() async {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+    }
+
+    func stop() async {
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            await exited()
         }
         try? FileManager.default.removeItem(atPath: log)
+    }
+
+    /// Runs `body` with a started loacld, and always stops it.
+    static func with<T>(_ h: Harness, upstream: FakeOpenAIServer, arguments: [String],
+                        _ body: (RunningLoacld) async throws -> T) async throws -> T {
+        let loacld = try await RunningLoacld(h, upstream: upstream, arguments: arguments)
+        do {
+            let result = try await body(loacld)
+            await loacld.stop()
+            return result
+        } catch {
+            await loacld.stop()
+            throw error
+        }
     }
 
     static func accepts(port: Int) -> Bool {
@@ -90,8 +110,7 @@ struct RunCrashTests {
         var configuration = RunEngine.Configuration()
         configuration.lease = .seconds(2)
         try await withRuns(reply: RunTests.paced(2000, every: .milliseconds(10)), runs: configuration) { rig in
-            let a = try await RunningLoacld(rig.harness, upstream: rig.upstream, arguments: ["--run-lease", "2"])
-            defer { a.stop() }
+            try await RunningLoacld.with(rig.harness, upstream: rig.upstream, arguments: ["--run-lease", "2"]) { a in
             let onA = try LOACLClientConnection(configuration: ClientConfiguration(endpoint: .tcp(host: "127.0.0.1", port: a.port)))
             let seen = try await rig.send("A long story", on: onA) { $0.deltaCount == 30 }
             let runID = seen.runID
@@ -102,7 +121,7 @@ struct RunCrashTests {
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(persisted >= 10)
-            a.kill9()
+            await a.kill9()
             await onA.close()
 
             // B follows from the start: it gets the persisted events, then (once B ends the lost
@@ -128,6 +147,7 @@ struct RunCrashTests {
             // The thread takes the next message.
             let next = try await rig.send("again", on: rig.b.client) { $0.deltaCount == 1 }
             _ = try await rig.cancel(next.runID, on: rig.b)
+            }
         }
     }
 }
@@ -138,13 +158,12 @@ struct RunShutdownTests {
     /// it (`incomplete`, reason `shutdown`) with its text stored, and exits 0.
     @Test func sigtermStopsARunThatOutlastsTheGraceAndStoresIt() async throws {
         try await withRuns(reply: RunTests.paced(2000, every: .milliseconds(10))) { rig in
-            let a = try await RunningLoacld(rig.harness, upstream: rig.upstream, arguments: ["--grace-period", "1"])
-            defer { a.stop() }
+            try await RunningLoacld.with(rig.harness, upstream: rig.upstream, arguments: ["--grace-period", "1"]) { a in
             let onA = try LOACLClientConnection(configuration: ClientConfiguration(endpoint: .tcp(host: "127.0.0.1", port: a.port)))
             let seen = try await rig.send("A very long story", on: onA) { $0.deltaCount == 5 }
             await onA.close()
             kill(a.process.processIdentifier, SIGTERM)
-            a.process.waitUntilExit()
+            await a.exited()
             #expect(a.process.terminationStatus == 0)
             let run = try await rig.getRun(seen.runID, on: rig.b)
             #expect(run.status == .incomplete && run.incompleteReason == "shutdown", "\(run)")
@@ -154,6 +173,7 @@ struct RunShutdownTests {
             let replay = try await rig.follow(run.id, on: rig.b.client)
             #expect(replay.map(\.sequenceNumber) == (1...run.lastSequence).map { $0 } && replay.finalRun?.status == .incomplete)
             #expect(replay.deltaText == stored["content"])
+            }
         }
     }
 }

@@ -56,7 +56,7 @@ struct RunServer {
 }
 
 /// Two servers (A and B) on one database, a fake upstream, and a guest with a thread of an
-/// assistant on the Responses API.
+/// assistant on the Responses API (or as `withRuns` configures it).
 struct RunRig {
     let harness: Harness
     let upstream: FakeOpenAIServer
@@ -140,10 +140,12 @@ struct RunRig {
 }
 
 /// Runs `body` with a rig whose upstream answers every reply request with `reply`.
-func withRuns(reply: @escaping @Sendable (Int) -> FakeOpenAIServer.Reply,
-              runs: RunEngine.Configuration = .init(), _ body: (RunRig) async throws -> Void) async throws {
+func withRuns(_ endpoint: UpstreamEndpoint = .responses, reply: @escaping @Sendable (Int) -> FakeOpenAIServer.Reply,
+              runs: RunEngine.Configuration = .init(),
+              assistant configure: (inout Loacl_V1_CreateAssistantRequest) -> Void = { _ in },
+              _ body: (RunRig) async throws -> Void) async throws {
     try await withHarness { h in
-        let script = UpstreamScript(.responses, chat: reply)
+        let script = UpstreamScript(endpoint, chat: reply)
         let upstream = try await FakeOpenAIServer.start(script.respond)
         let factory = ChatProviderFactory(configuration: UpstreamConfiguration(
             responsesBaseURL: upstream.baseURL, chatBaseURL: upstream.baseURL, connectTimeout: .seconds(2),
@@ -155,7 +157,8 @@ func withRuns(reply: @escaping @Sendable (Int) -> FakeOpenAIServer.Reply,
             let b = try await RunServer.start(h, upstream: upstream, factory: factory, runs: runs)
             started.append(b)
             let assistant = try await h.createAssistant(.tenant("sk-test-" + Base64URL.encode(SecureRandom.bytes(18)))) {
-                $0.configuration.provider = UpstreamEndpoint.responses.rawValue
+                $0.configuration.provider = endpoint.rawValue
+                configure(&$0)
             }
             let (guest, _) = try await h.startGuest(assistant.id)
             let thread = try await h.createThread(guest)

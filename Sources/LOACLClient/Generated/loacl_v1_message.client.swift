@@ -57,4 +57,15 @@ public struct Loacl_V1_MessageServiceClient: Sendable {
     public func listRuns(_ request: Loacl_V1_ListRunsRequest, options: CallOptions = CallOptions()) async throws -> Loacl_V1_ListRunsResponse {
         try await connection.unary(Loacl_V1_MessageService.Method.listRuns, request, options: options, responseType: Loacl_V1_ListRunsResponse.self)
     }
+
+    /// Answers the function calls of a run in `requires_action` (from any server, by any caller
+    /// who sees the thread), then streams the run on from there until it ends.
+    ///
+    /// The responses are readable inside `body`; returning early cancels the call.
+    public func submitToolOutputs<Result: Sendable>(
+        _ request: Loacl_V1_SubmitToolOutputsRequest, options: CallOptions = CallOptions(),
+        _ body: (ResponseStream<Loacl_V1_SendMessageEvent>) async throws -> Result
+    ) async throws -> Result {
+        try await connection.serverStreaming(Loacl_V1_MessageService.Method.submitToolOutputs, request, options: options, responseType: Loacl_V1_SendMessageEvent.self, body)
+    }
 }

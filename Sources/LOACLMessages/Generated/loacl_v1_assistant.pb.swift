@@ -53,10 +53,50 @@ public struct Loacl_V1_AssistantConfiguration: ProtoMessage, Hashable {
     /// Upstream provider: "offline", "openai-responses" or "openai-chat". Empty: server default.
     public var provider: String = ""
 
+    /// Functions the model may call (at most 64). A call pauses the run in `requires_action`
+    /// until the caller submits the outputs (MessageService.SubmitToolOutputs).
+    public var functions: [Loacl_V1_FunctionTool] = []
+
+    /// Function-calling rounds one run may take (1–64). Unset: 8. Past it the run ends
+    /// `incomplete` (reason "max_tool_rounds").
+    public var maxToolRounds: Loacl_V1_UInt32Value {
+        get { _maxToolRounds ?? .init() }
+        set { _maxToolRounds = newValue }
+    }
+
+    /// Whether `maxToolRounds` is set.
+    public var hasMaxToolRounds: Bool { _maxToolRounds != nil }
+
+    /// Unsets `maxToolRounds`.
+    public mutating func clearMaxToolRounds() { _maxToolRounds = nil }
+
+    /// Seconds a run waits for tool outputs (1–86400). 0: 600. Past it the run ends `expired`.
+    public var toolOutputTimeoutSeconds: UInt32 = 0
+
     public init() {}
 
     var _temperature: Loacl_V1_DoubleValue? = nil
     var _followUpCount: Loacl_V1_UInt32Value? = nil
+    var _maxToolRounds: Loacl_V1_UInt32Value? = nil
+}
+
+/// A function the model may call; the caller runs it and submits its output.
+public struct Loacl_V1_FunctionTool: ProtoMessage, Hashable {
+    public static let protoMessageName = "loacl.v1.FunctionTool"
+
+    /// [a-zA-Z0-9_-]{1,64}, unique within the assistant.
+    public var name: String = ""
+
+    /// What it does, for the model (at most 1024 characters).
+    public var description_p: String = ""
+
+    /// JSON Schema of its arguments: a JSON object with "type": "object" (at most 16 KiB).
+    public var parametersJson: String = ""
+
+    /// Ask the upstream for strict schema adherence (OpenAI `strict`).
+    public var strict: Bool = false
+
+    public init() {}
 }
 
 /// An assistant. The tenant's API key is never part of it.

@@ -20,6 +20,12 @@ extension Loacl_V1_AssistantConfiguration: ProtoCBridged {
         c.pointee.messages_per_session_per_minute = messagesPerSessionPerMinute
         if let v = _followUpCount { c.pointee.follow_up_count = arena.message(v) }
         if !provider.isEmpty { c.pointee.provider = arena.cString(provider) }
+        if !functions.isEmpty {
+            c.pointee.n_functions = functions.count
+            c.pointee.functions = arena.messages(functions)
+        }
+        if let v = _maxToolRounds { c.pointee.max_tool_rounds = arena.message(v) }
+        c.pointee.tool_output_timeout_seconds = toolOutputTimeoutSeconds
     }
 
     init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
@@ -34,10 +40,52 @@ extension Loacl_V1_AssistantConfiguration: ProtoCBridged {
         messagesPerSessionPerMinute = c.pointee.messages_per_session_per_minute
         if let v = c.pointee.follow_up_count { followUpCount = try Loacl_V1_UInt32Value(cMessage: v) }
         provider = try protoString(c.pointee.provider, field: "loacl.v1.AssistantConfiguration.provider")
+        if c.pointee.n_functions > 0, let src = c.pointee.functions {
+            var out = [Loacl_V1_FunctionTool]()
+            out.reserveCapacity(c.pointee.n_functions)
+            for i in 0..<c.pointee.n_functions { try out.append(protoMessage(Loacl_V1_FunctionTool.self, src[i])) }
+            functions = out
+        }
+        if let v = c.pointee.max_tool_rounds { maxToolRounds = try Loacl_V1_UInt32Value(cMessage: v) }
+        toolOutputTimeoutSeconds = c.pointee.tool_output_timeout_seconds
     }
 }
 
 extension Loacl_V1_AssistantConfiguration {
+    public func withPacked<R>(
+        _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
+    ) rethrows -> R {
+        try protoWithPacked(self, body)
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try protoDecode(Self.self, bytes)
+    }
+}
+
+extension Loacl_V1_FunctionTool: ProtoCBridged {
+    typealias CMessage = Loacl__V1__FunctionTool
+
+    static func cInit(_ c: UnsafeMutablePointer<CMessage>) { loacl__v1__function_tool__init(c) }
+
+    func fill(_ c: UnsafeMutablePointer<CMessage>, _ arena: inout ProtoArena) {
+        Self.cInit(c)
+        if !name.isEmpty { c.pointee.name = arena.cString(name) }
+        if !description_p.isEmpty { c.pointee.description = arena.cString(description_p) }
+        if !parametersJson.isEmpty { c.pointee.parameters_json = arena.cString(parametersJson) }
+        c.pointee.strict = strict ? 1 : 0
+    }
+
+    init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
+        self.init()
+        name = try protoString(c.pointee.name, field: "loacl.v1.FunctionTool.name")
+        description_p = try protoString(c.pointee.description, field: "loacl.v1.FunctionTool.description")
+        parametersJson = try protoString(c.pointee.parameters_json, field: "loacl.v1.FunctionTool.parameters_json")
+        strict = c.pointee.strict != 0
+    }
+}
+
+extension Loacl_V1_FunctionTool {
     public func withPacked<R>(
         _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
     ) rethrows -> R {

@@ -22,7 +22,10 @@ public struct Loacl_V1_Role: ProtoEnum {
     /// System or instruction text stored in the thread.
     public static let system = Self(rawValue: 3)
 
-    public static let allCases: [Self] = [.unspecified, .user, .assistant, .system]
+    /// A function's output, submitted by the caller (SubmitToolOutputs).
+    public static let tool = Self(rawValue: 4)
+
+    public static let allCases: [Self] = [.unspecified, .user, .assistant, .system, .tool]
 
     /// The value's name in the .proto file, or nil for a value this build does not know.
     public var protoName: String? {
@@ -31,6 +34,7 @@ public struct Loacl_V1_Role: ProtoEnum {
         case 1: "ROLE_USER"
         case 2: "ROLE_ASSISTANT"
         case 3: "ROLE_SYSTEM"
+        case 4: "ROLE_TOOL"
         default: nil
         }
     }

@@ -28,6 +28,107 @@ public struct Loacl_V1_Message: ProtoMessage, Hashable {
     /// Creation time, Unix ms.
     public var createdAtMs: Int64 = 0
 
+    /// An assistant message that called functions: the calls (its `content` is any text written
+    /// before them).
+    public var toolCalls: [Loacl_V1_ToolCall] = []
+
+    /// A ROLE_TOOL message: the call it answers.
+    public var toolCallID: String = ""
+
+    public init() {}
+}
+
+/// A function call the model made.
+public struct Loacl_V1_ToolCall: ProtoMessage, Hashable {
+    public static let protoMessageName = "loacl.v1.ToolCall"
+
+    /// The call's id (the upstream's `call_id`); outputs name it.
+    public var callID: String = ""
+
+    /// The function.
+    public var name: String = ""
+
+    /// The arguments as the model wrote them (JSON text).
+    public var argumentsJson: String = ""
+
+    public init() {}
+}
+
+/// A piece of a function call while the model writes it.
+public struct Loacl_V1_ToolCallDelta: ProtoMessage, Hashable {
+    public static let protoMessageName = "loacl.v1.ToolCallDelta"
+
+    /// The call's position in its step (0, 1, … for parallel calls).
+    public var index: UInt32 = 0
+
+    /// The call's id and function, known from its first piece on.
+    public var callID: String = ""
+
+    public var name: String = ""
+
+    /// The next fragment of the arguments text.
+    public var argumentsDelta: String = ""
+
+    public init() {}
+}
+
+/// Every function call of one step; the run now waits for their outputs (`requires_action`).
+public struct Loacl_V1_ToolCalls: ProtoMessage, Hashable {
+    public static let protoMessageName = "loacl.v1.ToolCalls"
+
+    /// The calls, in order.
+    public var calls: [Loacl_V1_ToolCall] = []
+
+    /// The assistant message that records them, as stored.
+    public var message: Loacl_V1_Message {
+        get { _message ?? .init() }
+        set { _message = newValue }
+    }
+
+    /// Whether `message` is set.
+    public var hasMessage: Bool { _message != nil }
+
+    /// Unsets `message`.
+    public mutating func clearMessage() { _message = nil }
+
+    public init() {}
+
+    var _message: Loacl_V1_Message? = nil
+}
+
+/// One function's output.
+public struct Loacl_V1_ToolOutput: ProtoMessage, Hashable {
+    public static let protoMessageName = "loacl.v1.ToolOutput"
+
+    /// The call it answers.
+    public var callID: String = ""
+
+    /// The output text (at most 64 KiB), given to the model as is.
+    public var output: String = ""
+
+    public init() {}
+}
+
+/// The outputs of one step, as stored (ROLE_TOOL messages), once submitted.
+public struct Loacl_V1_ToolOutputs: ProtoMessage, Hashable {
+    public static let protoMessageName = "loacl.v1.ToolOutputs"
+
+    /// The stored messages, in the order of the calls.
+    public var messages: [Loacl_V1_Message] = []
+
+    public init() {}
+}
+
+/// Answers every function call of a run's current step at once.
+public struct Loacl_V1_SubmitToolOutputsRequest: ProtoMessage, Hashable {
+    public static let protoMessageName = "loacl.v1.SubmitToolOutputsRequest"
+
+    /// The run (status `requires_action`).
+    public var runID: String = ""
+
+    /// One output per call of the step.
+    public var outputs: [Loacl_V1_ToolOutput] = []
+
     public init() {}
 }
 
@@ -77,7 +178,9 @@ public struct Loacl_V1_FollowUpSuggestions: ProtoMessage, Hashable {
 /// One event of a run, as SendMessage and StreamRun stream it. A run's events are, in order:
 /// `run` (created, status in_progress), `user_message` once, `delta` zero or more times,
 /// `assistant_message` once, `follow_ups` at most once, and `run` again with the final status
-/// (and on every status change in between). Every event carries the run id and its sequence
+/// (and on every status change in between). A model that calls functions adds, per step:
+/// `tool_call_delta` pieces, `tool_calls`, `run` (requires_action), then once the outputs are
+/// submitted `tool_outputs` and `run` (in_progress), and the model goes on. Every event carries the run id and its sequence
 /// number (1, 2, 3 ... without gaps); a client that ignores `run` events sees the stream it saw
 /// before runs existed.
 public struct Loacl_V1_SendMessageEvent: ProtoMessage, Hashable {
@@ -137,6 +240,33 @@ public struct Loacl_V1_SendMessageEvent: ProtoMessage, Hashable {
         set { event = .run(newValue) }
     }
 
+    /// A piece of a function call as the model writes it.
+    public var toolCallDelta: Loacl_V1_ToolCallDelta {
+        get {
+            if case .toolCallDelta(let v)? = event { return v }
+            return .init()
+        }
+        set { event = .toolCallDelta(newValue) }
+    }
+
+    /// The step's function calls, complete; the run waits for their outputs.
+    public var toolCalls: Loacl_V1_ToolCalls {
+        get {
+            if case .toolCalls(let v)? = event { return v }
+            return .init()
+        }
+        set { event = .toolCalls(newValue) }
+    }
+
+    /// The step's outputs, submitted and stored; the model goes on.
+    public var toolOutputs: Loacl_V1_ToolOutputs {
+        get {
+            if case .toolOutputs(let v)? = event { return v }
+            return .init()
+        }
+        set { event = .toolOutputs(newValue) }
+    }
+
     /// What happened.
     public enum OneOf_Event: Sendable, Hashable {
         /// The user's message, as stored.
@@ -149,6 +279,12 @@ public struct Loacl_V1_SendMessageEvent: ProtoMessage, Hashable {
         case followUps(Loacl_V1_FollowUpSuggestions)
         /// The run: created, a status change, or its final state.
         case run(Loacl_V1_Run)
+        /// A piece of a function call as the model writes it.
+        case toolCallDelta(Loacl_V1_ToolCallDelta)
+        /// The step's function calls, complete; the run waits for their outputs.
+        case toolCalls(Loacl_V1_ToolCalls)
+        /// The step's outputs, submitted and stored; the model goes on.
+        case toolOutputs(Loacl_V1_ToolOutputs)
     }
 
     public init() {}

@@ -23,6 +23,11 @@ extension Loacl_V1_Message: ProtoCBridged {
         }
         if !metadataJson.isEmpty { c.pointee.metadata_json = arena.cString(metadataJson) }
         c.pointee.created_at_ms = createdAtMs
+        if !toolCalls.isEmpty {
+            c.pointee.n_tool_calls = toolCalls.count
+            c.pointee.tool_calls = arena.messages(toolCalls)
+        }
+        if !toolCallID.isEmpty { c.pointee.tool_call_id = arena.cString(toolCallID) }
     }
 
     init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
@@ -40,10 +45,225 @@ extension Loacl_V1_Message: ProtoCBridged {
         }
         metadataJson = try protoString(c.pointee.metadata_json, field: "loacl.v1.Message.metadata_json")
         createdAtMs = c.pointee.created_at_ms
+        if c.pointee.n_tool_calls > 0, let src = c.pointee.tool_calls {
+            var out = [Loacl_V1_ToolCall]()
+            out.reserveCapacity(c.pointee.n_tool_calls)
+            for i in 0..<c.pointee.n_tool_calls { try out.append(protoMessage(Loacl_V1_ToolCall.self, src[i])) }
+            toolCalls = out
+        }
+        toolCallID = try protoString(c.pointee.tool_call_id, field: "loacl.v1.Message.tool_call_id")
     }
 }
 
 extension Loacl_V1_Message {
+    public func withPacked<R>(
+        _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
+    ) rethrows -> R {
+        try protoWithPacked(self, body)
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try protoDecode(Self.self, bytes)
+    }
+}
+
+extension Loacl_V1_ToolCall: ProtoCBridged {
+    typealias CMessage = Loacl__V1__ToolCall
+
+    static func cInit(_ c: UnsafeMutablePointer<CMessage>) { loacl__v1__tool_call__init(c) }
+
+    func fill(_ c: UnsafeMutablePointer<CMessage>, _ arena: inout ProtoArena) {
+        Self.cInit(c)
+        if !callID.isEmpty { c.pointee.call_id = arena.cString(callID) }
+        if !name.isEmpty { c.pointee.name = arena.cString(name) }
+        if !argumentsJson.isEmpty { c.pointee.arguments_json = arena.cString(argumentsJson) }
+    }
+
+    init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
+        self.init()
+        callID = try protoString(c.pointee.call_id, field: "loacl.v1.ToolCall.call_id")
+        name = try protoString(c.pointee.name, field: "loacl.v1.ToolCall.name")
+        argumentsJson = try protoString(c.pointee.arguments_json, field: "loacl.v1.ToolCall.arguments_json")
+    }
+}
+
+extension Loacl_V1_ToolCall {
+    public func withPacked<R>(
+        _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
+    ) rethrows -> R {
+        try protoWithPacked(self, body)
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try protoDecode(Self.self, bytes)
+    }
+}
+
+extension Loacl_V1_ToolCallDelta: ProtoCBridged {
+    typealias CMessage = Loacl__V1__ToolCallDelta
+
+    static func cInit(_ c: UnsafeMutablePointer<CMessage>) { loacl__v1__tool_call_delta__init(c) }
+
+    func fill(_ c: UnsafeMutablePointer<CMessage>, _ arena: inout ProtoArena) {
+        Self.cInit(c)
+        c.pointee.index = index
+        if !callID.isEmpty { c.pointee.call_id = arena.cString(callID) }
+        if !name.isEmpty { c.pointee.name = arena.cString(name) }
+        if !argumentsDelta.isEmpty { c.pointee.arguments_delta = arena.cString(argumentsDelta) }
+    }
+
+    init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
+        self.init()
+        index = c.pointee.index
+        callID = try protoString(c.pointee.call_id, field: "loacl.v1.ToolCallDelta.call_id")
+        name = try protoString(c.pointee.name, field: "loacl.v1.ToolCallDelta.name")
+        argumentsDelta = try protoString(c.pointee.arguments_delta, field: "loacl.v1.ToolCallDelta.arguments_delta")
+    }
+}
+
+extension Loacl_V1_ToolCallDelta {
+    public func withPacked<R>(
+        _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
+    ) rethrows -> R {
+        try protoWithPacked(self, body)
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try protoDecode(Self.self, bytes)
+    }
+}
+
+extension Loacl_V1_ToolCalls: ProtoCBridged {
+    typealias CMessage = Loacl__V1__ToolCalls
+
+    static func cInit(_ c: UnsafeMutablePointer<CMessage>) { loacl__v1__tool_calls__init(c) }
+
+    func fill(_ c: UnsafeMutablePointer<CMessage>, _ arena: inout ProtoArena) {
+        Self.cInit(c)
+        if !calls.isEmpty {
+            c.pointee.n_calls = calls.count
+            c.pointee.calls = arena.messages(calls)
+        }
+        if let v = _message { c.pointee.message = arena.message(v) }
+    }
+
+    init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
+        self.init()
+        if c.pointee.n_calls > 0, let src = c.pointee.calls {
+            var out = [Loacl_V1_ToolCall]()
+            out.reserveCapacity(c.pointee.n_calls)
+            for i in 0..<c.pointee.n_calls { try out.append(protoMessage(Loacl_V1_ToolCall.self, src[i])) }
+            calls = out
+        }
+        if let v = c.pointee.message { message = try Loacl_V1_Message(cMessage: v) }
+    }
+}
+
+extension Loacl_V1_ToolCalls {
+    public func withPacked<R>(
+        _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
+    ) rethrows -> R {
+        try protoWithPacked(self, body)
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try protoDecode(Self.self, bytes)
+    }
+}
+
+extension Loacl_V1_ToolOutput: ProtoCBridged {
+    typealias CMessage = Loacl__V1__ToolOutput
+
+    static func cInit(_ c: UnsafeMutablePointer<CMessage>) { loacl__v1__tool_output__init(c) }
+
+    func fill(_ c: UnsafeMutablePointer<CMessage>, _ arena: inout ProtoArena) {
+        Self.cInit(c)
+        if !callID.isEmpty { c.pointee.call_id = arena.cString(callID) }
+        if !output.isEmpty { c.pointee.output = arena.cString(output) }
+    }
+
+    init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
+        self.init()
+        callID = try protoString(c.pointee.call_id, field: "loacl.v1.ToolOutput.call_id")
+        output = try protoString(c.pointee.output, field: "loacl.v1.ToolOutput.output")
+    }
+}
+
+extension Loacl_V1_ToolOutput {
+    public func withPacked<R>(
+        _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
+    ) rethrows -> R {
+        try protoWithPacked(self, body)
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try protoDecode(Self.self, bytes)
+    }
+}
+
+extension Loacl_V1_ToolOutputs: ProtoCBridged {
+    typealias CMessage = Loacl__V1__ToolOutputs
+
+    static func cInit(_ c: UnsafeMutablePointer<CMessage>) { loacl__v1__tool_outputs__init(c) }
+
+    func fill(_ c: UnsafeMutablePointer<CMessage>, _ arena: inout ProtoArena) {
+        Self.cInit(c)
+        if !messages.isEmpty {
+            c.pointee.n_messages = messages.count
+            c.pointee.messages = arena.messages(messages)
+        }
+    }
+
+    init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
+        self.init()
+        if c.pointee.n_messages > 0, let src = c.pointee.messages {
+            var out = [Loacl_V1_Message]()
+            out.reserveCapacity(c.pointee.n_messages)
+            for i in 0..<c.pointee.n_messages { try out.append(protoMessage(Loacl_V1_Message.self, src[i])) }
+            messages = out
+        }
+    }
+}
+
+extension Loacl_V1_ToolOutputs {
+    public func withPacked<R>(
+        _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
+    ) rethrows -> R {
+        try protoWithPacked(self, body)
+    }
+
+    public init(serializedBytes bytes: UnsafeRawBufferPointer) throws(ProtoDecodingError) {
+        self = try protoDecode(Self.self, bytes)
+    }
+}
+
+extension Loacl_V1_SubmitToolOutputsRequest: ProtoCBridged {
+    typealias CMessage = Loacl__V1__SubmitToolOutputsRequest
+
+    static func cInit(_ c: UnsafeMutablePointer<CMessage>) { loacl__v1__submit_tool_outputs_request__init(c) }
+
+    func fill(_ c: UnsafeMutablePointer<CMessage>, _ arena: inout ProtoArena) {
+        Self.cInit(c)
+        if !runID.isEmpty { c.pointee.run_id = arena.cString(runID) }
+        if !outputs.isEmpty {
+            c.pointee.n_outputs = outputs.count
+            c.pointee.outputs = arena.messages(outputs)
+        }
+    }
+
+    init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
+        self.init()
+        runID = try protoString(c.pointee.run_id, field: "loacl.v1.SubmitToolOutputsRequest.run_id")
+        if c.pointee.n_outputs > 0, let src = c.pointee.outputs {
+            var out = [Loacl_V1_ToolOutput]()
+            out.reserveCapacity(c.pointee.n_outputs)
+            for i in 0..<c.pointee.n_outputs { try out.append(protoMessage(Loacl_V1_ToolOutput.self, src[i])) }
+            outputs = out
+        }
+    }
+}
+
+extension Loacl_V1_SubmitToolOutputsRequest {
     public func withPacked<R>(
         _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
     ) rethrows -> R {
@@ -190,6 +410,15 @@ extension Loacl_V1_SendMessageEvent: ProtoCBridged {
         case .run(let v)?:
             c.pointee.event_case = .init(rawValue: 5)
             c.pointee.run = arena.message(v)
+        case .toolCallDelta(let v)?:
+            c.pointee.event_case = .init(rawValue: 6)
+            c.pointee.tool_call_delta = arena.message(v)
+        case .toolCalls(let v)?:
+            c.pointee.event_case = .init(rawValue: 7)
+            c.pointee.tool_calls = arena.message(v)
+        case .toolOutputs(let v)?:
+            c.pointee.event_case = .init(rawValue: 8)
+            c.pointee.tool_outputs = arena.message(v)
         case nil:
             break
         }
@@ -205,6 +434,9 @@ extension Loacl_V1_SendMessageEvent: ProtoCBridged {
         case 3: event = try .assistantMessage(protoMessage(Loacl_V1_Message.self, c.pointee.assistant_message))
         case 4: event = try .followUps(protoMessage(Loacl_V1_FollowUpSuggestions.self, c.pointee.follow_ups))
         case 5: event = try .run(protoMessage(Loacl_V1_Run.self, c.pointee.run))
+        case 6: event = try .toolCallDelta(protoMessage(Loacl_V1_ToolCallDelta.self, c.pointee.tool_call_delta))
+        case 7: event = try .toolCalls(protoMessage(Loacl_V1_ToolCalls.self, c.pointee.tool_calls))
+        case 8: event = try .toolOutputs(protoMessage(Loacl_V1_ToolOutputs.self, c.pointee.tool_outputs))
         default: break
         }
     }

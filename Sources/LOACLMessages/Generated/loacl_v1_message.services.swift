@@ -18,6 +18,7 @@ public enum Loacl_V1_MessageService {
             "CancelRun": (client: false, server: false),
             "GetRun": (client: false, server: false),
             "ListRuns": (client: false, server: false),
+            "SubmitToolOutputs": (client: false, server: true),
         ]
     )
 
@@ -73,6 +74,14 @@ public enum Loacl_V1_MessageService {
             requestType: "loacl.v1.ListRunsRequest", responseType: "loacl.v1.ListRunsResponse"
         )
 
-        public static let all: [ProtoMethodDescriptor] = [sendMessage, listMessages, getMessage, streamRun, cancelRun, getRun, listRuns]
+        /// Answers the function calls of a run in `requires_action` (from any server, by any caller
+        /// who sees the thread), then streams the run on from there until it ends.
+        public static let submitToolOutputs = ProtoMethodDescriptor(
+            service: name, method: "SubmitToolOutputs",
+            clientStreaming: false, serverStreaming: true,
+            requestType: "loacl.v1.SubmitToolOutputsRequest", responseType: "loacl.v1.SendMessageEvent"
+        )
+
+        public static let all: [ProtoMethodDescriptor] = [sendMessage, listMessages, getMessage, streamRun, cancelRun, getRun, listRuns, submitToolOutputs]
     }
 }

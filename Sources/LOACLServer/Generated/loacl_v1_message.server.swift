@@ -28,6 +28,10 @@ public protocol Loacl_V1_MessageServiceHandler: Sendable {
 
     /// Lists a thread's runs, newest first.
     func listRuns(_ request: Loacl_V1_ListRunsRequest, context: ServerContext) async throws -> Loacl_V1_ListRunsResponse
+
+    /// Answers the function calls of a run in `requires_action` (from any server, by any caller
+    /// who sees the thread), then streams the run on from there until it ends.
+    func submitToolOutputs(_ request: Loacl_V1_SubmitToolOutputsRequest, responses: ResponseWriter<Loacl_V1_SendMessageEvent>, context: ServerContext) async throws
 }
 
 extension Loacl_V1_MessageServiceHandler {
@@ -61,6 +65,10 @@ extension Loacl_V1_MessageServiceHandler {
             .unary(Loacl_V1_MessageService.Method.listRuns) {
                 (request: Loacl_V1_ListRunsRequest, context: ServerContext) async throws -> Loacl_V1_ListRunsResponse in
                 try await self.listRuns(request, context: context)
+            },
+            .serverStreaming(Loacl_V1_MessageService.Method.submitToolOutputs) {
+                (request: Loacl_V1_SubmitToolOutputsRequest, responses: ResponseWriter<Loacl_V1_SendMessageEvent>, context: ServerContext) async throws in
+                try await self.submitToolOutputs(request, responses: responses, context: context)
             },
         ]
     }

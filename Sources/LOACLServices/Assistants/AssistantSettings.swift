@@ -19,8 +19,25 @@ public struct AssistantSettings: Sendable, Equatable {
     public var messagesPerSessionPerMinute: UInt32 = 0
     public var followUpCount: UInt32?
     public var provider = ""
+    /// Functions the model may call (`configuration.functions`).
+    public var functions: [FunctionDeclaration] = []
+    public var maxToolRounds: UInt32?
+    public var toolOutputTimeoutSeconds: UInt32 = 0
+
+    public static let defaultMaxToolRounds: UInt32 = 8
+    public static let defaultToolOutputTimeoutSeconds: UInt32 = 600
 
     public init() {}
+
+    /// One declared function, as stored (`{"name","description","parameters","strict"}`;
+    /// `parameters` is the JSON Schema object itself, not text).
+    public struct FunctionDeclaration: Sendable, Equatable {
+        public var name: String
+        public var description: String
+        /// The JSON Schema as compact JSON text.
+        public var parametersJSON: String
+        public var strict: Bool
+    }
 
     /// Whether any quota or rate limit is set (turns then count earlier sends under a lock).
     public var hasQuotas: Bool {
@@ -65,6 +82,54 @@ public struct AssistantSettings: Sendable, Equatable {
             throw RPCError.invalidArgument("configuration.provider must be one of \(Self.providers.sorted().joined(separator: ", ")) or empty")
         }
         provider = c.provider
+        functions = try Self.functions(validating: c.functions)
+        if c.hasMaxToolRounds {
+            guard (1...64).contains(c.maxToolRounds.value) else {
+                throw RPCError.invalidArgument("configuration.max_tool_rounds must be 1-64")
+            }
+            maxToolRounds = c.maxToolRounds.value
+        }
+        guard c.toolOutputTimeoutSeconds <= 86_400 else {
+            throw RPCError.invalidArgument("configuration.tool_output_timeout_seconds must be 0-86400")
+        }
+        toolOutputTimeoutSeconds = c.toolOutputTimeoutSeconds
+    }
+
+    static let maxFunctions = 64
+    static let maxParametersBytes = 16 * 1024
+
+    /// Checks declarations: names `[a-zA-Z0-9_-]{1,64}` and unique, descriptions ≤ 1024
+    /// characters, parameters a JSON object with `"type": "object"` of at most 16 KiB. Errors
+    /// name the function and the field.
+    static func functions(validating tools: [Loacl_V1_FunctionTool]) throws(RPCError) -> [FunctionDeclaration] {
+        guard tools.count <= maxFunctions else {
+            throw RPCError.invalidArgument("configuration.functions has more than \(maxFunctions) entries")
+        }
+        var seen: Set<String> = []
+        var declarations: [FunctionDeclaration] = []
+        for (index, tool) in tools.enumerated() {
+            let name = tool.name
+            let label = "configuration.functions[\(index)]" + (name.isEmpty ? "" : " (\(name.prefix(64)))")
+            guard (1...64).contains(name.utf8.count),
+                  name.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || $0 == 95 || $0 == 45 }) else {
+                throw RPCError.invalidArgument("\(label).name must match [a-zA-Z0-9_-]{1,64}")
+            }
+            guard seen.insert(name).inserted else { throw RPCError.invalidArgument("\(label).name is declared twice") }
+            guard tool.description_p.count <= 1024 else {
+                throw RPCError.invalidArgument("\(label).description must be at most 1024 characters")
+            }
+            let text = tool.parametersJson.isEmpty ? #"{"type":"object","properties":{}}"# : tool.parametersJson
+            guard text.utf8.count <= maxParametersBytes else {
+                throw RPCError.invalidArgument("\(label).parameters_json must be at most 16 KiB")
+            }
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+                  object["type"] as? String == "object" else {
+                throw RPCError.invalidArgument("\(label).parameters_json must be a JSON object with \"type\": \"object\"")
+            }
+            let compact = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? text
+            declarations.append(FunctionDeclaration(name: name, description: tool.description_p, parametersJSON: compact, strict: tool.strict))
+        }
+        return declarations
     }
 
     /// Reads the stored JSON; unknown keys are ignored, malformed values fall back to defaults.
@@ -81,6 +146,15 @@ public struct AssistantSettings: Sendable, Equatable {
         messagesPerSessionPerMinute = number("messages_per_session_per_minute")?.uint32Value ?? 0
         followUpCount = number("follow_up_count")?.uint32Value
         provider = object["provider"] as? String ?? ""
+        maxToolRounds = number("max_tool_rounds")?.uint32Value
+        toolOutputTimeoutSeconds = number("tool_output_timeout_seconds")?.uint32Value ?? 0
+        functions = (object["functions"] as? [[String: Any]] ?? []).compactMap { entry in
+            guard let name = entry["name"] as? String else { return nil }
+            let parameters = entry["parameters"].flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }
+            return FunctionDeclaration(name: name, description: entry["description"] as? String ?? "",
+                                       parametersJSON: parameters.map { String(decoding: $0, as: UTF8.self) } ?? #"{"type":"object"}"#,
+                                       strict: entry["strict"] as? Bool ?? false)
+        }
     }
 
     /// Stored form: only the keys that differ from the defaults.
@@ -96,6 +170,17 @@ public struct AssistantSettings: Sendable, Equatable {
         if messagesPerSessionPerMinute > 0 { object["messages_per_session_per_minute"] = messagesPerSessionPerMinute }
         if let followUpCount { object["follow_up_count"] = followUpCount }
         if !provider.isEmpty { object["provider"] = provider }
+        if let maxToolRounds { object["max_tool_rounds"] = maxToolRounds }
+        if toolOutputTimeoutSeconds > 0 { object["tool_output_timeout_seconds"] = toolOutputTimeoutSeconds }
+        if !functions.isEmpty {
+            object["functions"] = functions.map { function -> [String: Any] in
+                var entry: [String: Any] = ["name": function.name,
+                                            "parameters": (try? JSONSerialization.jsonObject(with: Data(function.parametersJSON.utf8))) ?? [:]]
+                if !function.description.isEmpty { entry["description"] = function.description }
+                if function.strict { entry["strict"] = true }
+                return entry
+            }
+        }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
@@ -123,6 +208,20 @@ public struct AssistantSettings: Sendable, Equatable {
             c.followUpCount = value
         }
         c.provider = provider
+        c.functions = functions.map { function in
+            var tool = Loacl_V1_FunctionTool()
+            tool.name = function.name
+            tool.description_p = function.description
+            tool.parametersJson = function.parametersJSON
+            tool.strict = function.strict
+            return tool
+        }
+        if let maxToolRounds {
+            var value = Loacl_V1_UInt32Value()
+            value.value = maxToolRounds
+            c.maxToolRounds = value
+        }
+        c.toolOutputTimeoutSeconds = toolOutputTimeoutSeconds
         return c
     }
 }

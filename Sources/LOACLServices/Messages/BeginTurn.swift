@@ -25,10 +25,12 @@ extension MessageService {
         let settings = assistant.settings
         var chat = ChatRequest(
             model: settings.model, instructions: assistant.instructions,
-            history: Self.withinBudget(rows, settings: settings).reversed().map { ChatTurn(role: $0.role, content: $0.content) },
+            history: Self.pairedToolSteps(Self.withinBudget(rows, settings: settings).reversed().map(\.turn)),
             userMessage: content, temperature: settings.temperature,
             maxOutputTokens: settings.maxOutputTokens > 0 ? Int(settings.maxOutputTokens) : nil,
-            guidedQuestions: assistant.guidedQuestions)
+            guidedQuestions: assistant.guidedQuestions,
+            tools: settings.functions.map { ChatTool(name: $0.name, description: $0.description, parametersJSON: $0.parametersJSON,
+                                                     strict: $0.strict) })
         if provider.name != "offline", let sealed = assistant.sealedAPIKey {
             chat.apiKey = try? vault.open(sealed, hash: assistant.keyHash)
         }
@@ -36,7 +38,9 @@ extension MessageService {
     }
 
     /// The newest rows that fit the assistant's history token budget (a row counts its stored
-    /// token count, or the estimate of its text if larger).
+    /// token count, or the estimate of its text if larger). The oldest kept row is never a
+    /// function's output or a call without its outputs: upstreams refuse an output whose call is
+    /// missing, so a budget that cuts through a function step drops the rest of that step.
     static func withinBudget(_ rows: [TurnContextCache.HistoryRow], settings: AssistantSettings) -> [TurnContextCache.HistoryRow] {
         let budget = settings.maxHistoryTokens > 0 ? Int(settings.maxHistoryTokens) : defaultHistoryTokens
         var used = 0
@@ -46,7 +50,23 @@ extension MessageService {
             if used > budget { break }
             kept += 1
         }
+        while kept > 0, rows[kept - 1].role == .tool { kept -= 1 }
         return Array(rows.prefix(kept))
+    }
+
+    /// History as upstreams accept it: a call without an output (its run expired or was
+    /// cancelled while it waited) and an output without its call are left out; an assistant
+    /// turn left with neither text nor calls is dropped.
+    static func pairedToolSteps(_ turns: [ChatTurn]) -> [ChatTurn] {
+        let answered = Set(turns.compactMap { $0.role == .tool ? $0.toolCallID : nil })
+        let called = Set(turns.flatMap { $0.toolCalls.map(\.callID) })
+        return turns.compactMap { turn in
+            if turn.role == .tool { return called.contains(turn.toolCallID ?? "") ? turn : nil }
+            guard !turn.toolCalls.isEmpty else { return turn }
+            var kept = turn
+            kept.toolCalls = turn.toolCalls.filter { answered.contains($0.callID) }
+            return kept.toolCalls.isEmpty && kept.content.isEmpty ? nil : kept
+        }
     }
 
     /// Cancels a provider stream nobody will read: a provider stream is cancelled by its
@@ -97,10 +117,11 @@ extension MessageService {
             // Version and messages in one statement: one snapshot. With the version unchanged the
             // messages are not read at all (a one-time filter), and one row of NULLs comes back.
             PostgresStatement("""
-                SELECT v.version, m.role, m.content, m.tokens_used
+                SELECT v.version, m.role, m.content, m.tokens_used, m.tool_calls, m.tool_call_id
                 FROM (SELECT messages_version AS version FROM loacl.threads WHERE id = $1) v
                 LEFT JOIN LATERAL (
-                    SELECT role, content, tokens_used, created_at, id FROM loacl.messages
+                    SELECT role, content, tokens_used, created_at, id, metadata->'tool_calls' AS tool_calls,
+                           metadata->>'tool_call_id' AS tool_call_id FROM loacl.messages
                     WHERE thread_id = $1 AND v.version IS DISTINCT FROM $2::bigint
                     ORDER BY created_at DESC, id DESC LIMIT \(historyLimit)
                 ) m ON true
@@ -136,8 +157,15 @@ extension MessageService {
             history = knownHistory
         } else {
             let rows = historyRows.filter { $0["role"] != nil }.map { row in
-                let role: ChatRole = switch row["role"] { case "assistant": .assistant; case "system": .system; default: .user }
-                return TurnContextCache.HistoryRow(role: role, content: row.string("content"), tokens: row.int("tokens_used") ?? 0)
+                let role: ChatRole = switch row["role"] {
+                case "assistant": .assistant
+                case "system": .system
+                case "tool": .tool
+                default: .user
+                }
+                return TurnContextCache.HistoryRow(role: role, content: row.string("content"), tokens: row.int("tokens_used") ?? 0,
+                                                   toolCalls: MessageRows.toolCalls(json: row["tool_calls"]),
+                                                   toolCallID: row["tool_call_id"])
             }
             history = TurnContextCache.History(rows: rows, version: version)
         }

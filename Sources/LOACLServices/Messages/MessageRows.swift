@@ -1,5 +1,7 @@
+import Foundation
 import LOACLMessages
 import LOACLPostgres
+import LOACLUpstream
 
 /// `loacl.messages` rows → `Loacl_V1_Message`.
 enum MessageRows {
@@ -26,6 +28,7 @@ enum MessageRows {
         case "user": .user
         case "assistant": .assistant
         case "system": .system
+        case "tool": .tool
         default: .unspecified
         }
         message.content = row.string("content")
@@ -34,6 +37,33 @@ enum MessageRows {
         message.createdAtMs = row.int64OrZero("created_at_ms")
         let files = row["file_ids"] ?? ""
         message.fileIds = files.isEmpty ? [] : files.split(separator: ",").map(String.init)
+        // Function calls and outputs are kept in the metadata (`tool_calls`, `tool_call_id`).
+        if message.metadataJson.contains("tool_call"),
+           let metadata = (try? JSONSerialization.jsonObject(with: Data(message.metadataJson.utf8))) as? [String: Any] {
+            if let calls = metadata["tool_calls"], let data = try? JSONSerialization.data(withJSONObject: calls) {
+                message.toolCalls = toolCalls(json: String(decoding: data, as: UTF8.self)).map(protoToolCall)
+            }
+            message.toolCallID = metadata["tool_call_id"] as? String ?? ""
+        }
         return message
+    }
+
+    /// `[{"call_id","name","arguments"}]` → calls (none for NULL or malformed JSON).
+    static func toolCalls(json: String?) -> [ChatToolCall] {
+        guard let json, let data = json.data(using: .utf8) else { return [] }
+        return (try? JSONDecoder().decode([ChatToolCall].self, from: data)) ?? []
+    }
+
+    static func toolCallsJSON(_ calls: [ChatToolCall]) -> String {
+        let data = (try? JSONEncoder().encode(calls)) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func protoToolCall(_ call: ChatToolCall) -> Loacl_V1_ToolCall {
+        var proto = Loacl_V1_ToolCall()
+        proto.callID = call.callID
+        proto.name = call.name
+        proto.argumentsJson = call.arguments
+        return proto
     }
 }

@@ -23,44 +23,82 @@ extension MessageService {
         var title: String?
     }
 
-    /// Generates the reply of `job` as the events of `run`.
+    /// Generates the reply of `job` as the events of `run`: one upstream request per step; a
+    /// step that ends with function calls pauses the run for their outputs (ToolStep.swift),
+    /// then the next step goes on with them.
     func drive(_ job: ReplyJob, run: Run) async {
         let flusher = RunFlusher(run: run, database: database, interval: runs.configuration.flushInterval, logger: logger).start()
+        let settings = job.turnContext.assistant.settings
+        let maxRounds = Int(settings.maxToolRounds ?? AssistantSettings.defaultMaxToolRounds)
+        let outputTimeout = Duration.seconds(Int(settings.toolOutputTimeoutSeconds == 0
+                                                 ? AssistantSettings.defaultToolOutputTimeoutSeconds : settings.toolOutputTimeoutSeconds))
         var final = job.turn.run
         var reply = ""
         var usage: ChatUsage?
+        var totals = (input: 0, output: 0)
         var failure: RPCError?
         var streamed = false
+        var rounds = 0
         let stream = job.stream
         do {
             var chat = job.chat
-            let upstream: AsyncThrowingStream<ChatEvent, any Error>
+            var next: AsyncThrowingStream<ChatEvent, any Error>
             if let stream {
-                upstream = stream
+                next = stream
             } else {
                 for file in job.turn.attachments {
                     let data = try await storage.readAll(relativePath: file.path)
                     chat.attachments.append(ChatAttachment(filename: file.name, mimeType: file.type, data: data))
                 }
-                upstream = job.provider.streamReply(chat)
+                next = job.provider.streamReply(chat)
             }
             streamed = true
-            for try await chunk in upstream {
-                switch chunk {
-                case .delta(let text):
-                    reply += text
-                    run.append { event in
-                        var delta = Loacl_V1_TextDelta()
-                        delta.text = text
-                        event.delta = delta
+            while true {
+                reply = ""
+                usage = nil
+                for try await chunk in next {
+                    switch chunk {
+                    case .delta(let text):
+                        reply += text
+                        run.append { event in
+                            var delta = Loacl_V1_TextDelta()
+                            delta.text = text
+                            event.delta = delta
+                        }
+                    case .toolCallDelta(let piece):
+                        run.append { event in
+                            var delta = Loacl_V1_ToolCallDelta()
+                            delta.index = UInt32(clamping: piece.index)
+                            delta.callID = piece.callID
+                            delta.name = piece.name
+                            delta.argumentsDelta = piece.arguments
+                            event.toolCallDelta = delta
+                        }
+                    case .completed(let result):
+                        usage = result
                     }
-                case .completed(let result):
-                    usage = result
                 }
+                // A stream cut by cancellation may just end; one without `.completed` is unfinished.
+                try Task.checkCancellation()
+                guard let step = usage else { throw ChatProviderError.unavailable("reply stream ended early") }
+                totals.input += max(0, step.inputTokens)
+                totals.output += max(0, step.outputTokens)
+                guard !step.toolCalls.isEmpty else { break }
+                rounds += 1
+                if rounds > maxRounds {
+                    final.status = .incomplete
+                    final.incompleteReason = "max_tool_rounds"
+                    break
+                }
+                // Pause for the outputs, then ask again with the step and its outputs.
+                let outputs = try await toolStep(job, run: run, calls: step.toolCalls, text: reply, timeout: outputTimeout)
+                chat.continuation.append(ChatTurn(role: .assistant, content: reply, toolCalls: step.toolCalls))
+                chat.continuation += outputs.map { ChatTurn(role: .tool, content: $0.content, toolCallID: $0.toolCallID) }
+                next = job.provider.streamReply(chat)
             }
-            // A stream cut by cancellation may just end; one without `.completed` is unfinished.
-            try Task.checkCancellation()
-            if usage == nil { throw ChatProviderError.unavailable("reply stream ended early") }
+        } catch is ToolStepExpired {
+            final.status = .expired
+            reply = ""
         } catch {
             if Task.isCancelled || error is CancellationError {
                 if run.stopReason == .shutdown {
@@ -85,12 +123,13 @@ extension MessageService {
             final.status = usage?.incompleteReason == nil ? .completed : .incomplete
             final.incompleteReason = usage?.incompleteReason ?? ""
         }
-        final.inputTokens = UInt32(clamping: max(0, usage?.inputTokens ?? 0))
-        final.outputTokens = UInt32(clamping: max(0, usage?.outputTokens ?? TokenEstimator.estimate(reply)))
+        if usage == nil { totals.output += TokenEstimator.estimate(reply) }
+        final.inputTokens = UInt32(clamping: totals.input)
+        final.outputTokens = UInt32(clamping: totals.output)
 
         // Storing is not cancelled with the run: what arrived is kept.
-        let complete = final.status == .completed || (final.status == .incomplete && usage != nil)
-        let stored: Loacl_V1_Message? = await Task { [final, reply, usage] in
+        let complete = final.status == .completed || (final.status == .incomplete && usage?.incompleteReason != nil)
+        let stored: Loacl_V1_Message? = await Task { [final, reply, usage, totals] in
             guard complete || !reply.isEmpty else { return nil }
             let reason: String? = switch final.status {
             case .failed: "failed"
@@ -101,7 +140,7 @@ extension MessageService {
             do {
                 return try await storeReply(reply, usage: usage, provider: job.provider.name, model: job.chat.model,
                                             ending: ReplyEnding(incompleteReason: reason), threadID: job.threadID,
-                                            title: job.title, run: run)
+                                            title: job.title, run: run, runTokens: totals)
             } catch {
                 logger.error("could not store a reply", metadata: ["run": "\(run.id)", "error": "\(error)"])
                 return nil
@@ -110,7 +149,9 @@ extension MessageService {
         if let stored {
             final.replyMessageID = stored.id
             run.append { $0.assistantMessage = stored }
-            if complete {
+            // A turn with function steps stored more than two messages: the next turn reads
+            // its history again.
+            if complete, rounds == 0 {
                 remember(job, reply: reply, stored: stored)
             } else {
                 turnContexts.forget(threadID: job.threadID)

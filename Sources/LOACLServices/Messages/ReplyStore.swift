@@ -15,10 +15,10 @@ extension MessageService {
     }
 
     /// Stores the assistant's reply (and `title` for a thread that still has none), persists the
-    /// run's events not yet persisted, and records the reply on the run. Returns the message
-    /// as stored.
+    /// run's events not yet persisted, and records the reply and the run's token totals (every
+    /// step's) on the run. Returns the message as stored.
     func storeReply(_ reply: String, usage: ChatUsage?, provider: String, model: String, ending: ReplyEnding,
-                    threadID: String, title: String?, run: Run) async throws -> Loacl_V1_Message {
+                    threadID: String, title: String?, run: Run, runTokens: (input: Int, output: Int)) async throws -> Loacl_V1_Message {
         var info: [String: Any] = ["provider": provider, "run_id": run.id]
         if let usage {
             info["input_tokens"] = usage.inputTokens
@@ -46,7 +46,7 @@ extension MessageService {
             SELECT \(MessageRows.insertedColumns) FROM m
             """
         var parameters: [String?] = [threadID, reply, String(tokens), metadata, run.id, provider, model,
-                                     String(max(0, usage?.inputTokens ?? 0)), String(max(0, usage?.outputTokens ?? tokens))]
+                                     String(runTokens.input), String(runTokens.output)]
         // With the title of an untitled thread in the same statement.
         let statement = if let title {
             PostgresStatement("""

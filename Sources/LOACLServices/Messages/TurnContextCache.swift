@@ -24,6 +24,12 @@ final class TurnContextCache: Sendable {
         var role: ChatRole
         var content: String
         var tokens: Int
+        /// An assistant message that called functions: the calls.
+        var toolCalls: [ChatToolCall] = []
+        /// A tool message: the call it answers.
+        var toolCallID: String?
+
+        var turn: ChatTurn { ChatTurn(role: role, content: content, toolCalls: toolCalls, toolCallID: toolCallID) }
     }
 
     /// The assistant's part of a turn's context (read by the turn's first round trip).

@@ -43,6 +43,9 @@ final class Run: Sendable {
         var endWaiters: [CheckedContinuation<Void, Never>] = []
         /// Called with every event appended (the engine publishes it to other servers).
         var observer: (@Sendable (Event) -> Void)?
+        /// Tool outputs were submitted for the step the driver waits on (or is about to).
+        var outputsSubmitted = false
+        var outputsWaiter: CheckedContinuation<Bool, Never>?
     }
 
     init(id: String, threadID: String, windowCapacity: Int = 512) {
@@ -181,6 +184,63 @@ final class Run: Sendable {
                 return false
             }
             if done { continuation.resume() }
+        }
+    }
+
+    // MARK: - Tool outputs
+
+    /// SubmitToolOutputs stored the outputs of the step this run waits on (here, or on
+    /// another server: a `ServerSignal.outputs`).
+    func toolOutputsSubmitted() {
+        let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard let waiter = state.outputsWaiter else {
+                state.outputsSubmitted = true
+                return nil
+            }
+            state.outputsWaiter = nil
+            return waiter
+        }
+        waiter?.resume(returning: true)
+    }
+
+    /// Waits until outputs are submitted (true) or `timeout` passes (false); throws
+    /// `CancellationError` when the run is stopped meanwhile.
+    func waitForToolOutputs(timeout: Duration) async throws -> Bool {
+        let submitted = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.outputsSignal() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        try Task.checkCancellation()
+        return submitted
+    }
+
+    /// True once outputs are submitted; false when the waiting task is cancelled first.
+    private func outputsSignal() async -> Bool {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let now = state.withLock { state -> Bool? in
+                    if state.outputsSubmitted {
+                        state.outputsSubmitted = false
+                        return true
+                    }
+                    if Task.isCancelled { return false }
+                    state.outputsWaiter = continuation
+                    return nil
+                }
+                if let now { continuation.resume(returning: now) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in
+                defer { state.outputsWaiter = nil }
+                return state.outputsWaiter
+            }
+            waiter?.resume(returning: false)
         }
     }
 

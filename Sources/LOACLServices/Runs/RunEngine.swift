@@ -164,6 +164,8 @@ public final class RunEngine: Sendable {
                 }
             case .cancel(let id):
                 localRun(id)?.requestStop(.cancelled)
+            case .outputs(let id):
+                localRun(id)?.toolOutputsSubmitted()
             }
             return
         }

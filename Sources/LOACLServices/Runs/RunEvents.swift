@@ -140,11 +140,14 @@ enum ServerSignal: Equatable {
     case follow(runID: String)
     /// Stop this run (CancelRun on another server).
     case cancel(runID: String)
+    /// The outputs this run waits for are stored (SubmitToolOutputs; sent in its transaction).
+    case outputs(runID: String)
 
     var payload: String {
         switch self {
         case .follow(let id): "F" + id
         case .cancel(let id): "C" + id
+        case .outputs(let id): "O" + id
         }
     }
 
@@ -155,6 +158,7 @@ enum ServerSignal: Equatable {
         switch kind {
         case "F": self = .follow(runID: id)
         case "C": self = .cancel(runID: id)
+        case "O": self = .outputs(runID: id)
         default: return nil
         }
     }

@@ -26,6 +26,7 @@ public struct RunLeaseKeeper: Service, CustomStringConvertible {
     public var description: String { "RunLeaseKeeper" }
 
     public func run() async throws {
+        engine.startListening()
         await cancelWhenGracefulShutdown {
             let lease = engine.configuration.lease
             let renewEvery = lease / 3
@@ -47,12 +48,18 @@ public struct RunLeaseKeeper: Service, CustomStringConvertible {
         await engine.drain()
     }
 
+    /// Extends this server's leases and stops runs with a cancel request whose notification
+    /// was lost (one round trip).
     func renew() async throws {
         let server = engine.instance
         let lease = Self.interval(engine.configuration.lease)
-        try await database.transaction(as: .anonymous) { connection in
-            _ = try connection.commit(after: [PostgresStatement("SELECT loacl.renew_run_leases($1, $2::interval)", [server, lease])])
+        let cancelled = try await database.transaction(as: .anonymous) { connection in
+            try connection.commit(after: [
+                PostgresStatement("SELECT loacl.renew_run_leases($1, $2::interval)", [server, lease]),
+                PostgresStatement("SELECT id FROM loacl.cancel_requested_runs($1) AS c(id)", [server]),
+            ])[1].namedRows.map { $0.string("id") }
         }
+        for id in cancelled { engine.localRun(id)?.requestStop(.cancelled) }
     }
 
     /// Ends every run whose lease expired; returns how many.

@@ -17,7 +17,9 @@ public struct OfflineProvider: ChatProvider {
     }
 
     public func streamReply(_ request: ChatRequest) -> AsyncThrowingStream<ChatEvent, any Error> {
-        let text = reply(to: request)
+        // Function calls when the message names declared functions (OfflineTools' rule).
+        let calls = OfflineTools.calls(for: request)
+        let text = calls.isEmpty ? (OfflineTools.replyAfterOutputs(request) ?? reply(to: request)) : ""
         let delay = wordDelay
         let (stream, continuation) = AsyncThrowingStream<ChatEvent, any Error>.makeStream()
         let task = Task {
@@ -27,10 +29,17 @@ public struct OfflineProvider: ChatProvider {
                     try Task.checkCancellation()
                     continuation.yield(.delta(piece))
                 }
+                for (index, call) in calls.enumerated() {
+                    if delay > .zero { try await Task.sleep(for: delay) }
+                    try Task.checkCancellation()
+                    continuation.yield(.toolCallDelta(ChatToolCallDelta(index: index, callID: call.callID, name: call.name,
+                                                                        arguments: call.arguments)))
+                }
                 let input = TokenEstimator.estimateInput(request)
-                let output = TokenEstimator.estimate(text)
-                continuation.yield(.completed(ChatUsage(inputTokens: input, outputTokens: output,
-                                                        totalTokens: input + output, isEstimate: true)))
+                let output = TokenEstimator.estimate(text + calls.map(\.arguments).joined())
+                var usage = ChatUsage(inputTokens: input, outputTokens: output, totalTokens: input + output, isEstimate: true)
+                usage.toolCalls = calls
+                continuation.yield(.completed(usage))
                 continuation.finish()
             } catch {
                 continuation.finish(throwing: error)

@@ -1,12 +1,15 @@
 import Foundation
 
-/// Decodes a Chat Completions stream: `choices[0].delta.content` pieces, `finish_reason`, the
+/// Decodes a Chat Completions stream: `choices[0].delta.content` pieces, `delta.tool_calls`
+/// pieces (by index: id and name first, then argument fragments), `finish_reason`, the
 /// usage-only chunk that `stream_options.include_usage` adds, and the closing `data: [DONE]`.
 struct ChatCompletionsStreamDecoder: StreamDecoder {
     let estimatedInputTokens: Int
     private var text = ""
     private var finishReason: String?
     private var usage: ChatCompletionChunk.Usage?
+    /// Function calls by their `tool_calls` index.
+    private var calls: [Int: ChatToolCall] = [:]
 
     init(estimatedInputTokens: Int) {
         self.estimatedInputTokens = estimatedInputTokens
@@ -28,13 +31,28 @@ struct ChatCompletionsStreamDecoder: StreamDecoder {
         }
         if let usage = chunk.usage { self.usage = usage }
         var piece = ""
+        var pieces: [ChatToolCallDelta] = []
         for choice in chunk.choices ?? [] {
             if let content = choice.delta?.content { piece += content }
+            for part in choice.delta?.toolCalls ?? [] {
+                let index = part.index ?? 0
+                var call = calls[index] ?? ChatToolCall(callID: "", name: "", arguments: "")
+                if let id = part.id, !id.isEmpty { call.callID = id }
+                if let name = part.function?.name, !name.isEmpty { call.name = name }
+                let arguments = part.function?.arguments ?? ""
+                call.arguments += arguments
+                calls[index] = call
+                pieces.append(ChatToolCallDelta(index: index, callID: call.callID, name: call.name, arguments: arguments))
+            }
             if let reason = choice.finishReason { finishReason = reason }
         }
-        guard !piece.isEmpty else { return .ignored }
         text += piece
-        return .delta(piece)
+        switch (piece.isEmpty, pieces.isEmpty) {
+        case (true, true): return .ignored
+        case (false, true): return .delta(piece)
+        case (true, false): return .toolCallDeltas(pieces)
+        case (false, false): return .both(piece, pieces)
+        }
     }
 
     /// Without `[DONE]`, a reply that already has its finish_reason is complete (some
@@ -56,6 +74,7 @@ struct ChatCompletionsStreamDecoder: StreamDecoder {
             result = ChatUsage(inputTokens: estimatedInputTokens, outputTokens: output,
                                totalTokens: estimatedInputTokens + output, isEstimate: true)
         }
+        result.toolCalls = calls.sorted { $0.key < $1.key }.map(\.value)
         switch finishReason {
         case "length": result.incompleteReason = "max_output_tokens"
         case "content_filter": result.incompleteReason = "content_filter"

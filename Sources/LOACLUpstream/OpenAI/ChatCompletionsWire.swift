@@ -9,9 +9,10 @@ struct ChatCompletionsRequestBody: Encodable {
     var temperature: Double?
     var maxCompletionTokens: Int?
     var maxTokens: Int?
+    var tools: [Tool]?
 
     enum CodingKeys: String, CodingKey {
-        case model, messages, stream, temperature
+        case model, messages, stream, temperature, tools
         case streamOptions = "stream_options"
         case maxCompletionTokens = "max_completion_tokens"
         case maxTokens = "max_tokens"
@@ -22,9 +23,76 @@ struct ChatCompletionsRequestBody: Encodable {
         enum CodingKeys: String, CodingKey { case includeUsage = "include_usage" }
     }
 
+    /// A message; an assistant message that called functions has `tool_calls` (and `content`
+    /// null when it wrote nothing), a function's output is `role: "tool"` with `tool_call_id`.
     struct Message: Encodable {
         var role: String
-        var content: Content
+        var content: Content?
+        var toolCalls: [ToolCall]?
+        var toolCallID: String?
+
+        init(role: String, content: Content?, toolCalls: [ToolCall]? = nil, toolCallID: String? = nil) {
+            self.role = role
+            self.content = content
+            self.toolCalls = toolCalls
+            self.toolCallID = toolCallID
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case role, content
+            case toolCalls = "tool_calls"
+            case toolCallID = "tool_call_id"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(role, forKey: .role)
+            if let content { try c.encode(content, forKey: .content) } else { try c.encodeNil(forKey: .content) }
+            try c.encodeIfPresent(toolCalls, forKey: .toolCalls)
+            try c.encodeIfPresent(toolCallID, forKey: .toolCallID)
+        }
+
+        init(_ turn: ChatTurn) {
+            switch turn.role {
+            case .tool:
+                self.init(role: "tool", content: .text(turn.content), toolCallID: turn.toolCallID ?? "")
+            case .assistant where !turn.toolCalls.isEmpty:
+                self.init(role: "assistant", content: turn.content.isEmpty ? nil : .text(turn.content),
+                          toolCalls: turn.toolCalls.map(ToolCall.init))
+            default:
+                self.init(role: turn.role.rawValue, content: .text(turn.content))
+            }
+        }
+    }
+
+    /// `{"id":…,"type":"function","function":{"name":…,"arguments":…}}`.
+    struct ToolCall: Encodable {
+        var id: String
+        var type = "function"
+        var function: Function
+        struct Function: Encodable { var name: String; var arguments: String }
+
+        init(_ call: ChatToolCall) {
+            id = call.callID
+            function = Function(name: call.name, arguments: call.arguments)
+        }
+    }
+
+    /// `{"type":"function","function":{"name":…,"description":…,"parameters":{…},"strict":…}}`.
+    struct Tool: Encodable {
+        var type = "function"
+        var function: Function
+        struct Function: Encodable {
+            var name: String
+            var description: String?
+            var parameters: EmbeddedJSON
+            var strict: Bool
+        }
+
+        init(_ tool: ChatTool) {
+            function = Function(name: tool.name, description: tool.description.isEmpty ? nil : tool.description,
+                                parameters: EmbeddedJSON(tool.parametersJSON), strict: tool.strict)
+        }
     }
 
     typealias Content = WireContent<Part>
@@ -62,7 +130,9 @@ struct ChatCompletionsRequestBody: Encodable {
         if !request.instructions.isEmpty {
             messages.append(Message(role: "system", content: .text(request.instructions)))
         }
-        messages += request.history.map { Message(role: $0.role.rawValue, content: .text($0.content)) }
+        tools = request.tools.isEmpty ? nil : request.tools.map(Tool.init)
+        messages += request.history.map(Message.init)
+        defer { messages += request.continuation.map(Message.init) }
         let text = request.userTextWithInlineAttachments
         let binaries = request.binaryAttachments
         if binaries.isEmpty {
@@ -95,7 +165,21 @@ struct ChatCompletionChunk: Decodable {
             case finishReason = "finish_reason"
         }
     }
-    struct Delta: Decodable { var content: String? }
+    struct Delta: Decodable {
+        var content: String?
+        var toolCalls: [ToolCallDelta]?
+        enum CodingKeys: String, CodingKey {
+            case content
+            case toolCalls = "tool_calls"
+        }
+    }
+    /// A piece of a call: `index` always; `id` and `function.name` in its first piece.
+    struct ToolCallDelta: Decodable {
+        var index: Int?
+        var id: String?
+        var function: Function?
+        struct Function: Decodable { var name: String?; var arguments: String? }
+    }
     struct Usage: Decodable {
         var promptTokens: Int
         var completionTokens: Int

@@ -1,6 +1,10 @@
 /// What one server-sent event means for the reply.
 enum DecodedEvent: Sendable, Hashable {
     case delta(String)
+    /// Pieces of function calls (several calls may advance in one event).
+    case toolCallDeltas([ChatToolCallDelta])
+    /// Text and call pieces from one event, in that order.
+    case both(String, [ChatToolCallDelta])
     case completed(ChatUsage)
     /// Lifecycle or metadata events the reply does not need.
     case ignored

@@ -106,6 +106,13 @@ public struct UpstreamTransport: Sendable {
                                 case .delta(let text):
                                     sentDelta = true
                                     continuation.yield(.delta(text))
+                                case .toolCallDeltas(let pieces):
+                                    sentDelta = true
+                                    for piece in pieces { continuation.yield(.toolCallDelta(piece)) }
+                                case .both(let text, let pieces):
+                                    sentDelta = true
+                                    continuation.yield(.delta(text))
+                                    for piece in pieces { continuation.yield(.toolCallDelta(piece)) }
                                 case .completed(let usage):
                                     continuation.yield(.completed(usage))
                                     continuation.finish()

@@ -143,6 +143,24 @@ extension Loacl_V1_AssistantConfiguration: SampleProviding {
         m.messagesPerSessionPerMinute = Samples.uint32(v)
         m.followUpCount = Loacl_V1_UInt32Value.sample(v, depth: depth + 1)
         m.provider = Samples.string(v)
+        m.functions = (0..<Samples.count(v)).map { i in Loacl_V1_FunctionTool.sample(v + i, depth: depth + 1) }
+        m.maxToolRounds = Loacl_V1_UInt32Value.sample(v, depth: depth + 1)
+        m.toolOutputTimeoutSeconds = Samples.uint32(v)
+        return m
+    }
+}
+
+extension Loacl_V1_FunctionTool: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.name = Samples.string(v)
+        m.description_p = Samples.string(v)
+        m.parametersJson = Samples.string(v)
+        m.strict = Samples.bool(v)
         return m
     }
 }
@@ -766,6 +784,88 @@ extension Loacl_V1_Message: SampleProviding {
         m.fileIds = (0..<Samples.count(v)).map { i in Samples.string(v + i) }
         m.metadataJson = Samples.string(v)
         m.createdAtMs = Samples.int64(v)
+        m.toolCalls = (0..<Samples.count(v)).map { i in Loacl_V1_ToolCall.sample(v + i, depth: depth + 1) }
+        m.toolCallID = Samples.string(v)
+        return m
+    }
+}
+
+extension Loacl_V1_ToolCall: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.callID = Samples.string(v)
+        m.name = Samples.string(v)
+        m.argumentsJson = Samples.string(v)
+        return m
+    }
+}
+
+extension Loacl_V1_ToolCallDelta: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.index = Samples.uint32(v)
+        m.callID = Samples.string(v)
+        m.name = Samples.string(v)
+        m.argumentsDelta = Samples.string(v)
+        return m
+    }
+}
+
+extension Loacl_V1_ToolCalls: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.calls = (0..<Samples.count(v)).map { i in Loacl_V1_ToolCall.sample(v + i, depth: depth + 1) }
+        m.message = Loacl_V1_Message.sample(v, depth: depth + 1)
+        return m
+    }
+}
+
+extension Loacl_V1_ToolOutput: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.callID = Samples.string(v)
+        m.output = Samples.string(v)
+        return m
+    }
+}
+
+extension Loacl_V1_ToolOutputs: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.messages = (0..<Samples.count(v)).map { i in Loacl_V1_Message.sample(v + i, depth: depth + 1) }
+        return m
+    }
+}
+
+extension Loacl_V1_SubmitToolOutputsRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.runID = Samples.string(v)
+        m.outputs = (0..<Samples.count(v)).map { i in Loacl_V1_ToolOutput.sample(v + i, depth: depth + 1) }
         return m
     }
 }
@@ -812,19 +912,22 @@ extension Loacl_V1_FollowUpSuggestions: SampleProviding {
 
 extension Loacl_V1_SendMessageEvent: SampleProviding {
     /// The number of variants needed to set each member of every oneof once.
-    static var sampleVariants: Int { 5 }
+    static var sampleVariants: Int { 8 }
 
     static func sample(_ v: Int, depth: Int) -> Self {
         var m = Self()
         guard depth < Samples.maxDepth else { return m }
         m.sequenceNumber = Samples.uint64(v)
         m.runID = Samples.string(v)
-        switch v % 5 {
+        switch v % 8 {
         case 0: m.event = .userMessage(Loacl_V1_Message.sample(v, depth: depth + 1))
         case 1: m.event = .delta(Loacl_V1_TextDelta.sample(v, depth: depth + 1))
         case 2: m.event = .assistantMessage(Loacl_V1_Message.sample(v, depth: depth + 1))
         case 3: m.event = .followUps(Loacl_V1_FollowUpSuggestions.sample(v, depth: depth + 1))
         case 4: m.event = .run(Loacl_V1_Run.sample(v, depth: depth + 1))
+        case 5: m.event = .toolCallDelta(Loacl_V1_ToolCallDelta.sample(v, depth: depth + 1))
+        case 6: m.event = .toolCalls(Loacl_V1_ToolCalls.sample(v, depth: depth + 1))
+        case 7: m.event = .toolOutputs(Loacl_V1_ToolOutputs.sample(v, depth: depth + 1))
         default: break
         }
         return m
@@ -1439,6 +1542,7 @@ let allSampleTypes: [any SampleProviding.Type] = [
     Loacl_Testing_V1_Tree.self,
     Loacl_Testing_V1_Empty.self,
     Loacl_V1_AssistantConfiguration.self,
+    Loacl_V1_FunctionTool.self,
     Loacl_V1_Assistant.self,
     Loacl_V1_CreateAssistantRequest.self,
     Loacl_V1_CreateAssistantResponse.self,
@@ -1485,6 +1589,12 @@ let allSampleTypes: [any SampleProviding.Type] = [
     Loacl_V1_HealthCheckRequest.self,
     Loacl_V1_HealthCheckResponse.self,
     Loacl_V1_Message.self,
+    Loacl_V1_ToolCall.self,
+    Loacl_V1_ToolCallDelta.self,
+    Loacl_V1_ToolCalls.self,
+    Loacl_V1_ToolOutput.self,
+    Loacl_V1_ToolOutputs.self,
+    Loacl_V1_SubmitToolOutputsRequest.self,
     Loacl_V1_SendMessageRequest.self,
     Loacl_V1_TextDelta.self,
     Loacl_V1_FollowUpSuggestions.self,

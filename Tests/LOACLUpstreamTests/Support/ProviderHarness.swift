@@ -4,6 +4,7 @@ import AsyncHTTPClient
 /// What a streamed reply came to.
 struct CollectedReply {
     var deltas: [String] = []
+    var toolCallDeltas: [ChatToolCallDelta] = []
     var usage: ChatUsage?
     var error: (any Error)?
     var text: String { deltas.joined() }
@@ -17,6 +18,7 @@ func collect(_ stream: AsyncThrowingStream<ChatEvent, any Error>) async -> Colle
         for try await event in stream {
             switch event {
             case .delta(let text): reply.deltas.append(text)
+            case .toolCallDelta(let piece): reply.toolCallDeltas.append(piece)
             case .completed(let usage): reply.usage = usage
             }
         }

@@ -352,20 +352,22 @@ const ProtobufCMessageDescriptor loacl__v1__time_range__descriptor =
   (ProtobufCMessageInit) loacl__v1__time_range__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue loacl__v1__role__enum_values_by_number[4] =
+static const ProtobufCEnumValue loacl__v1__role__enum_values_by_number[5] =
 {
   { "ROLE_UNSPECIFIED", "LOACL__V1__ROLE__ROLE_UNSPECIFIED", 0 },
   { "ROLE_USER", "LOACL__V1__ROLE__ROLE_USER", 1 },
   { "ROLE_ASSISTANT", "LOACL__V1__ROLE__ROLE_ASSISTANT", 2 },
   { "ROLE_SYSTEM", "LOACL__V1__ROLE__ROLE_SYSTEM", 3 },
+  { "ROLE_TOOL", "LOACL__V1__ROLE__ROLE_TOOL", 4 },
 };
 static const ProtobufCIntRange loacl__v1__role__value_ranges[] = {
-{0, 0},{0, 4}
+{0, 0},{0, 5}
 };
-static const ProtobufCEnumValueIndex loacl__v1__role__enum_values_by_name[4] =
+static const ProtobufCEnumValueIndex loacl__v1__role__enum_values_by_name[5] =
 {
   { "ROLE_ASSISTANT", 2 },
   { "ROLE_SYSTEM", 3 },
+  { "ROLE_TOOL", 4 },
   { "ROLE_UNSPECIFIED", 0 },
   { "ROLE_USER", 1 },
 };
@@ -376,9 +378,9 @@ const ProtobufCEnumDescriptor loacl__v1__role__descriptor =
   "Role",
   "Loacl__V1__Role",
   "loacl.v1",
-  4,
+  5,
   loacl__v1__role__enum_values_by_number,
-  4,
+  5,
   loacl__v1__role__enum_values_by_name,
   1,
   loacl__v1__role__value_ranges,

@@ -52,6 +52,276 @@ void   loacl__v1__message__free_unpacked
   assert(message->base.descriptor == &loacl__v1__message__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   loacl__v1__tool_call__init
+                     (Loacl__V1__ToolCall         *message)
+{
+  static const Loacl__V1__ToolCall init_value = LOACL__V1__TOOL_CALL__INIT;
+  *message = init_value;
+}
+size_t loacl__v1__tool_call__get_packed_size
+                     (const Loacl__V1__ToolCall *message)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_call__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t loacl__v1__tool_call__pack
+                     (const Loacl__V1__ToolCall *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_call__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t loacl__v1__tool_call__pack_to_buffer
+                     (const Loacl__V1__ToolCall *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_call__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Loacl__V1__ToolCall *
+       loacl__v1__tool_call__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Loacl__V1__ToolCall *)
+     protobuf_c_message_unpack (&loacl__v1__tool_call__descriptor,
+                                allocator, len, data);
+}
+void   loacl__v1__tool_call__free_unpacked
+                     (Loacl__V1__ToolCall *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &loacl__v1__tool_call__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   loacl__v1__tool_call_delta__init
+                     (Loacl__V1__ToolCallDelta         *message)
+{
+  static const Loacl__V1__ToolCallDelta init_value = LOACL__V1__TOOL_CALL_DELTA__INIT;
+  *message = init_value;
+}
+size_t loacl__v1__tool_call_delta__get_packed_size
+                     (const Loacl__V1__ToolCallDelta *message)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_call_delta__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t loacl__v1__tool_call_delta__pack
+                     (const Loacl__V1__ToolCallDelta *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_call_delta__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t loacl__v1__tool_call_delta__pack_to_buffer
+                     (const Loacl__V1__ToolCallDelta *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_call_delta__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Loacl__V1__ToolCallDelta *
+       loacl__v1__tool_call_delta__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Loacl__V1__ToolCallDelta *)
+     protobuf_c_message_unpack (&loacl__v1__tool_call_delta__descriptor,
+                                allocator, len, data);
+}
+void   loacl__v1__tool_call_delta__free_unpacked
+                     (Loacl__V1__ToolCallDelta *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &loacl__v1__tool_call_delta__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   loacl__v1__tool_calls__init
+                     (Loacl__V1__ToolCalls         *message)
+{
+  static const Loacl__V1__ToolCalls init_value = LOACL__V1__TOOL_CALLS__INIT;
+  *message = init_value;
+}
+size_t loacl__v1__tool_calls__get_packed_size
+                     (const Loacl__V1__ToolCalls *message)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_calls__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t loacl__v1__tool_calls__pack
+                     (const Loacl__V1__ToolCalls *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_calls__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t loacl__v1__tool_calls__pack_to_buffer
+                     (const Loacl__V1__ToolCalls *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_calls__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Loacl__V1__ToolCalls *
+       loacl__v1__tool_calls__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Loacl__V1__ToolCalls *)
+     protobuf_c_message_unpack (&loacl__v1__tool_calls__descriptor,
+                                allocator, len, data);
+}
+void   loacl__v1__tool_calls__free_unpacked
+                     (Loacl__V1__ToolCalls *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &loacl__v1__tool_calls__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   loacl__v1__tool_output__init
+                     (Loacl__V1__ToolOutput         *message)
+{
+  static const Loacl__V1__ToolOutput init_value = LOACL__V1__TOOL_OUTPUT__INIT;
+  *message = init_value;
+}
+size_t loacl__v1__tool_output__get_packed_size
+                     (const Loacl__V1__ToolOutput *message)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_output__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t loacl__v1__tool_output__pack
+                     (const Loacl__V1__ToolOutput *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_output__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t loacl__v1__tool_output__pack_to_buffer
+                     (const Loacl__V1__ToolOutput *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_output__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Loacl__V1__ToolOutput *
+       loacl__v1__tool_output__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Loacl__V1__ToolOutput *)
+     protobuf_c_message_unpack (&loacl__v1__tool_output__descriptor,
+                                allocator, len, data);
+}
+void   loacl__v1__tool_output__free_unpacked
+                     (Loacl__V1__ToolOutput *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &loacl__v1__tool_output__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   loacl__v1__tool_outputs__init
+                     (Loacl__V1__ToolOutputs         *message)
+{
+  static const Loacl__V1__ToolOutputs init_value = LOACL__V1__TOOL_OUTPUTS__INIT;
+  *message = init_value;
+}
+size_t loacl__v1__tool_outputs__get_packed_size
+                     (const Loacl__V1__ToolOutputs *message)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_outputs__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t loacl__v1__tool_outputs__pack
+                     (const Loacl__V1__ToolOutputs *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_outputs__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t loacl__v1__tool_outputs__pack_to_buffer
+                     (const Loacl__V1__ToolOutputs *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &loacl__v1__tool_outputs__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Loacl__V1__ToolOutputs *
+       loacl__v1__tool_outputs__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Loacl__V1__ToolOutputs *)
+     protobuf_c_message_unpack (&loacl__v1__tool_outputs__descriptor,
+                                allocator, len, data);
+}
+void   loacl__v1__tool_outputs__free_unpacked
+                     (Loacl__V1__ToolOutputs *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &loacl__v1__tool_outputs__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   loacl__v1__submit_tool_outputs_request__init
+                     (Loacl__V1__SubmitToolOutputsRequest         *message)
+{
+  static const Loacl__V1__SubmitToolOutputsRequest init_value = LOACL__V1__SUBMIT_TOOL_OUTPUTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t loacl__v1__submit_tool_outputs_request__get_packed_size
+                     (const Loacl__V1__SubmitToolOutputsRequest *message)
+{
+  assert(message->base.descriptor == &loacl__v1__submit_tool_outputs_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t loacl__v1__submit_tool_outputs_request__pack
+                     (const Loacl__V1__SubmitToolOutputsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &loacl__v1__submit_tool_outputs_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t loacl__v1__submit_tool_outputs_request__pack_to_buffer
+                     (const Loacl__V1__SubmitToolOutputsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &loacl__v1__submit_tool_outputs_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Loacl__V1__SubmitToolOutputsRequest *
+       loacl__v1__submit_tool_outputs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Loacl__V1__SubmitToolOutputsRequest *)
+     protobuf_c_message_unpack (&loacl__v1__submit_tool_outputs_request__descriptor,
+                                allocator, len, data);
+}
+void   loacl__v1__submit_tool_outputs_request__free_unpacked
+                     (Loacl__V1__SubmitToolOutputsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &loacl__v1__submit_tool_outputs_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   loacl__v1__send_message_request__init
                      (Loacl__V1__SendMessageRequest         *message)
 {
@@ -412,7 +682,7 @@ void   loacl__v1__get_message_response__free_unpacked
   assert(message->base.descriptor == &loacl__v1__get_message_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor loacl__v1__message__field_descriptors[8] =
+static const ProtobufCFieldDescriptor loacl__v1__message__field_descriptors[10] =
 {
   {
     "id",
@@ -510,6 +780,30 @@ static const ProtobufCFieldDescriptor loacl__v1__message__field_descriptors[8] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "tool_calls",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Loacl__V1__Message, n_tool_calls),
+    offsetof(Loacl__V1__Message, tool_calls),
+    &loacl__v1__tool_call__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tool_call_id",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__Message, tool_call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned loacl__v1__message__field_indices_by_name[] = {
   3,   /* field[3] = content */
@@ -520,11 +814,13 @@ static const unsigned loacl__v1__message__field_indices_by_name[] = {
   2,   /* field[2] = role */
   1,   /* field[1] = thread_id */
   4,   /* field[4] = tokens_used */
+  9,   /* field[9] = tool_call_id */
+  8,   /* field[8] = tool_calls */
 };
 static const ProtobufCIntRange loacl__v1__message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor loacl__v1__message__descriptor =
 {
@@ -534,11 +830,343 @@ const ProtobufCMessageDescriptor loacl__v1__message__descriptor =
   "Loacl__V1__Message",
   "loacl.v1",
   sizeof(Loacl__V1__Message),
-  8,
+  10,
   loacl__v1__message__field_descriptors,
   loacl__v1__message__field_indices_by_name,
   1,  loacl__v1__message__number_ranges,
   (ProtobufCMessageInit) loacl__v1__message__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor loacl__v1__tool_call__field_descriptors[3] =
+{
+  {
+    "call_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__ToolCall, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__ToolCall, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "arguments_json",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__ToolCall, arguments_json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned loacl__v1__tool_call__field_indices_by_name[] = {
+  2,   /* field[2] = arguments_json */
+  0,   /* field[0] = call_id */
+  1,   /* field[1] = name */
+};
+static const ProtobufCIntRange loacl__v1__tool_call__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor loacl__v1__tool_call__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "loacl.v1.ToolCall",
+  "ToolCall",
+  "Loacl__V1__ToolCall",
+  "loacl.v1",
+  sizeof(Loacl__V1__ToolCall),
+  3,
+  loacl__v1__tool_call__field_descriptors,
+  loacl__v1__tool_call__field_indices_by_name,
+  1,  loacl__v1__tool_call__number_ranges,
+  (ProtobufCMessageInit) loacl__v1__tool_call__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor loacl__v1__tool_call_delta__field_descriptors[4] =
+{
+  {
+    "index",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__ToolCallDelta, index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__ToolCallDelta, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__ToolCallDelta, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "arguments_delta",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__ToolCallDelta, arguments_delta),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned loacl__v1__tool_call_delta__field_indices_by_name[] = {
+  3,   /* field[3] = arguments_delta */
+  1,   /* field[1] = call_id */
+  0,   /* field[0] = index */
+  2,   /* field[2] = name */
+};
+static const ProtobufCIntRange loacl__v1__tool_call_delta__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor loacl__v1__tool_call_delta__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "loacl.v1.ToolCallDelta",
+  "ToolCallDelta",
+  "Loacl__V1__ToolCallDelta",
+  "loacl.v1",
+  sizeof(Loacl__V1__ToolCallDelta),
+  4,
+  loacl__v1__tool_call_delta__field_descriptors,
+  loacl__v1__tool_call_delta__field_indices_by_name,
+  1,  loacl__v1__tool_call_delta__number_ranges,
+  (ProtobufCMessageInit) loacl__v1__tool_call_delta__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor loacl__v1__tool_calls__field_descriptors[2] =
+{
+  {
+    "calls",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Loacl__V1__ToolCalls, n_calls),
+    offsetof(Loacl__V1__ToolCalls, calls),
+    &loacl__v1__tool_call__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "message",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__ToolCalls, message),
+    &loacl__v1__message__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned loacl__v1__tool_calls__field_indices_by_name[] = {
+  0,   /* field[0] = calls */
+  1,   /* field[1] = message */
+};
+static const ProtobufCIntRange loacl__v1__tool_calls__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor loacl__v1__tool_calls__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "loacl.v1.ToolCalls",
+  "ToolCalls",
+  "Loacl__V1__ToolCalls",
+  "loacl.v1",
+  sizeof(Loacl__V1__ToolCalls),
+  2,
+  loacl__v1__tool_calls__field_descriptors,
+  loacl__v1__tool_calls__field_indices_by_name,
+  1,  loacl__v1__tool_calls__number_ranges,
+  (ProtobufCMessageInit) loacl__v1__tool_calls__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor loacl__v1__tool_output__field_descriptors[2] =
+{
+  {
+    "call_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__ToolOutput, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "output",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__ToolOutput, output),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned loacl__v1__tool_output__field_indices_by_name[] = {
+  0,   /* field[0] = call_id */
+  1,   /* field[1] = output */
+};
+static const ProtobufCIntRange loacl__v1__tool_output__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor loacl__v1__tool_output__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "loacl.v1.ToolOutput",
+  "ToolOutput",
+  "Loacl__V1__ToolOutput",
+  "loacl.v1",
+  sizeof(Loacl__V1__ToolOutput),
+  2,
+  loacl__v1__tool_output__field_descriptors,
+  loacl__v1__tool_output__field_indices_by_name,
+  1,  loacl__v1__tool_output__number_ranges,
+  (ProtobufCMessageInit) loacl__v1__tool_output__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor loacl__v1__tool_outputs__field_descriptors[1] =
+{
+  {
+    "messages",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Loacl__V1__ToolOutputs, n_messages),
+    offsetof(Loacl__V1__ToolOutputs, messages),
+    &loacl__v1__message__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned loacl__v1__tool_outputs__field_indices_by_name[] = {
+  0,   /* field[0] = messages */
+};
+static const ProtobufCIntRange loacl__v1__tool_outputs__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor loacl__v1__tool_outputs__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "loacl.v1.ToolOutputs",
+  "ToolOutputs",
+  "Loacl__V1__ToolOutputs",
+  "loacl.v1",
+  sizeof(Loacl__V1__ToolOutputs),
+  1,
+  loacl__v1__tool_outputs__field_descriptors,
+  loacl__v1__tool_outputs__field_indices_by_name,
+  1,  loacl__v1__tool_outputs__number_ranges,
+  (ProtobufCMessageInit) loacl__v1__tool_outputs__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor loacl__v1__submit_tool_outputs_request__field_descriptors[2] =
+{
+  {
+    "run_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__SubmitToolOutputsRequest, run_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outputs",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Loacl__V1__SubmitToolOutputsRequest, n_outputs),
+    offsetof(Loacl__V1__SubmitToolOutputsRequest, outputs),
+    &loacl__v1__tool_output__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned loacl__v1__submit_tool_outputs_request__field_indices_by_name[] = {
+  1,   /* field[1] = outputs */
+  0,   /* field[0] = run_id */
+};
+static const ProtobufCIntRange loacl__v1__submit_tool_outputs_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor loacl__v1__submit_tool_outputs_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "loacl.v1.SubmitToolOutputsRequest",
+  "SubmitToolOutputsRequest",
+  "Loacl__V1__SubmitToolOutputsRequest",
+  "loacl.v1",
+  sizeof(Loacl__V1__SubmitToolOutputsRequest),
+  2,
+  loacl__v1__submit_tool_outputs_request__field_descriptors,
+  loacl__v1__submit_tool_outputs_request__field_indices_by_name,
+  1,  loacl__v1__submit_tool_outputs_request__number_ranges,
+  (ProtobufCMessageInit) loacl__v1__submit_tool_outputs_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor loacl__v1__send_message_request__field_descriptors[5] =
@@ -707,7 +1335,7 @@ const ProtobufCMessageDescriptor loacl__v1__follow_up_suggestions__descriptor =
   (ProtobufCMessageInit) loacl__v1__follow_up_suggestions__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor loacl__v1__send_message_event__field_descriptors[7] =
+static const ProtobufCFieldDescriptor loacl__v1__send_message_event__field_descriptors[10] =
 {
   {
     "user_message",
@@ -770,6 +1398,42 @@ static const ProtobufCFieldDescriptor loacl__v1__send_message_event__field_descr
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "tool_call_delta",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Loacl__V1__SendMessageEvent, event_case),
+    offsetof(Loacl__V1__SendMessageEvent, tool_call_delta),
+    &loacl__v1__tool_call_delta__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tool_calls",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Loacl__V1__SendMessageEvent, event_case),
+    offsetof(Loacl__V1__SendMessageEvent, tool_calls),
+    &loacl__v1__tool_calls__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tool_outputs",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Loacl__V1__SendMessageEvent, event_case),
+    offsetof(Loacl__V1__SendMessageEvent, tool_outputs),
+    &loacl__v1__tool_outputs__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "sequence_number",
     15,
     PROTOBUF_C_LABEL_NONE,
@@ -799,15 +1463,18 @@ static const unsigned loacl__v1__send_message_event__field_indices_by_name[] = {
   1,   /* field[1] = delta */
   3,   /* field[3] = follow_ups */
   4,   /* field[4] = run */
-  6,   /* field[6] = run_id */
-  5,   /* field[5] = sequence_number */
+  9,   /* field[9] = run_id */
+  8,   /* field[8] = sequence_number */
+  5,   /* field[5] = tool_call_delta */
+  6,   /* field[6] = tool_calls */
+  7,   /* field[7] = tool_outputs */
   0,   /* field[0] = user_message */
 };
 static const ProtobufCIntRange loacl__v1__send_message_event__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 15, 5 },
-  { 0, 7 }
+  { 15, 8 },
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor loacl__v1__send_message_event__descriptor =
 {
@@ -817,7 +1484,7 @@ const ProtobufCMessageDescriptor loacl__v1__send_message_event__descriptor =
   "Loacl__V1__SendMessageEvent",
   "loacl.v1",
   sizeof(Loacl__V1__SendMessageEvent),
-  7,
+  10,
   loacl__v1__send_message_event__field_descriptors,
   loacl__v1__send_message_event__field_indices_by_name,
   2,  loacl__v1__send_message_event__number_ranges,
@@ -1015,7 +1682,7 @@ const ProtobufCMessageDescriptor loacl__v1__get_message_response__descriptor =
   (ProtobufCMessageInit) loacl__v1__get_message_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor loacl__v1__message_service__method_descriptors[7] =
+static const ProtobufCMethodDescriptor loacl__v1__message_service__method_descriptors[8] =
 {
   { "SendMessage", &loacl__v1__send_message_request__descriptor, &loacl__v1__send_message_event__descriptor },
   { "ListMessages", &loacl__v1__list_messages_request__descriptor, &loacl__v1__list_messages_response__descriptor },
@@ -1024,6 +1691,7 @@ static const ProtobufCMethodDescriptor loacl__v1__message_service__method_descri
   { "CancelRun", &loacl__v1__cancel_run_request__descriptor, &loacl__v1__cancel_run_response__descriptor },
   { "GetRun", &loacl__v1__get_run_request__descriptor, &loacl__v1__get_run_response__descriptor },
   { "ListRuns", &loacl__v1__list_runs_request__descriptor, &loacl__v1__list_runs_response__descriptor },
+  { "SubmitToolOutputs", &loacl__v1__submit_tool_outputs_request__descriptor, &loacl__v1__send_message_event__descriptor },
 };
 const unsigned loacl__v1__message_service__method_indices_by_name[] = {
   4,        /* CancelRun */
@@ -1032,7 +1700,8 @@ const unsigned loacl__v1__message_service__method_indices_by_name[] = {
   1,        /* ListMessages */
   6,        /* ListRuns */
   0,        /* SendMessage */
-  3         /* StreamRun */
+  3,        /* StreamRun */
+  7         /* SubmitToolOutputs */
 };
 const ProtobufCServiceDescriptor loacl__v1__message_service__descriptor =
 {
@@ -1041,7 +1710,7 @@ const ProtobufCServiceDescriptor loacl__v1__message_service__descriptor =
   "MessageService",
   "Loacl__V1__MessageService",
   "loacl.v1",
-  7,
+  8,
   loacl__v1__message_service__method_descriptors,
   loacl__v1__message_service__method_indices_by_name
 };
@@ -1100,6 +1769,14 @@ void loacl__v1__message_service__list_runs(ProtobufCService *service,
 {
   assert(service->descriptor == &loacl__v1__message_service__descriptor);
   service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void loacl__v1__message_service__submit_tool_outputs(ProtobufCService *service,
+                                                     const Loacl__V1__SubmitToolOutputsRequest *input,
+                                                     Loacl__V1__SendMessageEvent_Closure closure,
+                                                     void *closure_data)
+{
+  assert(service->descriptor == &loacl__v1__message_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void loacl__v1__message_service__init (Loacl__V1__MessageService_Service *service,
                                        Loacl__V1__MessageService_ServiceDestroy destroy)

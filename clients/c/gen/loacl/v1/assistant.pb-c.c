@@ -52,6 +52,51 @@ void   loacl__v1__assistant_configuration__free_unpacked
   assert(message->base.descriptor == &loacl__v1__assistant_configuration__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   loacl__v1__function_tool__init
+                     (Loacl__V1__FunctionTool         *message)
+{
+  static const Loacl__V1__FunctionTool init_value = LOACL__V1__FUNCTION_TOOL__INIT;
+  *message = init_value;
+}
+size_t loacl__v1__function_tool__get_packed_size
+                     (const Loacl__V1__FunctionTool *message)
+{
+  assert(message->base.descriptor == &loacl__v1__function_tool__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t loacl__v1__function_tool__pack
+                     (const Loacl__V1__FunctionTool *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &loacl__v1__function_tool__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t loacl__v1__function_tool__pack_to_buffer
+                     (const Loacl__V1__FunctionTool *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &loacl__v1__function_tool__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Loacl__V1__FunctionTool *
+       loacl__v1__function_tool__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Loacl__V1__FunctionTool *)
+     protobuf_c_message_unpack (&loacl__v1__function_tool__descriptor,
+                                allocator, len, data);
+}
+void   loacl__v1__function_tool__free_unpacked
+                     (Loacl__V1__FunctionTool *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &loacl__v1__function_tool__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   loacl__v1__assistant__init
                      (Loacl__V1__Assistant         *message)
 {
@@ -547,7 +592,7 @@ void   loacl__v1__delete_assistant_response__free_unpacked
   assert(message->base.descriptor == &loacl__v1__delete_assistant_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor loacl__v1__assistant_configuration__field_descriptors[10] =
+static const ProtobufCFieldDescriptor loacl__v1__assistant_configuration__field_descriptors[13] =
 {
   {
     "model",
@@ -669,23 +714,62 @@ static const ProtobufCFieldDescriptor loacl__v1__assistant_configuration__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "functions",
+    11,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Loacl__V1__AssistantConfiguration, n_functions),
+    offsetof(Loacl__V1__AssistantConfiguration, functions),
+    &loacl__v1__function_tool__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_tool_rounds",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__AssistantConfiguration, max_tool_rounds),
+    &loacl__v1__uint32_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tool_output_timeout_seconds",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__AssistantConfiguration, tool_output_timeout_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned loacl__v1__assistant_configuration__field_indices_by_name[] = {
   8,   /* field[8] = follow_up_count */
+  10,   /* field[10] = functions */
   4,   /* field[4] = guest_session_ttl_seconds */
   3,   /* field[3] = max_history_tokens */
   2,   /* field[2] = max_output_tokens */
+  11,   /* field[11] = max_tool_rounds */
   6,   /* field[6] = messages_per_guest_per_day */
   7,   /* field[7] = messages_per_session_per_minute */
   0,   /* field[0] = model */
   9,   /* field[9] = provider */
   1,   /* field[1] = temperature */
   5,   /* field[5] = tokens_per_session_per_day */
+  12,   /* field[12] = tool_output_timeout_seconds */
 };
 static const ProtobufCIntRange loacl__v1__assistant_configuration__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor loacl__v1__assistant_configuration__descriptor =
 {
@@ -695,11 +779,88 @@ const ProtobufCMessageDescriptor loacl__v1__assistant_configuration__descriptor 
   "Loacl__V1__AssistantConfiguration",
   "loacl.v1",
   sizeof(Loacl__V1__AssistantConfiguration),
-  10,
+  13,
   loacl__v1__assistant_configuration__field_descriptors,
   loacl__v1__assistant_configuration__field_indices_by_name,
   1,  loacl__v1__assistant_configuration__number_ranges,
   (ProtobufCMessageInit) loacl__v1__assistant_configuration__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor loacl__v1__function_tool__field_descriptors[4] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__FunctionTool, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "description",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__FunctionTool, description),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "parameters_json",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__FunctionTool, parameters_json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "strict",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__FunctionTool, strict),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned loacl__v1__function_tool__field_indices_by_name[] = {
+  1,   /* field[1] = description */
+  0,   /* field[0] = name */
+  2,   /* field[2] = parameters_json */
+  3,   /* field[3] = strict */
+};
+static const ProtobufCIntRange loacl__v1__function_tool__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor loacl__v1__function_tool__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "loacl.v1.FunctionTool",
+  "FunctionTool",
+  "Loacl__V1__FunctionTool",
+  "loacl.v1",
+  sizeof(Loacl__V1__FunctionTool),
+  4,
+  loacl__v1__function_tool__field_descriptors,
+  loacl__v1__function_tool__field_indices_by_name,
+  1,  loacl__v1__function_tool__number_ranges,
+  (ProtobufCMessageInit) loacl__v1__function_tool__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor loacl__v1__assistant__field_descriptors[9] =

@@ -17,6 +17,7 @@ PROTOBUF_C__BEGIN_DECLS
 #include "loacl/v1/common.pb-c.h"
 
 typedef struct Loacl__V1__AssistantConfiguration Loacl__V1__AssistantConfiguration;
+typedef struct Loacl__V1__FunctionTool Loacl__V1__FunctionTool;
 typedef struct Loacl__V1__Assistant Loacl__V1__Assistant;
 typedef struct Loacl__V1__CreateAssistantRequest Loacl__V1__CreateAssistantRequest;
 typedef struct Loacl__V1__CreateAssistantResponse Loacl__V1__CreateAssistantResponse;
@@ -82,10 +83,53 @@ struct  Loacl__V1__AssistantConfiguration
    * Upstream provider: "offline", "openai-responses" or "openai-chat". Empty: server default.
    */
   char *provider;
+  /*
+   * Functions the model may call (at most 64). A call pauses the run in `requires_action`
+   * until the caller submits the outputs (MessageService.SubmitToolOutputs).
+   */
+  size_t n_functions;
+  Loacl__V1__FunctionTool **functions;
+  /*
+   * Function-calling rounds one run may take (1–64). Unset: 8. Past it the run ends
+   * `incomplete` (reason "max_tool_rounds").
+   */
+  Loacl__V1__UInt32Value *max_tool_rounds;
+  /*
+   * Seconds a run waits for tool outputs (1–86400). 0: 600. Past it the run ends `expired`.
+   */
+  uint32_t tool_output_timeout_seconds;
 };
 #define LOACL__V1__ASSISTANT_CONFIGURATION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__assistant_configuration__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL, 0, 0, 0, 0, 0, 0, NULL, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, NULL, 0, 0, 0, 0, 0, 0, NULL, (char *)protobuf_c_empty_string, 0,NULL, NULL, 0 }
+
+
+/*
+ * A function the model may call; the caller runs it and submits its output.
+ */
+struct  Loacl__V1__FunctionTool
+{
+  ProtobufCMessage base;
+  /*
+   * [a-zA-Z0-9_-]{1,64}, unique within the assistant.
+   */
+  char *name;
+  /*
+   * What it does, for the model (at most 1024 characters).
+   */
+  char *description;
+  /*
+   * JSON Schema of its arguments: a JSON object with "type": "object" (at most 16 KiB).
+   */
+  char *parameters_json;
+  /*
+   * Ask the upstream for strict schema adherence (OpenAI `strict`).
+   */
+  protobuf_c_boolean strict;
+};
+#define LOACL__V1__FUNCTION_TOOL__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__function_tool__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 /*
@@ -352,6 +396,25 @@ Loacl__V1__AssistantConfiguration *
 void   loacl__v1__assistant_configuration__free_unpacked
                      (Loacl__V1__AssistantConfiguration *message,
                       ProtobufCAllocator *allocator);
+/* Loacl__V1__FunctionTool methods */
+void   loacl__v1__function_tool__init
+                     (Loacl__V1__FunctionTool         *message);
+size_t loacl__v1__function_tool__get_packed_size
+                     (const Loacl__V1__FunctionTool   *message);
+size_t loacl__v1__function_tool__pack
+                     (const Loacl__V1__FunctionTool   *message,
+                      uint8_t             *out);
+size_t loacl__v1__function_tool__pack_to_buffer
+                     (const Loacl__V1__FunctionTool   *message,
+                      ProtobufCBuffer     *buffer);
+Loacl__V1__FunctionTool *
+       loacl__v1__function_tool__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   loacl__v1__function_tool__free_unpacked
+                     (Loacl__V1__FunctionTool *message,
+                      ProtobufCAllocator *allocator);
 /* Loacl__V1__Assistant methods */
 void   loacl__v1__assistant__init
                      (Loacl__V1__Assistant         *message);
@@ -566,6 +629,9 @@ void   loacl__v1__delete_assistant_response__free_unpacked
 typedef void (*Loacl__V1__AssistantConfiguration_Closure)
                  (const Loacl__V1__AssistantConfiguration *message,
                   void *closure_data);
+typedef void (*Loacl__V1__FunctionTool_Closure)
+                 (const Loacl__V1__FunctionTool *message,
+                  void *closure_data);
 typedef void (*Loacl__V1__Assistant_Closure)
                  (const Loacl__V1__Assistant *message,
                   void *closure_data);
@@ -663,6 +729,7 @@ void loacl__v1__assistant_service__delete_assistant(ProtobufCService *service,
 /* --- descriptors --- */
 
 extern const ProtobufCMessageDescriptor loacl__v1__assistant_configuration__descriptor;
+extern const ProtobufCMessageDescriptor loacl__v1__function_tool__descriptor;
 extern const ProtobufCMessageDescriptor loacl__v1__assistant__descriptor;
 extern const ProtobufCMessageDescriptor loacl__v1__create_assistant_request__descriptor;
 extern const ProtobufCMessageDescriptor loacl__v1__create_assistant_response__descriptor;

@@ -42,7 +42,11 @@ typedef enum _Loacl__V1__Role {
   /*
    * System or instruction text stored in the thread.
    */
-  LOACL__V1__ROLE__ROLE_SYSTEM = 3
+  LOACL__V1__ROLE__ROLE_SYSTEM = 3,
+  /*
+   * A function's output, submitted by the caller (SubmitToolOutputs).
+   */
+  LOACL__V1__ROLE__ROLE_TOOL = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(LOACL__V1__ROLE)
 } Loacl__V1__Role;
 

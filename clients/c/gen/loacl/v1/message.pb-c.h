@@ -19,6 +19,12 @@ PROTOBUF_C__BEGIN_DECLS
 #include "loacl/v1/run.pb-c.h"
 
 typedef struct Loacl__V1__Message Loacl__V1__Message;
+typedef struct Loacl__V1__ToolCall Loacl__V1__ToolCall;
+typedef struct Loacl__V1__ToolCallDelta Loacl__V1__ToolCallDelta;
+typedef struct Loacl__V1__ToolCalls Loacl__V1__ToolCalls;
+typedef struct Loacl__V1__ToolOutput Loacl__V1__ToolOutput;
+typedef struct Loacl__V1__ToolOutputs Loacl__V1__ToolOutputs;
+typedef struct Loacl__V1__SubmitToolOutputsRequest Loacl__V1__SubmitToolOutputsRequest;
 typedef struct Loacl__V1__SendMessageRequest Loacl__V1__SendMessageRequest;
 typedef struct Loacl__V1__TextDelta Loacl__V1__TextDelta;
 typedef struct Loacl__V1__FollowUpSuggestions Loacl__V1__FollowUpSuggestions;
@@ -73,10 +79,148 @@ struct  Loacl__V1__Message
    * Creation time, Unix ms.
    */
   int64_t created_at_ms;
+  /*
+   * An assistant message that called functions: the calls (its `content` is any text written
+   * before them).
+   */
+  size_t n_tool_calls;
+  Loacl__V1__ToolCall **tool_calls;
+  /*
+   * A ROLE_TOOL message: the call it answers.
+   */
+  char *tool_call_id;
 };
 #define LOACL__V1__MESSAGE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__message__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, LOACL__V1__ROLE__ROLE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, LOACL__V1__ROLE__ROLE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, 0,NULL, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A function call the model made.
+ */
+struct  Loacl__V1__ToolCall
+{
+  ProtobufCMessage base;
+  /*
+   * The call's id (the upstream's `call_id`); outputs name it.
+   */
+  char *call_id;
+  /*
+   * The function.
+   */
+  char *name;
+  /*
+   * The arguments as the model wrote them (JSON text).
+   */
+  char *arguments_json;
+};
+#define LOACL__V1__TOOL_CALL__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__tool_call__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A piece of a function call while the model writes it.
+ */
+struct  Loacl__V1__ToolCallDelta
+{
+  ProtobufCMessage base;
+  /*
+   * The call's position in its step (0, 1, … for parallel calls).
+   */
+  uint32_t index;
+  /*
+   * The call's id and function, known from its first piece on.
+   */
+  char *call_id;
+  char *name;
+  /*
+   * The next fragment of the arguments text.
+   */
+  char *arguments_delta;
+};
+#define LOACL__V1__TOOL_CALL_DELTA__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__tool_call_delta__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * Every function call of one step; the run now waits for their outputs (`requires_action`).
+ */
+struct  Loacl__V1__ToolCalls
+{
+  ProtobufCMessage base;
+  /*
+   * The calls, in order.
+   */
+  size_t n_calls;
+  Loacl__V1__ToolCall **calls;
+  /*
+   * The assistant message that records them, as stored.
+   */
+  Loacl__V1__Message *message;
+};
+#define LOACL__V1__TOOL_CALLS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__tool_calls__descriptor) \
+    , 0,NULL, NULL }
+
+
+/*
+ * One function's output.
+ */
+struct  Loacl__V1__ToolOutput
+{
+  ProtobufCMessage base;
+  /*
+   * The call it answers.
+   */
+  char *call_id;
+  /*
+   * The output text (at most 64 KiB), given to the model as is.
+   */
+  char *output;
+};
+#define LOACL__V1__TOOL_OUTPUT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__tool_output__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * The outputs of one step, as stored (ROLE_TOOL messages), once submitted.
+ */
+struct  Loacl__V1__ToolOutputs
+{
+  ProtobufCMessage base;
+  /*
+   * The stored messages, in the order of the calls.
+   */
+  size_t n_messages;
+  Loacl__V1__Message **messages;
+};
+#define LOACL__V1__TOOL_OUTPUTS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__tool_outputs__descriptor) \
+    , 0,NULL }
+
+
+/*
+ * Answers every function call of a run's current step at once.
+ */
+struct  Loacl__V1__SubmitToolOutputsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The run (status `requires_action`).
+   */
+  char *run_id;
+  /*
+   * One output per call of the step.
+   */
+  size_t n_outputs;
+  Loacl__V1__ToolOutput **outputs;
+};
+#define LOACL__V1__SUBMIT_TOOL_OUTPUTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__submit_tool_outputs_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL }
 
 
 /*
@@ -152,7 +296,10 @@ typedef enum {
   LOACL__V1__SEND_MESSAGE_EVENT__EVENT_DELTA = 2,
   LOACL__V1__SEND_MESSAGE_EVENT__EVENT_ASSISTANT_MESSAGE = 3,
   LOACL__V1__SEND_MESSAGE_EVENT__EVENT_FOLLOW_UPS = 4,
-  LOACL__V1__SEND_MESSAGE_EVENT__EVENT_RUN = 5
+  LOACL__V1__SEND_MESSAGE_EVENT__EVENT_RUN = 5,
+  LOACL__V1__SEND_MESSAGE_EVENT__EVENT_TOOL_CALL_DELTA = 6,
+  LOACL__V1__SEND_MESSAGE_EVENT__EVENT_TOOL_CALLS = 7,
+  LOACL__V1__SEND_MESSAGE_EVENT__EVENT_TOOL_OUTPUTS = 8
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(LOACL__V1__SEND_MESSAGE_EVENT__EVENT__CASE)
 } Loacl__V1__SendMessageEvent__EventCase;
 
@@ -160,7 +307,9 @@ typedef enum {
  * One event of a run, as SendMessage and StreamRun stream it. A run's events are, in order:
  * `run` (created, status in_progress), `user_message` once, `delta` zero or more times,
  * `assistant_message` once, `follow_ups` at most once, and `run` again with the final status
- * (and on every status change in between). Every event carries the run id and its sequence
+ * (and on every status change in between). A model that calls functions adds, per step:
+ * `tool_call_delta` pieces, `tool_calls`, `run` (requires_action), then once the outputs are
+ * submitted `tool_outputs` and `run` (in_progress), and the model goes on. Every event carries the run id and its sequence
  * number (1, 2, 3 ... without gaps); a client that ignores `run` events sees the stream it saw
  * before runs existed.
  */
@@ -197,6 +346,18 @@ struct  Loacl__V1__SendMessageEvent
      * The run: created, a status change, or its final state.
      */
     Loacl__V1__Run *run;
+    /*
+     * A piece of a function call as the model writes it.
+     */
+    Loacl__V1__ToolCallDelta *tool_call_delta;
+    /*
+     * The step's function calls, complete; the run waits for their outputs.
+     */
+    Loacl__V1__ToolCalls *tool_calls;
+    /*
+     * The step's outputs, submitted and stored; the model goes on.
+     */
+    Loacl__V1__ToolOutputs *tool_outputs;
   };
 };
 #define LOACL__V1__SEND_MESSAGE_EVENT__INIT \
@@ -299,6 +460,120 @@ Loacl__V1__Message *
                       const uint8_t       *data);
 void   loacl__v1__message__free_unpacked
                      (Loacl__V1__Message *message,
+                      ProtobufCAllocator *allocator);
+/* Loacl__V1__ToolCall methods */
+void   loacl__v1__tool_call__init
+                     (Loacl__V1__ToolCall         *message);
+size_t loacl__v1__tool_call__get_packed_size
+                     (const Loacl__V1__ToolCall   *message);
+size_t loacl__v1__tool_call__pack
+                     (const Loacl__V1__ToolCall   *message,
+                      uint8_t             *out);
+size_t loacl__v1__tool_call__pack_to_buffer
+                     (const Loacl__V1__ToolCall   *message,
+                      ProtobufCBuffer     *buffer);
+Loacl__V1__ToolCall *
+       loacl__v1__tool_call__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   loacl__v1__tool_call__free_unpacked
+                     (Loacl__V1__ToolCall *message,
+                      ProtobufCAllocator *allocator);
+/* Loacl__V1__ToolCallDelta methods */
+void   loacl__v1__tool_call_delta__init
+                     (Loacl__V1__ToolCallDelta         *message);
+size_t loacl__v1__tool_call_delta__get_packed_size
+                     (const Loacl__V1__ToolCallDelta   *message);
+size_t loacl__v1__tool_call_delta__pack
+                     (const Loacl__V1__ToolCallDelta   *message,
+                      uint8_t             *out);
+size_t loacl__v1__tool_call_delta__pack_to_buffer
+                     (const Loacl__V1__ToolCallDelta   *message,
+                      ProtobufCBuffer     *buffer);
+Loacl__V1__ToolCallDelta *
+       loacl__v1__tool_call_delta__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   loacl__v1__tool_call_delta__free_unpacked
+                     (Loacl__V1__ToolCallDelta *message,
+                      ProtobufCAllocator *allocator);
+/* Loacl__V1__ToolCalls methods */
+void   loacl__v1__tool_calls__init
+                     (Loacl__V1__ToolCalls         *message);
+size_t loacl__v1__tool_calls__get_packed_size
+                     (const Loacl__V1__ToolCalls   *message);
+size_t loacl__v1__tool_calls__pack
+                     (const Loacl__V1__ToolCalls   *message,
+                      uint8_t             *out);
+size_t loacl__v1__tool_calls__pack_to_buffer
+                     (const Loacl__V1__ToolCalls   *message,
+                      ProtobufCBuffer     *buffer);
+Loacl__V1__ToolCalls *
+       loacl__v1__tool_calls__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   loacl__v1__tool_calls__free_unpacked
+                     (Loacl__V1__ToolCalls *message,
+                      ProtobufCAllocator *allocator);
+/* Loacl__V1__ToolOutput methods */
+void   loacl__v1__tool_output__init
+                     (Loacl__V1__ToolOutput         *message);
+size_t loacl__v1__tool_output__get_packed_size
+                     (const Loacl__V1__ToolOutput   *message);
+size_t loacl__v1__tool_output__pack
+                     (const Loacl__V1__ToolOutput   *message,
+                      uint8_t             *out);
+size_t loacl__v1__tool_output__pack_to_buffer
+                     (const Loacl__V1__ToolOutput   *message,
+                      ProtobufCBuffer     *buffer);
+Loacl__V1__ToolOutput *
+       loacl__v1__tool_output__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   loacl__v1__tool_output__free_unpacked
+                     (Loacl__V1__ToolOutput *message,
+                      ProtobufCAllocator *allocator);
+/* Loacl__V1__ToolOutputs methods */
+void   loacl__v1__tool_outputs__init
+                     (Loacl__V1__ToolOutputs         *message);
+size_t loacl__v1__tool_outputs__get_packed_size
+                     (const Loacl__V1__ToolOutputs   *message);
+size_t loacl__v1__tool_outputs__pack
+                     (const Loacl__V1__ToolOutputs   *message,
+                      uint8_t             *out);
+size_t loacl__v1__tool_outputs__pack_to_buffer
+                     (const Loacl__V1__ToolOutputs   *message,
+                      ProtobufCBuffer     *buffer);
+Loacl__V1__ToolOutputs *
+       loacl__v1__tool_outputs__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   loacl__v1__tool_outputs__free_unpacked
+                     (Loacl__V1__ToolOutputs *message,
+                      ProtobufCAllocator *allocator);
+/* Loacl__V1__SubmitToolOutputsRequest methods */
+void   loacl__v1__submit_tool_outputs_request__init
+                     (Loacl__V1__SubmitToolOutputsRequest         *message);
+size_t loacl__v1__submit_tool_outputs_request__get_packed_size
+                     (const Loacl__V1__SubmitToolOutputsRequest   *message);
+size_t loacl__v1__submit_tool_outputs_request__pack
+                     (const Loacl__V1__SubmitToolOutputsRequest   *message,
+                      uint8_t             *out);
+size_t loacl__v1__submit_tool_outputs_request__pack_to_buffer
+                     (const Loacl__V1__SubmitToolOutputsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Loacl__V1__SubmitToolOutputsRequest *
+       loacl__v1__submit_tool_outputs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   loacl__v1__submit_tool_outputs_request__free_unpacked
+                     (Loacl__V1__SubmitToolOutputsRequest *message,
                       ProtobufCAllocator *allocator);
 /* Loacl__V1__SendMessageRequest methods */
 void   loacl__v1__send_message_request__init
@@ -457,6 +732,24 @@ void   loacl__v1__get_message_response__free_unpacked
 typedef void (*Loacl__V1__Message_Closure)
                  (const Loacl__V1__Message *message,
                   void *closure_data);
+typedef void (*Loacl__V1__ToolCall_Closure)
+                 (const Loacl__V1__ToolCall *message,
+                  void *closure_data);
+typedef void (*Loacl__V1__ToolCallDelta_Closure)
+                 (const Loacl__V1__ToolCallDelta *message,
+                  void *closure_data);
+typedef void (*Loacl__V1__ToolCalls_Closure)
+                 (const Loacl__V1__ToolCalls *message,
+                  void *closure_data);
+typedef void (*Loacl__V1__ToolOutput_Closure)
+                 (const Loacl__V1__ToolOutput *message,
+                  void *closure_data);
+typedef void (*Loacl__V1__ToolOutputs_Closure)
+                 (const Loacl__V1__ToolOutputs *message,
+                  void *closure_data);
+typedef void (*Loacl__V1__SubmitToolOutputsRequest_Closure)
+                 (const Loacl__V1__SubmitToolOutputsRequest *message,
+                  void *closure_data);
 typedef void (*Loacl__V1__SendMessageRequest_Closure)
                  (const Loacl__V1__SendMessageRequest *message,
                   void *closure_data);
@@ -516,6 +809,10 @@ struct Loacl__V1__MessageService_Service
                     const Loacl__V1__ListRunsRequest *input,
                     Loacl__V1__ListRunsResponse_Closure closure,
                     void *closure_data);
+  void (*submit_tool_outputs)(Loacl__V1__MessageService_Service *service,
+                              const Loacl__V1__SubmitToolOutputsRequest *input,
+                              Loacl__V1__SendMessageEvent_Closure closure,
+                              void *closure_data);
 };
 typedef void (*Loacl__V1__MessageService_ServiceDestroy)(Loacl__V1__MessageService_Service *);
 void loacl__v1__message_service__init (Loacl__V1__MessageService_Service *service,
@@ -530,7 +827,8 @@ void loacl__v1__message_service__init (Loacl__V1__MessageService_Service *servic
       function_prefix__ ## stream_run,\
       function_prefix__ ## cancel_run,\
       function_prefix__ ## get_run,\
-      function_prefix__ ## list_runs  }
+      function_prefix__ ## list_runs,\
+      function_prefix__ ## submit_tool_outputs  }
 void loacl__v1__message_service__send_message(ProtobufCService *service,
                                               const Loacl__V1__SendMessageRequest *input,
                                               Loacl__V1__SendMessageEvent_Closure closure,
@@ -559,10 +857,20 @@ void loacl__v1__message_service__list_runs(ProtobufCService *service,
                                            const Loacl__V1__ListRunsRequest *input,
                                            Loacl__V1__ListRunsResponse_Closure closure,
                                            void *closure_data);
+void loacl__v1__message_service__submit_tool_outputs(ProtobufCService *service,
+                                                     const Loacl__V1__SubmitToolOutputsRequest *input,
+                                                     Loacl__V1__SendMessageEvent_Closure closure,
+                                                     void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCMessageDescriptor loacl__v1__message__descriptor;
+extern const ProtobufCMessageDescriptor loacl__v1__tool_call__descriptor;
+extern const ProtobufCMessageDescriptor loacl__v1__tool_call_delta__descriptor;
+extern const ProtobufCMessageDescriptor loacl__v1__tool_calls__descriptor;
+extern const ProtobufCMessageDescriptor loacl__v1__tool_output__descriptor;
+extern const ProtobufCMessageDescriptor loacl__v1__tool_outputs__descriptor;
+extern const ProtobufCMessageDescriptor loacl__v1__submit_tool_outputs_request__descriptor;
 extern const ProtobufCMessageDescriptor loacl__v1__send_message_request__descriptor;
 extern const ProtobufCMessageDescriptor loacl__v1__text_delta__descriptor;
 extern const ProtobufCMessageDescriptor loacl__v1__follow_up_suggestions__descriptor;

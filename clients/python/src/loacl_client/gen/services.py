@@ -419,7 +419,12 @@ class MessageService:
     ListRuns: Method[_loacl_v1_run_pb2.ListRunsRequest, _loacl_v1_run_pb2.ListRunsResponse] = Method(
         "/loacl.v1.MessageService/ListRuns", MethodKind.UNARY, _loacl_v1_run_pb2.ListRunsRequest, _loacl_v1_run_pb2.ListRunsResponse)
     """Lists a thread's runs, newest first."""
-    METHODS = (SendMessage, ListMessages, GetMessage, StreamRun, CancelRun, GetRun, ListRuns)
+    SubmitToolOutputs: Method[_loacl_v1_message_pb2.SubmitToolOutputsRequest, _loacl_v1_message_pb2.SendMessageEvent] = Method(
+        "/loacl.v1.MessageService/SubmitToolOutputs", MethodKind.SERVER_STREAMING, _loacl_v1_message_pb2.SubmitToolOutputsRequest, _loacl_v1_message_pb2.SendMessageEvent)
+    """Answers the function calls of a run in `requires_action` (from any server, by any caller
+    who sees the thread), then streams the run on from there until it ends.
+    """
+    METHODS = (SendMessage, ListMessages, GetMessage, StreamRun, CancelRun, GetRun, ListRuns, SubmitToolOutputs)
 
 
 class MessageServiceStub:
@@ -445,6 +450,10 @@ class MessageServiceStub:
         """Reads one run."""
         self.ListRuns: UnaryUnary[_loacl_v1_run_pb2.ListRunsRequest, _loacl_v1_run_pb2.ListRunsResponse] = channel.method(MessageService.ListRuns)
         """Lists a thread's runs, newest first."""
+        self.SubmitToolOutputs: UnaryStream[_loacl_v1_message_pb2.SubmitToolOutputsRequest, _loacl_v1_message_pb2.SendMessageEvent] = channel.method(MessageService.SubmitToolOutputs)
+        """Answers the function calls of a run in `requires_action` (from any server, by any caller
+        who sees the thread), then streams the run on from there until it ends.
+        """
 
 
 class MessageServiceAsyncStub:
@@ -470,6 +479,10 @@ class MessageServiceAsyncStub:
         """Reads one run."""
         self.ListRuns: AsyncUnaryUnary[_loacl_v1_run_pb2.ListRunsRequest, _loacl_v1_run_pb2.ListRunsResponse] = channel.method(MessageService.ListRuns)
         """Lists a thread's runs, newest first."""
+        self.SubmitToolOutputs: AsyncUnaryStream[_loacl_v1_message_pb2.SubmitToolOutputsRequest, _loacl_v1_message_pb2.SendMessageEvent] = channel.method(MessageService.SubmitToolOutputs)
+        """Answers the function calls of a run in `requires_action` (from any server, by any caller
+        who sees the thread), then streams the run on from there until it ends.
+        """
 
 
 class SessionService:
