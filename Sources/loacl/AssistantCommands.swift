@@ -22,6 +22,10 @@ struct Assistants: AsyncParsableCommand {
         @Option(name: .customLong("follow-up-count"), help: "Follow-up suggestions per reply, 0–5.") var followUpCount: UInt32?
         @Option(name: .customLong("guest-ttl"), help: "Guest session lifetime in seconds.") var guestTTL: UInt32?
         @Option(name: .customLong("tool"), help: "Enabled tool (repeatable; replaces the list).") var tools: [String] = []
+        @Option(name: .customLong("function"), help: ArgumentHelp(
+            "A function the model may call: NAME:schema.json (a JSON Schema object file; NAME alone: no arguments). Repeatable; replaces the list.",
+            valueName: "NAME:file"))
+        var functions: [String] = []
         @Option(help: "Free-form JSON object.") var metadata: String?
         @Option(name: .customLong("external-id"), help: "External reference, e.g. a legacy asst_… id.") var externalID: String?
 
@@ -36,10 +40,26 @@ struct Assistants: AsyncParsableCommand {
 
         var touchesConfiguration: Bool {
             model != nil || provider != nil || temperature != nil || maxOutputTokens != nil || maxHistoryTokens != nil
-                || followUpCount != nil || guestTTL != nil
+                || followUpCount != nil || guestTTL != nil || !functions.isEmpty
         }
 
-        func apply(to c: inout Loacl_V1_AssistantConfiguration) {
+        /// `--function NAME:schema.json` as declarations (the server checks names and schemas).
+        func functionTools() throws -> [Loacl_V1_FunctionTool] {
+            try functions.map { spec in
+                var tool = Loacl_V1_FunctionTool()
+                let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+                tool.name = parts[0]
+                if parts.count == 2 {
+                    do { tool.parametersJson = try String(contentsOfFile: parts[1], encoding: .utf8) } catch {
+                        throw ValidationError("cannot read the schema of --function \(spec): \(error.localizedDescription)")
+                    }
+                }
+                return tool
+            }
+        }
+
+        func apply(to c: inout Loacl_V1_AssistantConfiguration) throws {
+            if !functions.isEmpty { c.functions = try functionTools() }
             if let model { c.model = model }
             if let provider { c.provider = provider }
             if let temperature { c.temperature = { var v = Loacl_V1_DoubleValue(); v.value = temperature; return v }() }
@@ -65,7 +85,7 @@ struct Assistants: AsyncParsableCommand {
             request.name = settings.name ?? ""
             request.instructions = try settings.instructionsText() ?? ""
             var configuration = Loacl_V1_AssistantConfiguration()
-            settings.apply(to: &configuration)
+            try settings.apply(to: &configuration)
             request.configuration = configuration
             request.toolsEnabled = settings.tools
             request.metadataJson = settings.metadata ?? ""
@@ -137,7 +157,7 @@ struct Assistants: AsyncParsableCommand {
                 if let instructions { assistant.instructions = instructions; mask.append("instructions") }
                 if settings.touchesConfiguration {
                     var configuration = assistant.configuration
-                    settings.apply(to: &configuration)
+                    try settings.apply(to: &configuration)
                     assistant.configuration = configuration
                     mask.append("configuration")
                 }

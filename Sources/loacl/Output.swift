@@ -41,6 +41,7 @@ enum Output {
         line("    " + settings.joined(separator: " "))
         if !a.instructions.isEmpty { line("    instructions: \(a.instructions.prefix(200))\(a.instructions.count > 200 ? "…" : "")") }
         if !a.toolsEnabled.isEmpty { line("    tools: \(a.toolsEnabled.joined(separator: ", "))") }
+        if !c.functions.isEmpty { line("    functions: \(c.functions.map(\.name).joined(separator: ", "))") }
         line("    created \(date(a.createdAtMs)), updated \(date(a.updatedAtMs))")
     }
 
