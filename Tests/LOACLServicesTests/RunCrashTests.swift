@@ -43,7 +43,7 @@ final class RunningLoacld: Sendable {
         process.standardError = output
         try process.run()
         self.process = process
-        for _ in 0..<200 where !Self.accepts(port: port) {
+        for _ in 0..<1200 where !Self.accepts(port: port) {
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -116,7 +116,7 @@ struct RunCrashTests {
             let runID = seen.runID
             // Wait until some of it is persisted (a flush every 100 ms), then kill A.
             var persisted: UInt64 = 0
-            for _ in 0..<200 where persisted < 10 {
+            for _ in 0..<1500 where persisted < 10 {
                 persisted = try await rig.getRun(runID, on: rig.b).lastSequence
                 try await Task.sleep(for: .milliseconds(20))
             }
@@ -129,7 +129,7 @@ struct RunCrashTests {
             let followed = Task { try await rig.follow(runID, on: rig.b.client) }
             let keeper = rig.b.services.leaseKeeper()
             var run = try await rig.getRun(runID, on: rig.b)
-            for _ in 0..<300 where !run.status.isFinal {
+            for _ in 0..<1200 where !run.status.isFinal {
                 try await keeper.sweep()
                 try await Task.sleep(for: .milliseconds(50))
                 run = try await rig.getRun(runID, on: rig.b)

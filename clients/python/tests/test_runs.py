@@ -215,3 +215,37 @@ def test_c_client_follows_a_run_from_another_server_and_cancels_one(slow_server,
         assert out.stdout.strip() == f"run {first.run_id}: CANCELLED"
         rest = list(stream)
         assert rest[-1].run.status == v1.RUN_STATUS_CANCELLED
+
+
+def test_tool_loop_example_answers_a_function_call_and_the_run_completes(server):
+    """examples/tool_loop.py against the server's offline provider: the model calls
+    get_weather, the example answers, the reply uses the output."""
+    import importlib.util
+    import json
+    import uuid
+    from pathlib import Path
+    from loacl_client.services import AssistantServiceStub, SessionServiceStub
+    if not __import__("os").environ.get("LOACL_DATABASE_URL"):
+        pytest.skip("tools need the data services (LOACL_DATABASE_URL)")
+    spec = importlib.util.spec_from_file_location("tool_loop", Path(__file__).resolve().parents[1] / "examples" / "tool_loop.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    with Channel(server.tcp) as ch:
+        tenant = [("x-loacl-api-key", f"sk-loacl-test-{uuid.uuid4().hex}")]
+        weather = v1.FunctionTool(name="get_weather", parameters_json=json.dumps({"type": "object", "properties": {"city": {"type": "string"}}}))
+        assistant = AssistantServiceStub(ch).CreateAssistant(v1.CreateAssistantRequest(
+            name="tools", configuration=v1.AssistantConfiguration(provider="offline", functions=[weather])), metadata=tenant).assistant
+        token = SessionServiceStub(ch).StartGuestSession(
+            v1.StartGuestSessionRequest(assistant_id=assistant.id, fingerprint=f"py-{uuid.uuid4().hex}")).session_token
+        md = [("x-loacl-session-token", token)]
+        thread = ThreadServiceStub(ch).CreateThread(v1.CreateThreadRequest(), metadata=md).thread
+        events = example.converse(ch, md, thread.id, "What does get_weather say about Paris?", {"get_weather": example.get_weather})
+        calls = [c for e in events if e.WhichOneof("event") == "tool_calls" for c in e.tool_calls.calls]
+        assert [c.name for c in calls] == ["get_weather"]
+        assert json.loads(calls[0].arguments_json) == {"city": "say about Paris"}
+        assert events[-1].run.status == v1.RUN_STATUS_COMPLETED
+        assert [e.sequence_number for e in events] == list(range(1, len(events) + 1))  # nothing missed, nothing twice
+        reply = "".join(e.delta.text for e in events if e.WhichOneof("event") == "delta")
+        assert reply == 'get_weather returned: {"city": "say about Paris", "temp_c": 18, "sky": "clear"}'
+        history = MessageServiceStub(ch).ListMessages(v1.ListMessagesRequest(thread_id=thread.id), metadata=md).messages
+        assert [m.role for m in history] == [v1.ROLE_USER, v1.ROLE_ASSISTANT, v1.ROLE_TOOL, v1.ROLE_ASSISTANT]
