@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   pkg-config libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
   libpq-dev libssl-dev openssl postgresql postgresql-client
-  valgrind make gcc python3-venv
+  valgrind make gcc python3-venv poppler-utils
 )
 PYTHON_PROTOBUF="protobuf==4.21.12"   # matches Debian 12's protoc 3.21.12
 

@@ -163,6 +163,8 @@ struct ChatSession {
                 }
             case .toolCalls(let step)?:
                 for call in step.calls { Output.note("→ \(call.name)(\(call.argumentsJson))") }
+            case .fileSearch(let results)?:
+                for (index, hit) in results.hits.enumerated() { Output.note("[\(index + 1)] \(hit.filename) #\(hit.chunkIndex)") }
             case .userMessage?, .toolCallDelta?, .toolOutputs?, nil:
                 break
             }

@@ -64,6 +64,8 @@ struct RunRig {
     let b: RunServer
     let guest: Caller
     let thread: Loacl_V1_Thread
+    /// The API key of the tenant that owns the assistant.
+    var tenantKey: String?
 
     /// A reply of `count` words, one delta every `gap`.
     static func words(_ count: Int) -> [String] { (1...count).map { "w\($0) " } }
@@ -158,13 +160,14 @@ func withRuns(_ endpoint: UpstreamEndpoint = .responses, reply: @escaping @Senda
             started.append(a)
             let b = try await RunServer.start(h, upstream: upstream, factory: factory, runs: runs)
             started.append(b)
-            let assistant = try await h.createAssistant(.tenant("sk-test-" + Base64URL.encode(SecureRandom.bytes(18)))) {
+            let tenantKey = "sk-test-" + Base64URL.encode(SecureRandom.bytes(18))
+            let assistant = try await h.createAssistant(.tenant(tenantKey)) {
                 $0.configuration.provider = endpoint.rawValue
                 configure(&$0)
             }
             let (guest, _) = try await h.startGuest(assistant.id)
             let thread = try await h.createThread(guest)
-            try await body(RunRig(harness: h, upstream: upstream, a: a, b: b, guest: guest, thread: thread))
+            try await body(RunRig(harness: h, upstream: upstream, a: a, b: b, guest: guest, thread: thread, tenantKey: tenantKey))
         } catch {
             if ProcessInfo.processInfo.environment["LOACL_TEST_DUMP_LOGS"] != nil {
                 let text = h.logs.lines.withLockedValue({ $0 }).joined(separator: "\n")

@@ -235,24 +235,37 @@ struct ToolTests {
         }
     }
 
-    @Test func tooManyRoundsEndIncompleteAndAnUnansweredStepExpires() async throws {
+    @Test func tooManyRoundsEndTheRunIncomplete() async throws {
         try await withRuns(.responses, reply: { n in
             .stream(OpenAIWire.responsesFunctionCalls([OpenAIWire.FakeCall(callID: "call_\(n)", name: "get_time", pieces: ["{}"])],
                                                       usage: (input: 5, output: 1, total: 6)))
         }, assistant: {
             $0.configuration.functions = [function("get_time", #"{"type":"object"}"#)]
             $0.configuration.maxToolRounds = request { $0.value = 1 }
-            $0.configuration.toolOutputTimeoutSeconds = 1
         }) { rig in
             // Round 1 answered; the model calls again: past max_tool_rounds.
             let first = try await rig.sendUntilToolCalls("what time is it")
             let rest = try await rig.submit(first.runID, [("call_0", "noon")], on: rig.b)
             #expect(rest.finalRun?.status == .incomplete && rest.finalRun?.incompleteReason == "max_tool_rounds")
-            // Nobody answers the next one: after the timeout the run expires.
-            let waiting = try await rig.sendUntilToolCalls("and now?")
+        }
+    }
+
+    @Test func anUnansweredStepExpires() async throws {
+        try await withRuns(.responses, reply: { n in
+            .stream(OpenAIWire.responsesFunctionCalls([OpenAIWire.FakeCall(callID: "call_\(n)", name: "get_time", pieces: ["{}"])],
+                                                      usage: (input: 5, output: 1, total: 6)))
+        }, assistant: {
+            $0.configuration.functions = [function("get_time", #"{"type":"object"}"#)]
+            $0.configuration.toolOutputTimeoutSeconds = 1
+        }) { rig in
+            let waiting = try await rig.sendUntilToolCalls("what time is it")
             let run = try await rig.waitForEnd(waiting.runID)
             #expect(run.status == .expired)
-            #expect(await refusal { _ = try await rig.submit(waiting.runID, [("call_2", "late")], on: rig.a) }?.code == .failedPrecondition)
+            #expect(await refusal { _ = try await rig.submit(waiting.runID, [("call_0", "late")], on: rig.a) }?.code == .failedPrecondition)
+            // The thread takes the next message, and the unanswered call is not sent upstream again.
+            _ = try await rig.sendUntilToolCalls("and now?")
+            let input = try #require(rig.upstream.requests.filter { !$0.asksForFollowUps }.last?.json?["input"] as? [[String: Any]])
+            #expect(!input.contains { $0["type"] as? String == "function_call" })
         }
     }
 }

@@ -336,7 +336,7 @@ struct UpstreamEndToEndTests {
                 case .assistantMessage?: "assistant"
                 case .followUps?: "followUps"
                 case .run(let run)?: run.status == .inProgress ? "run started" : "run \(run.status)"
-                case .toolCallDelta?, .toolCalls?, .toolOutputs?: "tool"
+                case .toolCallDelta?, .toolCalls?, .toolOutputs?, .fileSearch?: "tool"
                 case nil: "none"
                 }
             }

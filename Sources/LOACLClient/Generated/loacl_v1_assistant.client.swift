@@ -37,4 +37,27 @@ public struct Loacl_V1_AssistantServiceClient: Sendable {
     public func deleteAssistant(_ request: Loacl_V1_DeleteAssistantRequest, options: CallOptions = CallOptions()) async throws -> Loacl_V1_DeleteAssistantResponse {
         try await connection.unary(Loacl_V1_AssistantService.Method.deleteAssistant, request, options: options, responseType: Loacl_V1_DeleteAssistantResponse.self)
     }
+
+    /// Uploads a document to an assistant: its text is split into chunks and indexed for the
+    /// `file_search` tool (text, Markdown, CSV, JSON; PDF through poppler's pdftotext).
+    ///
+    /// `body` writes the requests; the request side is closed when it returns.
+    public func uploadKnowledgeFile(
+        options: CallOptions = CallOptions(),
+        _ body: (RequestWriter<Loacl_V1_UploadKnowledgeFileRequest>) async throws -> Void
+    ) async throws -> Loacl_V1_UploadKnowledgeFileResponse {
+        try await connection.clientStreaming(
+            Loacl_V1_AssistantService.Method.uploadKnowledgeFile, options: options, requestType: Loacl_V1_UploadKnowledgeFileRequest.self, responseType: Loacl_V1_UploadKnowledgeFileResponse.self, body
+        )
+    }
+
+    /// Lists an assistant's knowledge files.
+    public func listKnowledgeFiles(_ request: Loacl_V1_ListKnowledgeFilesRequest, options: CallOptions = CallOptions()) async throws -> Loacl_V1_ListKnowledgeFilesResponse {
+        try await connection.unary(Loacl_V1_AssistantService.Method.listKnowledgeFiles, request, options: options, responseType: Loacl_V1_ListKnowledgeFilesResponse.self)
+    }
+
+    /// Deletes a knowledge file.
+    public func deleteKnowledgeFile(_ request: Loacl_V1_DeleteKnowledgeFileRequest, options: CallOptions = CallOptions()) async throws -> Loacl_V1_DeleteKnowledgeFileResponse {
+        try await connection.unary(Loacl_V1_AssistantService.Method.deleteKnowledgeFile, request, options: options, responseType: Loacl_V1_DeleteKnowledgeFileResponse.self)
+    }
 }

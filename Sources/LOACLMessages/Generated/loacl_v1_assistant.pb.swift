@@ -73,6 +73,13 @@ public struct Loacl_V1_AssistantConfiguration: ProtoMessage, Hashable {
     /// Seconds a run waits for tool outputs (1–86400). 0: 600. Past it the run ends `expired`.
     public var toolOutputTimeoutSeconds: UInt32 = 0
 
+    /// With the built-in tool `file_search` enabled: passages given to the model (1–20). 0: 5.
+    public var fileSearchTopK: UInt32 = 0
+
+    /// PostgreSQL text search configuration of the knowledge files ("simple", "english", …).
+    /// Empty: "simple". Applies to files uploaded after it is set.
+    public var textSearchConfig: String = ""
+
     public init() {}
 
     var _temperature: Loacl_V1_DoubleValue? = nil

@@ -26,6 +26,8 @@ extension Loacl_V1_AssistantConfiguration: ProtoCBridged {
         }
         if let v = _maxToolRounds { c.pointee.max_tool_rounds = arena.message(v) }
         c.pointee.tool_output_timeout_seconds = toolOutputTimeoutSeconds
+        c.pointee.file_search_top_k = fileSearchTopK
+        if !textSearchConfig.isEmpty { c.pointee.text_search_config = arena.cString(textSearchConfig) }
     }
 
     init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
@@ -48,6 +50,8 @@ extension Loacl_V1_AssistantConfiguration: ProtoCBridged {
         }
         if let v = c.pointee.max_tool_rounds { maxToolRounds = try Loacl_V1_UInt32Value(cMessage: v) }
         toolOutputTimeoutSeconds = c.pointee.tool_output_timeout_seconds
+        fileSearchTopK = c.pointee.file_search_top_k
+        textSearchConfig = try protoString(c.pointee.text_search_config, field: "loacl.v1.AssistantConfiguration.text_search_config")
     }
 }
 

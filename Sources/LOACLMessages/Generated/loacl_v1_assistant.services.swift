@@ -17,6 +17,9 @@ public enum Loacl_V1_AssistantService {
             "ListAssistants": (client: false, server: false),
             "UpdateAssistant": (client: false, server: false),
             "DeleteAssistant": (client: false, server: false),
+            "UploadKnowledgeFile": (client: true, server: false),
+            "ListKnowledgeFiles": (client: false, server: false),
+            "DeleteKnowledgeFile": (client: false, server: false),
         ]
     )
 
@@ -57,6 +60,28 @@ public enum Loacl_V1_AssistantService {
             requestType: "loacl.v1.DeleteAssistantRequest", responseType: "loacl.v1.DeleteAssistantResponse"
         )
 
-        public static let all: [ProtoMethodDescriptor] = [createAssistant, getAssistant, listAssistants, updateAssistant, deleteAssistant]
+        /// Uploads a document to an assistant: its text is split into chunks and indexed for the
+        /// `file_search` tool (text, Markdown, CSV, JSON; PDF through poppler's pdftotext).
+        public static let uploadKnowledgeFile = ProtoMethodDescriptor(
+            service: name, method: "UploadKnowledgeFile",
+            clientStreaming: true, serverStreaming: false,
+            requestType: "loacl.v1.UploadKnowledgeFileRequest", responseType: "loacl.v1.UploadKnowledgeFileResponse"
+        )
+
+        /// Lists an assistant's knowledge files.
+        public static let listKnowledgeFiles = ProtoMethodDescriptor(
+            service: name, method: "ListKnowledgeFiles",
+            clientStreaming: false, serverStreaming: false,
+            requestType: "loacl.v1.ListKnowledgeFilesRequest", responseType: "loacl.v1.ListKnowledgeFilesResponse"
+        )
+
+        /// Deletes a knowledge file.
+        public static let deleteKnowledgeFile = ProtoMethodDescriptor(
+            service: name, method: "DeleteKnowledgeFile",
+            clientStreaming: false, serverStreaming: false,
+            requestType: "loacl.v1.DeleteKnowledgeFileRequest", responseType: "loacl.v1.DeleteKnowledgeFileResponse"
+        )
+
+        public static let all: [ProtoMethodDescriptor] = [createAssistant, getAssistant, listAssistants, updateAssistant, deleteAssistant, uploadKnowledgeFile, listKnowledgeFiles, deleteKnowledgeFile]
     }
 }

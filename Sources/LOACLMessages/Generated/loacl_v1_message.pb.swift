@@ -267,6 +267,15 @@ public struct Loacl_V1_SendMessageEvent: ProtoMessage, Hashable {
         set { event = .toolOutputs(newValue) }
     }
 
+    /// What the `file_search` tool found for the message (before the reply).
+    public var fileSearch: Loacl_V1_FileSearchResults {
+        get {
+            if case .fileSearch(let v)? = event { return v }
+            return .init()
+        }
+        set { event = .fileSearch(newValue) }
+    }
+
     /// What happened.
     public enum OneOf_Event: Sendable, Hashable {
         /// The user's message, as stored.
@@ -285,6 +294,8 @@ public struct Loacl_V1_SendMessageEvent: ProtoMessage, Hashable {
         case toolCalls(Loacl_V1_ToolCalls)
         /// The step's outputs, submitted and stored; the model goes on.
         case toolOutputs(Loacl_V1_ToolOutputs)
+        /// What the `file_search` tool found for the message (before the reply).
+        case fileSearch(Loacl_V1_FileSearchResults)
     }
 
     public init() {}

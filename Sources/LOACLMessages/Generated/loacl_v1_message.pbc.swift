@@ -419,6 +419,9 @@ extension Loacl_V1_SendMessageEvent: ProtoCBridged {
         case .toolOutputs(let v)?:
             c.pointee.event_case = .init(rawValue: 8)
             c.pointee.tool_outputs = arena.message(v)
+        case .fileSearch(let v)?:
+            c.pointee.event_case = .init(rawValue: 9)
+            c.pointee.file_search = arena.message(v)
         case nil:
             break
         }
@@ -437,6 +440,7 @@ extension Loacl_V1_SendMessageEvent: ProtoCBridged {
         case 6: event = try .toolCallDelta(protoMessage(Loacl_V1_ToolCallDelta.self, c.pointee.tool_call_delta))
         case 7: event = try .toolCalls(protoMessage(Loacl_V1_ToolCalls.self, c.pointee.tool_calls))
         case 8: event = try .toolOutputs(protoMessage(Loacl_V1_ToolOutputs.self, c.pointee.tool_outputs))
+        case 9: event = try .fileSearch(protoMessage(Loacl_V1_FileSearchResults.self, c.pointee.file_search))
         default: break
         }
     }

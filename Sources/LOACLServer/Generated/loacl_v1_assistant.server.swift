@@ -22,6 +22,16 @@ public protocol Loacl_V1_AssistantServiceHandler: Sendable {
 
     /// Deletes an assistant and its data.
     func deleteAssistant(_ request: Loacl_V1_DeleteAssistantRequest, context: ServerContext) async throws -> Loacl_V1_DeleteAssistantResponse
+
+    /// Uploads a document to an assistant: its text is split into chunks and indexed for the
+    /// `file_search` tool (text, Markdown, CSV, JSON; PDF through poppler's pdftotext).
+    func uploadKnowledgeFile(_ requests: RequestStream<Loacl_V1_UploadKnowledgeFileRequest>, context: ServerContext) async throws -> Loacl_V1_UploadKnowledgeFileResponse
+
+    /// Lists an assistant's knowledge files.
+    func listKnowledgeFiles(_ request: Loacl_V1_ListKnowledgeFilesRequest, context: ServerContext) async throws -> Loacl_V1_ListKnowledgeFilesResponse
+
+    /// Deletes a knowledge file.
+    func deleteKnowledgeFile(_ request: Loacl_V1_DeleteKnowledgeFileRequest, context: ServerContext) async throws -> Loacl_V1_DeleteKnowledgeFileResponse
 }
 
 extension Loacl_V1_AssistantServiceHandler {
@@ -47,6 +57,18 @@ extension Loacl_V1_AssistantServiceHandler {
             .unary(Loacl_V1_AssistantService.Method.deleteAssistant) {
                 (request: Loacl_V1_DeleteAssistantRequest, context: ServerContext) async throws -> Loacl_V1_DeleteAssistantResponse in
                 try await self.deleteAssistant(request, context: context)
+            },
+            .clientStreaming(Loacl_V1_AssistantService.Method.uploadKnowledgeFile) {
+                (requests: RequestStream<Loacl_V1_UploadKnowledgeFileRequest>, context: ServerContext) async throws -> Loacl_V1_UploadKnowledgeFileResponse in
+                try await self.uploadKnowledgeFile(requests, context: context)
+            },
+            .unary(Loacl_V1_AssistantService.Method.listKnowledgeFiles) {
+                (request: Loacl_V1_ListKnowledgeFilesRequest, context: ServerContext) async throws -> Loacl_V1_ListKnowledgeFilesResponse in
+                try await self.listKnowledgeFiles(request, context: context)
+            },
+            .unary(Loacl_V1_AssistantService.Method.deleteKnowledgeFile) {
+                (request: Loacl_V1_DeleteKnowledgeFileRequest, context: ServerContext) async throws -> Loacl_V1_DeleteKnowledgeFileResponse in
+                try await self.deleteKnowledgeFile(request, context: context)
             },
         ]
     }

@@ -23,6 +23,11 @@ public struct AssistantSettings: Sendable, Equatable {
     public var functions: [FunctionDeclaration] = []
     public var maxToolRounds: UInt32?
     public var toolOutputTimeoutSeconds: UInt32 = 0
+    public var fileSearchTopK: UInt32 = 0
+    public var textSearchConfig = ""
+    /// `file_search` is in the assistant's `tools_enabled` (known in a turn: begin_turn hands
+    /// `tools_enabled` back inside the configuration; never stored there).
+    public var fileSearch = false
 
     public static let defaultMaxToolRounds: UInt32 = 8
     public static let defaultToolOutputTimeoutSeconds: UInt32 = 600
@@ -93,6 +98,13 @@ public struct AssistantSettings: Sendable, Equatable {
             throw RPCError.invalidArgument("configuration.tool_output_timeout_seconds must be 0-86400")
         }
         toolOutputTimeoutSeconds = c.toolOutputTimeoutSeconds
+        guard c.fileSearchTopK <= 20 else { throw RPCError.invalidArgument("configuration.file_search_top_k must be 0-20") }
+        fileSearchTopK = c.fileSearchTopK
+        guard c.textSearchConfig.isEmpty || (c.textSearchConfig.utf8.count <= 63
+              && c.textSearchConfig.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || $0 == 95 })) else {
+            throw RPCError.invalidArgument("configuration.text_search_config must be a PostgreSQL text search configuration name ([a-z_]{1,63})")
+        }
+        textSearchConfig = c.textSearchConfig
     }
 
     static let maxFunctions = 64
@@ -148,6 +160,9 @@ public struct AssistantSettings: Sendable, Equatable {
         provider = object["provider"] as? String ?? ""
         maxToolRounds = number("max_tool_rounds")?.uint32Value
         toolOutputTimeoutSeconds = number("tool_output_timeout_seconds")?.uint32Value ?? 0
+        fileSearchTopK = number("file_search_top_k")?.uint32Value ?? 0
+        textSearchConfig = object["text_search_config"] as? String ?? ""
+        fileSearch = (object["tools_enabled"] as? [String])?.contains("file_search") ?? false
         functions = (object["functions"] as? [[String: Any]] ?? []).compactMap { entry in
             guard let name = entry["name"] as? String else { return nil }
             let parameters = entry["parameters"].flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]) }
@@ -172,6 +187,8 @@ public struct AssistantSettings: Sendable, Equatable {
         if !provider.isEmpty { object["provider"] = provider }
         if let maxToolRounds { object["max_tool_rounds"] = maxToolRounds }
         if toolOutputTimeoutSeconds > 0 { object["tool_output_timeout_seconds"] = toolOutputTimeoutSeconds }
+        if fileSearchTopK > 0 { object["file_search_top_k"] = fileSearchTopK }
+        if !textSearchConfig.isEmpty { object["text_search_config"] = textSearchConfig }
         if !functions.isEmpty {
             object["functions"] = functions.map { function -> [String: Any] in
                 var entry: [String: Any] = ["name": function.name,
@@ -222,6 +239,8 @@ public struct AssistantSettings: Sendable, Equatable {
             c.maxToolRounds = value
         }
         c.toolOutputTimeoutSeconds = toolOutputTimeoutSeconds
+        c.fileSearchTopK = fileSearchTopK
+        c.textSearchConfig = textSearchConfig
         return c
     }
 }

@@ -39,6 +39,7 @@ extension MessageService {
         var failure: RPCError?
         var streamed = false
         var rounds = 0
+        var citations: [Loacl_V1_FileSearchHit] = []
         let stream = job.stream
         do {
             var chat = job.chat
@@ -49,6 +50,9 @@ extension MessageService {
                 for file in job.turn.attachments {
                     let data = try await storage.readAll(relativePath: file.path)
                     chat.attachments.append(ChatAttachment(filename: file.name, mimeType: file.type, data: data))
+                }
+                if settings.fileSearch {
+                    citations = try await searchFiles(job, run: run, chat: &chat)
                 }
                 next = job.provider.streamReply(chat)
             }
@@ -129,7 +133,7 @@ extension MessageService {
 
         // Storing is not cancelled with the run: what arrived is kept.
         let complete = final.status == .completed || (final.status == .incomplete && usage?.incompleteReason != nil)
-        let stored: Loacl_V1_Message? = await Task { [final, reply, usage, totals] in
+        let stored: Loacl_V1_Message? = await Task { [final, reply, usage, totals, citations] in
             guard complete || !reply.isEmpty else { return nil }
             let reason: String? = switch final.status {
             case .failed: "failed"
@@ -139,7 +143,7 @@ extension MessageService {
             }
             do {
                 return try await storeReply(reply, usage: usage, provider: job.provider.name, model: job.chat.model,
-                                            ending: ReplyEnding(incompleteReason: reason), threadID: job.threadID,
+                                            ending: ReplyEnding(incompleteReason: reason, citations: citations), threadID: job.threadID,
                                             title: job.title, run: run, runTokens: totals)
             } catch {
                 logger.error("could not store a reply", metadata: ["run": "\(run.id)", "error": "\(error)"])
@@ -188,6 +192,28 @@ extension MessageService {
             // ends it in PostgreSQL as `server_lost` with its persisted text.
             run.append { $0.run = final }
         }.value
+    }
+
+    /// The `file_search` tool: the passages for the user's message, shown as a `file_search`
+    /// event and given to the model with the instructions. Returns the hits (the reply's
+    /// citations).
+    private func searchFiles(_ job: ReplyJob, run: Run, chat: inout ChatRequest) async throws -> [Loacl_V1_FileSearchHit] {
+        let settings = job.turnContext.assistant.settings
+        let statement = KnowledgeSearch.statement(
+            assistantID: job.session.assistantID, configuration: settings.textSearchConfig, message: job.content,
+            topK: settings.fileSearchTopK > 0 ? Int(settings.fileSearchTopK) : KnowledgeSearch.defaultTopK)
+        let hits = try await database.transaction { connection in
+            KnowledgeSearch.hits(try connection.pipeline([statement])[0])
+        }
+        run.append { event in
+            var results = Loacl_V1_FileSearchResults()
+            results.hits = hits
+            event.fileSearch = results
+        }
+        if !hits.isEmpty {
+            chat.instructions += (chat.instructions.isEmpty ? "" : "\n\n") + KnowledgeSearch.context(hits)
+        }
+        return hits
     }
 
     /// The thread's history as the next turn will find it if nobody else writes to it: two more

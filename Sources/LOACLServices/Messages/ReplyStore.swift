@@ -12,6 +12,8 @@ extension MessageService {
         /// Nil for a reply the upstream ended (complete, or cut at its output limit); else why it
         /// stopped here: "cancelled", "shutdown", "failed".
         var incompleteReason: String?
+        /// The file search passages the model was given (kept in the metadata as `citations`).
+        var citations: [Loacl_V1_FileSearchHit] = []
     }
 
     /// Stores the assistant's reply (and `title` for a thread that still has none), persists the
@@ -27,6 +29,11 @@ extension MessageService {
         }
         // `incomplete`: cut short here (cancelled, failed, shutdown); a reason alone: the
         // upstream ended it early but cleanly (e.g. max_output_tokens), with its usage.
+        if !ending.citations.isEmpty {
+            info["citations"] = ending.citations.enumerated().map { index, hit -> [String: Any] in
+                ["n": index + 1, "file_id": hit.fileID, "filename": hit.filename, "chunk_index": hit.chunkIndex]
+            }
+        }
         if let reason = ending.incompleteReason {
             info["incomplete"] = true
             info["incomplete_reason"] = reason

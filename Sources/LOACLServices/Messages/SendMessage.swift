@@ -44,7 +44,7 @@ extension MessageService {
         let knownHistory = turnContexts.history(threadID: threadID, sessionID: session.id)
         var speculative: (provider: String, chat: ChatRequest, stream: AsyncThrowingStream<ChatEvent, any Error>)?
         if fileIDs.isEmpty, let history = knownHistory,
-           let assistant = turnContexts.speculationContext(assistantID: session.assistantID),
+           let assistant = turnContexts.speculationContext(assistantID: session.assistantID), !assistant.settings.fileSearch,
            let provider = providers.provider(named: assistant.settings.provider) {
             let chat = chatRequest(assistant, history: history.rows, content: content, provider: provider)
             let (sending, sendingContinuation) = AsyncStream<Never>.makeStream()
@@ -97,7 +97,8 @@ extension MessageService {
                 logger.debug("speculative upstream request dropped: the thread's context changed", metadata: ["thread": "\(threadID)"])
                 turnContexts.speculation(kept: false)
             }
-            stream = fileIDs.isEmpty ? provider.streamReply(chat) : nil
+            // With attachments to read or files to search first, the driver starts it.
+            stream = fileIDs.isEmpty && !settings.fileSearch ? provider.streamReply(chat) : nil
         }
 
         // The run: created and answered in memory first; the driver owns the request from here.

@@ -146,6 +146,8 @@ extension Loacl_V1_AssistantConfiguration: SampleProviding {
         m.functions = (0..<Samples.count(v)).map { i in Loacl_V1_FunctionTool.sample(v + i, depth: depth + 1) }
         m.maxToolRounds = Loacl_V1_UInt32Value.sample(v, depth: depth + 1)
         m.toolOutputTimeoutSeconds = Samples.uint32(v)
+        m.fileSearchTopK = Samples.uint32(v)
+        m.textSearchConfig = Samples.string(v)
         return m
     }
 }
@@ -769,6 +771,144 @@ extension Loacl_V1_HealthCheckResponse: SampleProviding {
     }
 }
 
+extension Loacl_V1_KnowledgeFile: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.id = Samples.string(v)
+        m.assistantID = Samples.string(v)
+        m.filename = Samples.string(v)
+        m.fileType = Samples.string(v)
+        m.fileSize = Samples.uint64(v)
+        m.sha256 = Samples.string(v)
+        m.chunkCount = Samples.uint32(v)
+        m.createdAtMs = Samples.int64(v)
+        return m
+    }
+}
+
+extension Loacl_V1_UploadKnowledgeFileHeader: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.assistantID = Samples.string(v)
+        m.filename = Samples.string(v)
+        m.fileType = Samples.string(v)
+        m.declaredSize = Samples.uint64(v)
+        return m
+    }
+}
+
+extension Loacl_V1_UploadKnowledgeFileRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 2 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        switch v % 2 {
+        case 0: m.part = .header(Loacl_V1_UploadKnowledgeFileHeader.sample(v, depth: depth + 1))
+        case 1: m.part = .chunk(Samples.bytes(v))
+        default: break
+        }
+        return m
+    }
+}
+
+extension Loacl_V1_UploadKnowledgeFileResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.file = Loacl_V1_KnowledgeFile.sample(v, depth: depth + 1)
+        return m
+    }
+}
+
+extension Loacl_V1_ListKnowledgeFilesRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.assistantID = Samples.string(v)
+        m.pageSize = Samples.int32(v)
+        m.pageToken = Samples.string(v)
+        return m
+    }
+}
+
+extension Loacl_V1_ListKnowledgeFilesResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.files = (0..<Samples.count(v)).map { i in Loacl_V1_KnowledgeFile.sample(v + i, depth: depth + 1) }
+        m.nextPageToken = Samples.string(v)
+        return m
+    }
+}
+
+extension Loacl_V1_DeleteKnowledgeFileRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.id = Samples.string(v)
+        return m
+    }
+}
+
+extension Loacl_V1_DeleteKnowledgeFileResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        Self()
+    }
+}
+
+extension Loacl_V1_FileSearchHit: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.fileID = Samples.string(v)
+        m.filename = Samples.string(v)
+        m.chunkIndex = Samples.uint32(v)
+        m.text = Samples.string(v)
+        m.score = Samples.double(v)
+        return m
+    }
+}
+
+extension Loacl_V1_FileSearchResults: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.hits = (0..<Samples.count(v)).map { i in Loacl_V1_FileSearchHit.sample(v + i, depth: depth + 1) }
+        return m
+    }
+}
+
 extension Loacl_V1_Message: SampleProviding {
     /// The number of variants needed to set each member of every oneof once.
     static var sampleVariants: Int { 1 }
@@ -912,14 +1052,14 @@ extension Loacl_V1_FollowUpSuggestions: SampleProviding {
 
 extension Loacl_V1_SendMessageEvent: SampleProviding {
     /// The number of variants needed to set each member of every oneof once.
-    static var sampleVariants: Int { 8 }
+    static var sampleVariants: Int { 9 }
 
     static func sample(_ v: Int, depth: Int) -> Self {
         var m = Self()
         guard depth < Samples.maxDepth else { return m }
         m.sequenceNumber = Samples.uint64(v)
         m.runID = Samples.string(v)
-        switch v % 8 {
+        switch v % 9 {
         case 0: m.event = .userMessage(Loacl_V1_Message.sample(v, depth: depth + 1))
         case 1: m.event = .delta(Loacl_V1_TextDelta.sample(v, depth: depth + 1))
         case 2: m.event = .assistantMessage(Loacl_V1_Message.sample(v, depth: depth + 1))
@@ -928,6 +1068,7 @@ extension Loacl_V1_SendMessageEvent: SampleProviding {
         case 5: m.event = .toolCallDelta(Loacl_V1_ToolCallDelta.sample(v, depth: depth + 1))
         case 6: m.event = .toolCalls(Loacl_V1_ToolCalls.sample(v, depth: depth + 1))
         case 7: m.event = .toolOutputs(Loacl_V1_ToolOutputs.sample(v, depth: depth + 1))
+        case 8: m.event = .fileSearch(Loacl_V1_FileSearchResults.sample(v, depth: depth + 1))
         default: break
         }
         return m
@@ -1588,6 +1729,16 @@ let allSampleTypes: [any SampleProviding.Type] = [
     Loacl_V1_DeleteGuidedQuestionResponse.self,
     Loacl_V1_HealthCheckRequest.self,
     Loacl_V1_HealthCheckResponse.self,
+    Loacl_V1_KnowledgeFile.self,
+    Loacl_V1_UploadKnowledgeFileHeader.self,
+    Loacl_V1_UploadKnowledgeFileRequest.self,
+    Loacl_V1_UploadKnowledgeFileResponse.self,
+    Loacl_V1_ListKnowledgeFilesRequest.self,
+    Loacl_V1_ListKnowledgeFilesResponse.self,
+    Loacl_V1_DeleteKnowledgeFileRequest.self,
+    Loacl_V1_DeleteKnowledgeFileResponse.self,
+    Loacl_V1_FileSearchHit.self,
+    Loacl_V1_FileSearchResults.self,
     Loacl_V1_Message.self,
     Loacl_V1_ToolCall.self,
     Loacl_V1_ToolCallDelta.self,

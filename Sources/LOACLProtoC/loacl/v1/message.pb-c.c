@@ -1335,7 +1335,7 @@ const ProtobufCMessageDescriptor loacl__v1__follow_up_suggestions__descriptor =
   (ProtobufCMessageInit) loacl__v1__follow_up_suggestions__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor loacl__v1__send_message_event__field_descriptors[10] =
+static const ProtobufCFieldDescriptor loacl__v1__send_message_event__field_descriptors[11] =
 {
   {
     "user_message",
@@ -1434,6 +1434,18 @@ static const ProtobufCFieldDescriptor loacl__v1__send_message_event__field_descr
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
   {
+    "file_search",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Loacl__V1__SendMessageEvent, event_case),
+    offsetof(Loacl__V1__SendMessageEvent, file_search),
+    &loacl__v1__file_search_results__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
     "sequence_number",
     15,
     PROTOBUF_C_LABEL_NONE,
@@ -1461,10 +1473,11 @@ static const ProtobufCFieldDescriptor loacl__v1__send_message_event__field_descr
 static const unsigned loacl__v1__send_message_event__field_indices_by_name[] = {
   2,   /* field[2] = assistant_message */
   1,   /* field[1] = delta */
+  8,   /* field[8] = file_search */
   3,   /* field[3] = follow_ups */
   4,   /* field[4] = run */
-  9,   /* field[9] = run_id */
-  8,   /* field[8] = sequence_number */
+  10,   /* field[10] = run_id */
+  9,   /* field[9] = sequence_number */
   5,   /* field[5] = tool_call_delta */
   6,   /* field[6] = tool_calls */
   7,   /* field[7] = tool_outputs */
@@ -1473,8 +1486,8 @@ static const unsigned loacl__v1__send_message_event__field_indices_by_name[] = {
 static const ProtobufCIntRange loacl__v1__send_message_event__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 15, 8 },
-  { 0, 10 }
+  { 15, 9 },
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor loacl__v1__send_message_event__descriptor =
 {
@@ -1484,7 +1497,7 @@ const ProtobufCMessageDescriptor loacl__v1__send_message_event__descriptor =
   "Loacl__V1__SendMessageEvent",
   "loacl.v1",
   sizeof(Loacl__V1__SendMessageEvent),
-  10,
+  11,
   loacl__v1__send_message_event__field_descriptors,
   loacl__v1__send_message_event__field_indices_by_name,
   2,  loacl__v1__send_message_event__number_ranges,

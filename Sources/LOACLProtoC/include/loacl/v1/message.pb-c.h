@@ -16,6 +16,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 #include "loacl/v1/common.pb-c.h"
 #include "loacl/v1/follow_up.pb-c.h"
+#include "loacl/v1/knowledge.pb-c.h"
 #include "loacl/v1/run.pb-c.h"
 
 typedef struct Loacl__V1__Message Loacl__V1__Message;
@@ -299,7 +300,8 @@ typedef enum {
   LOACL__V1__SEND_MESSAGE_EVENT__EVENT_RUN = 5,
   LOACL__V1__SEND_MESSAGE_EVENT__EVENT_TOOL_CALL_DELTA = 6,
   LOACL__V1__SEND_MESSAGE_EVENT__EVENT_TOOL_CALLS = 7,
-  LOACL__V1__SEND_MESSAGE_EVENT__EVENT_TOOL_OUTPUTS = 8
+  LOACL__V1__SEND_MESSAGE_EVENT__EVENT_TOOL_OUTPUTS = 8,
+  LOACL__V1__SEND_MESSAGE_EVENT__EVENT_FILE_SEARCH = 9
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(LOACL__V1__SEND_MESSAGE_EVENT__EVENT__CASE)
 } Loacl__V1__SendMessageEvent__EventCase;
 
@@ -358,6 +360,10 @@ struct  Loacl__V1__SendMessageEvent
      * The step's outputs, submitted and stored; the model goes on.
      */
     Loacl__V1__ToolOutputs *tool_outputs;
+    /*
+     * What the `file_search` tool found for the message (before the reply).
+     */
+    Loacl__V1__FileSearchResults *file_search;
   };
 };
 #define LOACL__V1__SEND_MESSAGE_EVENT__INIT \

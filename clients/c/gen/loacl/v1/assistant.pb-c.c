@@ -592,7 +592,7 @@ void   loacl__v1__delete_assistant_response__free_unpacked
   assert(message->base.descriptor == &loacl__v1__delete_assistant_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor loacl__v1__assistant_configuration__field_descriptors[13] =
+static const ProtobufCFieldDescriptor loacl__v1__assistant_configuration__field_descriptors[15] =
 {
   {
     "model",
@@ -750,8 +750,33 @@ static const ProtobufCFieldDescriptor loacl__v1__assistant_configuration__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "file_search_top_k",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__AssistantConfiguration, file_search_top_k),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text_search_config",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__AssistantConfiguration, text_search_config),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned loacl__v1__assistant_configuration__field_indices_by_name[] = {
+  13,   /* field[13] = file_search_top_k */
   8,   /* field[8] = follow_up_count */
   10,   /* field[10] = functions */
   4,   /* field[4] = guest_session_ttl_seconds */
@@ -763,13 +788,14 @@ static const unsigned loacl__v1__assistant_configuration__field_indices_by_name[
   0,   /* field[0] = model */
   9,   /* field[9] = provider */
   1,   /* field[1] = temperature */
+  14,   /* field[14] = text_search_config */
   5,   /* field[5] = tokens_per_session_per_day */
   12,   /* field[12] = tool_output_timeout_seconds */
 };
 static const ProtobufCIntRange loacl__v1__assistant_configuration__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor loacl__v1__assistant_configuration__descriptor =
 {
@@ -779,7 +805,7 @@ const ProtobufCMessageDescriptor loacl__v1__assistant_configuration__descriptor 
   "Loacl__V1__AssistantConfiguration",
   "loacl.v1",
   sizeof(Loacl__V1__AssistantConfiguration),
-  13,
+  15,
   loacl__v1__assistant_configuration__field_descriptors,
   loacl__v1__assistant_configuration__field_indices_by_name,
   1,  loacl__v1__assistant_configuration__number_ranges,
@@ -1482,20 +1508,26 @@ const ProtobufCMessageDescriptor loacl__v1__delete_assistant_response__descripto
   (ProtobufCMessageInit) loacl__v1__delete_assistant_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor loacl__v1__assistant_service__method_descriptors[5] =
+static const ProtobufCMethodDescriptor loacl__v1__assistant_service__method_descriptors[8] =
 {
   { "CreateAssistant", &loacl__v1__create_assistant_request__descriptor, &loacl__v1__create_assistant_response__descriptor },
   { "GetAssistant", &loacl__v1__get_assistant_request__descriptor, &loacl__v1__get_assistant_response__descriptor },
   { "ListAssistants", &loacl__v1__list_assistants_request__descriptor, &loacl__v1__list_assistants_response__descriptor },
   { "UpdateAssistant", &loacl__v1__update_assistant_request__descriptor, &loacl__v1__update_assistant_response__descriptor },
   { "DeleteAssistant", &loacl__v1__delete_assistant_request__descriptor, &loacl__v1__delete_assistant_response__descriptor },
+  { "UploadKnowledgeFile", &loacl__v1__upload_knowledge_file_request__descriptor, &loacl__v1__upload_knowledge_file_response__descriptor },
+  { "ListKnowledgeFiles", &loacl__v1__list_knowledge_files_request__descriptor, &loacl__v1__list_knowledge_files_response__descriptor },
+  { "DeleteKnowledgeFile", &loacl__v1__delete_knowledge_file_request__descriptor, &loacl__v1__delete_knowledge_file_response__descriptor },
 };
 const unsigned loacl__v1__assistant_service__method_indices_by_name[] = {
   0,        /* CreateAssistant */
   4,        /* DeleteAssistant */
+  7,        /* DeleteKnowledgeFile */
   1,        /* GetAssistant */
   2,        /* ListAssistants */
-  3         /* UpdateAssistant */
+  6,        /* ListKnowledgeFiles */
+  3,        /* UpdateAssistant */
+  5         /* UploadKnowledgeFile */
 };
 const ProtobufCServiceDescriptor loacl__v1__assistant_service__descriptor =
 {
@@ -1504,7 +1536,7 @@ const ProtobufCServiceDescriptor loacl__v1__assistant_service__descriptor =
   "AssistantService",
   "Loacl__V1__AssistantService",
   "loacl.v1",
-  5,
+  8,
   loacl__v1__assistant_service__method_descriptors,
   loacl__v1__assistant_service__method_indices_by_name
 };
@@ -1547,6 +1579,30 @@ void loacl__v1__assistant_service__delete_assistant(ProtobufCService *service,
 {
   assert(service->descriptor == &loacl__v1__assistant_service__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void loacl__v1__assistant_service__upload_knowledge_file(ProtobufCService *service,
+                                                         const Loacl__V1__UploadKnowledgeFileRequest *input,
+                                                         Loacl__V1__UploadKnowledgeFileResponse_Closure closure,
+                                                         void *closure_data)
+{
+  assert(service->descriptor == &loacl__v1__assistant_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void loacl__v1__assistant_service__list_knowledge_files(ProtobufCService *service,
+                                                        const Loacl__V1__ListKnowledgeFilesRequest *input,
+                                                        Loacl__V1__ListKnowledgeFilesResponse_Closure closure,
+                                                        void *closure_data)
+{
+  assert(service->descriptor == &loacl__v1__assistant_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void loacl__v1__assistant_service__delete_knowledge_file(ProtobufCService *service,
+                                                         const Loacl__V1__DeleteKnowledgeFileRequest *input,
+                                                         Loacl__V1__DeleteKnowledgeFileResponse_Closure closure,
+                                                         void *closure_data)
+{
+  assert(service->descriptor == &loacl__v1__assistant_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void loacl__v1__assistant_service__init (Loacl__V1__AssistantService_Service *service,
                                          Loacl__V1__AssistantService_ServiceDestroy destroy)

@@ -15,6 +15,7 @@ PROTOBUF_C__BEGIN_DECLS
 #endif
 
 #include "loacl/v1/common.pb-c.h"
+#include "loacl/v1/knowledge.pb-c.h"
 
 typedef struct Loacl__V1__AssistantConfiguration Loacl__V1__AssistantConfiguration;
 typedef struct Loacl__V1__FunctionTool Loacl__V1__FunctionTool;
@@ -98,10 +99,19 @@ struct  Loacl__V1__AssistantConfiguration
    * Seconds a run waits for tool outputs (1–86400). 0: 600. Past it the run ends `expired`.
    */
   uint32_t tool_output_timeout_seconds;
+  /*
+   * With the built-in tool `file_search` enabled: passages given to the model (1–20). 0: 5.
+   */
+  uint32_t file_search_top_k;
+  /*
+   * PostgreSQL text search configuration of the knowledge files ("simple", "english", …).
+   * Empty: "simple". Applies to files uploaded after it is set.
+   */
+  char *text_search_config;
 };
 #define LOACL__V1__ASSISTANT_CONFIGURATION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__assistant_configuration__descriptor) \
-    , (char *)protobuf_c_empty_string, NULL, 0, 0, 0, 0, 0, 0, NULL, (char *)protobuf_c_empty_string, 0,NULL, NULL, 0 }
+    , (char *)protobuf_c_empty_string, NULL, 0, 0, 0, 0, 0, 0, NULL, (char *)protobuf_c_empty_string, 0,NULL, NULL, 0, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -692,6 +702,18 @@ struct Loacl__V1__AssistantService_Service
                            const Loacl__V1__DeleteAssistantRequest *input,
                            Loacl__V1__DeleteAssistantResponse_Closure closure,
                            void *closure_data);
+  void (*upload_knowledge_file)(Loacl__V1__AssistantService_Service *service,
+                                const Loacl__V1__UploadKnowledgeFileRequest *input,
+                                Loacl__V1__UploadKnowledgeFileResponse_Closure closure,
+                                void *closure_data);
+  void (*list_knowledge_files)(Loacl__V1__AssistantService_Service *service,
+                               const Loacl__V1__ListKnowledgeFilesRequest *input,
+                               Loacl__V1__ListKnowledgeFilesResponse_Closure closure,
+                               void *closure_data);
+  void (*delete_knowledge_file)(Loacl__V1__AssistantService_Service *service,
+                                const Loacl__V1__DeleteKnowledgeFileRequest *input,
+                                Loacl__V1__DeleteKnowledgeFileResponse_Closure closure,
+                                void *closure_data);
 };
 typedef void (*Loacl__V1__AssistantService_ServiceDestroy)(Loacl__V1__AssistantService_Service *);
 void loacl__v1__assistant_service__init (Loacl__V1__AssistantService_Service *service,
@@ -704,7 +726,10 @@ void loacl__v1__assistant_service__init (Loacl__V1__AssistantService_Service *se
       function_prefix__ ## get_assistant,\
       function_prefix__ ## list_assistants,\
       function_prefix__ ## update_assistant,\
-      function_prefix__ ## delete_assistant  }
+      function_prefix__ ## delete_assistant,\
+      function_prefix__ ## upload_knowledge_file,\
+      function_prefix__ ## list_knowledge_files,\
+      function_prefix__ ## delete_knowledge_file  }
 void loacl__v1__assistant_service__create_assistant(ProtobufCService *service,
                                                     const Loacl__V1__CreateAssistantRequest *input,
                                                     Loacl__V1__CreateAssistantResponse_Closure closure,
@@ -725,6 +750,18 @@ void loacl__v1__assistant_service__delete_assistant(ProtobufCService *service,
                                                     const Loacl__V1__DeleteAssistantRequest *input,
                                                     Loacl__V1__DeleteAssistantResponse_Closure closure,
                                                     void *closure_data);
+void loacl__v1__assistant_service__upload_knowledge_file(ProtobufCService *service,
+                                                         const Loacl__V1__UploadKnowledgeFileRequest *input,
+                                                         Loacl__V1__UploadKnowledgeFileResponse_Closure closure,
+                                                         void *closure_data);
+void loacl__v1__assistant_service__list_knowledge_files(ProtobufCService *service,
+                                                        const Loacl__V1__ListKnowledgeFilesRequest *input,
+                                                        Loacl__V1__ListKnowledgeFilesResponse_Closure closure,
+                                                        void *closure_data);
+void loacl__v1__assistant_service__delete_knowledge_file(ProtobufCService *service,
+                                                         const Loacl__V1__DeleteKnowledgeFileRequest *input,
+                                                         Loacl__V1__DeleteKnowledgeFileResponse_Closure closure,
+                                                         void *closure_data);
 
 /* --- descriptors --- */
 

@@ -17,6 +17,7 @@ from loacl_client.gen.loacl.v1 import file_pb2 as _loacl_v1_file_pb2
 from loacl_client.gen.loacl.v1 import follow_up_pb2 as _loacl_v1_follow_up_pb2
 from loacl_client.gen.loacl.v1 import guided_question_pb2 as _loacl_v1_guided_question_pb2
 from loacl_client.gen.loacl.v1 import health_pb2 as _loacl_v1_health_pb2
+from loacl_client.gen.loacl.v1 import knowledge_pb2 as _loacl_v1_knowledge_pb2
 from loacl_client.gen.loacl.v1 import message_pb2 as _loacl_v1_message_pb2
 from loacl_client.gen.loacl.v1 import run_pb2 as _loacl_v1_run_pb2
 from loacl_client.gen.loacl.v1 import session_pb2 as _loacl_v1_session_pb2
@@ -108,7 +109,18 @@ class AssistantService:
     DeleteAssistant: Method[_loacl_v1_assistant_pb2.DeleteAssistantRequest, _loacl_v1_assistant_pb2.DeleteAssistantResponse] = Method(
         "/loacl.v1.AssistantService/DeleteAssistant", MethodKind.UNARY, _loacl_v1_assistant_pb2.DeleteAssistantRequest, _loacl_v1_assistant_pb2.DeleteAssistantResponse)
     """Deletes an assistant and its data."""
-    METHODS = (CreateAssistant, GetAssistant, ListAssistants, UpdateAssistant, DeleteAssistant)
+    UploadKnowledgeFile: Method[_loacl_v1_knowledge_pb2.UploadKnowledgeFileRequest, _loacl_v1_knowledge_pb2.UploadKnowledgeFileResponse] = Method(
+        "/loacl.v1.AssistantService/UploadKnowledgeFile", MethodKind.CLIENT_STREAMING, _loacl_v1_knowledge_pb2.UploadKnowledgeFileRequest, _loacl_v1_knowledge_pb2.UploadKnowledgeFileResponse)
+    """Uploads a document to an assistant: its text is split into chunks and indexed for the
+    `file_search` tool (text, Markdown, CSV, JSON; PDF through poppler's pdftotext).
+    """
+    ListKnowledgeFiles: Method[_loacl_v1_knowledge_pb2.ListKnowledgeFilesRequest, _loacl_v1_knowledge_pb2.ListKnowledgeFilesResponse] = Method(
+        "/loacl.v1.AssistantService/ListKnowledgeFiles", MethodKind.UNARY, _loacl_v1_knowledge_pb2.ListKnowledgeFilesRequest, _loacl_v1_knowledge_pb2.ListKnowledgeFilesResponse)
+    """Lists an assistant's knowledge files."""
+    DeleteKnowledgeFile: Method[_loacl_v1_knowledge_pb2.DeleteKnowledgeFileRequest, _loacl_v1_knowledge_pb2.DeleteKnowledgeFileResponse] = Method(
+        "/loacl.v1.AssistantService/DeleteKnowledgeFile", MethodKind.UNARY, _loacl_v1_knowledge_pb2.DeleteKnowledgeFileRequest, _loacl_v1_knowledge_pb2.DeleteKnowledgeFileResponse)
+    """Deletes a knowledge file."""
+    METHODS = (CreateAssistant, GetAssistant, ListAssistants, UpdateAssistant, DeleteAssistant, UploadKnowledgeFile, ListKnowledgeFiles, DeleteKnowledgeFile)
 
 
 class AssistantServiceStub:
@@ -129,6 +141,14 @@ class AssistantServiceStub:
         """Updates fields of an assistant."""
         self.DeleteAssistant: UnaryUnary[_loacl_v1_assistant_pb2.DeleteAssistantRequest, _loacl_v1_assistant_pb2.DeleteAssistantResponse] = channel.method(AssistantService.DeleteAssistant)
         """Deletes an assistant and its data."""
+        self.UploadKnowledgeFile: StreamUnary[_loacl_v1_knowledge_pb2.UploadKnowledgeFileRequest, _loacl_v1_knowledge_pb2.UploadKnowledgeFileResponse] = channel.method(AssistantService.UploadKnowledgeFile)
+        """Uploads a document to an assistant: its text is split into chunks and indexed for the
+        `file_search` tool (text, Markdown, CSV, JSON; PDF through poppler's pdftotext).
+        """
+        self.ListKnowledgeFiles: UnaryUnary[_loacl_v1_knowledge_pb2.ListKnowledgeFilesRequest, _loacl_v1_knowledge_pb2.ListKnowledgeFilesResponse] = channel.method(AssistantService.ListKnowledgeFiles)
+        """Lists an assistant's knowledge files."""
+        self.DeleteKnowledgeFile: UnaryUnary[_loacl_v1_knowledge_pb2.DeleteKnowledgeFileRequest, _loacl_v1_knowledge_pb2.DeleteKnowledgeFileResponse] = channel.method(AssistantService.DeleteKnowledgeFile)
+        """Deletes a knowledge file."""
 
 
 class AssistantServiceAsyncStub:
@@ -149,6 +169,14 @@ class AssistantServiceAsyncStub:
         """Updates fields of an assistant."""
         self.DeleteAssistant: AsyncUnaryUnary[_loacl_v1_assistant_pb2.DeleteAssistantRequest, _loacl_v1_assistant_pb2.DeleteAssistantResponse] = channel.method(AssistantService.DeleteAssistant)
         """Deletes an assistant and its data."""
+        self.UploadKnowledgeFile: AsyncStreamUnary[_loacl_v1_knowledge_pb2.UploadKnowledgeFileRequest, _loacl_v1_knowledge_pb2.UploadKnowledgeFileResponse] = channel.method(AssistantService.UploadKnowledgeFile)
+        """Uploads a document to an assistant: its text is split into chunks and indexed for the
+        `file_search` tool (text, Markdown, CSV, JSON; PDF through poppler's pdftotext).
+        """
+        self.ListKnowledgeFiles: AsyncUnaryUnary[_loacl_v1_knowledge_pb2.ListKnowledgeFilesRequest, _loacl_v1_knowledge_pb2.ListKnowledgeFilesResponse] = channel.method(AssistantService.ListKnowledgeFiles)
+        """Lists an assistant's knowledge files."""
+        self.DeleteKnowledgeFile: AsyncUnaryUnary[_loacl_v1_knowledge_pb2.DeleteKnowledgeFileRequest, _loacl_v1_knowledge_pb2.DeleteKnowledgeFileResponse] = channel.method(AssistantService.DeleteKnowledgeFile)
+        """Deletes a knowledge file."""
 
 
 class BenchmarkService:

@@ -12,41 +12,42 @@ _sym_db = _symbol_database.Default()
 
 
 from loacl_client.gen.loacl.v1 import common_pb2 as loacl_dot_v1_dot_common__pb2
+from loacl_client.gen.loacl.v1 import knowledge_pb2 as loacl_dot_v1_dot_knowledge__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18loacl/v1/assistant.proto\x12\x08loacl.v1\x1a\x15loacl/v1/common.proto\"\xe0\x03\n\x16\x41ssistantConfiguration\x12\r\n\x05model\x18\x01 \x01(\t\x12*\n\x0btemperature\x18\x02 \x01(\x0b\x32\x15.loacl.v1.DoubleValue\x12\x19\n\x11max_output_tokens\x18\x03 \x01(\r\x12\x1a\n\x12max_history_tokens\x18\x04 \x01(\r\x12!\n\x19guest_session_ttl_seconds\x18\x05 \x01(\r\x12\"\n\x1atokens_per_session_per_day\x18\x06 \x01(\x04\x12\"\n\x1amessages_per_guest_per_day\x18\x07 \x01(\r\x12\'\n\x1fmessages_per_session_per_minute\x18\x08 \x01(\r\x12.\n\x0f\x66ollow_up_count\x18\t \x01(\x0b\x32\x15.loacl.v1.UInt32Value\x12\x10\n\x08provider\x18\n \x01(\t\x12)\n\tfunctions\x18\x0b \x03(\x0b\x32\x16.loacl.v1.FunctionTool\x12.\n\x0fmax_tool_rounds\x18\x0c \x01(\x0b\x32\x15.loacl.v1.UInt32Value\x12#\n\x1btool_output_timeout_seconds\x18\r \x01(\r\"Z\n\x0c\x46unctionTool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\x12\x0e\n\x06strict\x18\x04 \x01(\x08\"\xe5\x01\n\tAssistant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x0cinstructions\x18\x04 \x01(\t\x12\x37\n\rconfiguration\x18\x05 \x01(\x0b\x32 .loacl.v1.AssistantConfiguration\x12\x15\n\rtools_enabled\x18\x06 \x03(\t\x12\x15\n\rmetadata_json\x18\x07 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x08 \x01(\x03\x12\x15\n\rupdated_at_ms\x18\t \x01(\x03\"\xb8\x01\n\x16\x43reateAssistantRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cinstructions\x18\x02 \x01(\t\x12\x37\n\rconfiguration\x18\x03 \x01(\x0b\x32 .loacl.v1.AssistantConfiguration\x12\x15\n\rtools_enabled\x18\x04 \x03(\t\x12\x15\n\rmetadata_json\x18\x05 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x06 \x01(\t\"A\n\x17\x43reateAssistantResponse\x12&\n\tassistant\x18\x01 \x01(\x0b\x32\x13.loacl.v1.Assistant\"!\n\x13GetAssistantRequest\x12\n\n\x02id\x18\x01 \x01(\t\">\n\x14GetAssistantResponse\x12&\n\tassistant\x18\x01 \x01(\x0b\x32\x13.loacl.v1.Assistant\">\n\x15ListAssistantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x16ListAssistantsResponse\x12\'\n\nassistants\x18\x01 \x03(\x0b\x32\x13.loacl.v1.Assistant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"a\n\x16UpdateAssistantRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\tassistant\x18\x02 \x01(\x0b\x32\x13.loacl.v1.Assistant\x12\x13\n\x0bupdate_mask\x18\x03 \x03(\t\"A\n\x17UpdateAssistantResponse\x12&\n\tassistant\x18\x01 \x01(\x0b\x32\x13.loacl.v1.Assistant\"$\n\x16\x44\x65leteAssistantRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x19\n\x17\x44\x65leteAssistantResponse2\xbe\x03\n\x10\x41ssistantService\x12V\n\x0f\x43reateAssistant\x12 .loacl.v1.CreateAssistantRequest\x1a!.loacl.v1.CreateAssistantResponse\x12M\n\x0cGetAssistant\x12\x1d.loacl.v1.GetAssistantRequest\x1a\x1e.loacl.v1.GetAssistantResponse\x12S\n\x0eListAssistants\x12\x1f.loacl.v1.ListAssistantsRequest\x1a .loacl.v1.ListAssistantsResponse\x12V\n\x0fUpdateAssistant\x12 .loacl.v1.UpdateAssistantRequest\x1a!.loacl.v1.UpdateAssistantResponse\x12V\n\x0f\x44\x65leteAssistant\x12 .loacl.v1.DeleteAssistantRequest\x1a!.loacl.v1.DeleteAssistantResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18loacl/v1/assistant.proto\x12\x08loacl.v1\x1a\x15loacl/v1/common.proto\x1a\x18loacl/v1/knowledge.proto\"\x97\x04\n\x16\x41ssistantConfiguration\x12\r\n\x05model\x18\x01 \x01(\t\x12*\n\x0btemperature\x18\x02 \x01(\x0b\x32\x15.loacl.v1.DoubleValue\x12\x19\n\x11max_output_tokens\x18\x03 \x01(\r\x12\x1a\n\x12max_history_tokens\x18\x04 \x01(\r\x12!\n\x19guest_session_ttl_seconds\x18\x05 \x01(\r\x12\"\n\x1atokens_per_session_per_day\x18\x06 \x01(\x04\x12\"\n\x1amessages_per_guest_per_day\x18\x07 \x01(\r\x12\'\n\x1fmessages_per_session_per_minute\x18\x08 \x01(\r\x12.\n\x0f\x66ollow_up_count\x18\t \x01(\x0b\x32\x15.loacl.v1.UInt32Value\x12\x10\n\x08provider\x18\n \x01(\t\x12)\n\tfunctions\x18\x0b \x03(\x0b\x32\x16.loacl.v1.FunctionTool\x12.\n\x0fmax_tool_rounds\x18\x0c \x01(\x0b\x32\x15.loacl.v1.UInt32Value\x12#\n\x1btool_output_timeout_seconds\x18\r \x01(\r\x12\x19\n\x11\x66ile_search_top_k\x18\x0e \x01(\r\x12\x1a\n\x12text_search_config\x18\x0f \x01(\t\"Z\n\x0c\x46unctionTool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\x12\x0e\n\x06strict\x18\x04 \x01(\x08\"\xe5\x01\n\tAssistant\x12\n\n\x02id\x18\x01 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x14\n\x0cinstructions\x18\x04 \x01(\t\x12\x37\n\rconfiguration\x18\x05 \x01(\x0b\x32 .loacl.v1.AssistantConfiguration\x12\x15\n\rtools_enabled\x18\x06 \x03(\t\x12\x15\n\rmetadata_json\x18\x07 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x08 \x01(\x03\x12\x15\n\rupdated_at_ms\x18\t \x01(\x03\"\xb8\x01\n\x16\x43reateAssistantRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0cinstructions\x18\x02 \x01(\t\x12\x37\n\rconfiguration\x18\x03 \x01(\x0b\x32 .loacl.v1.AssistantConfiguration\x12\x15\n\rtools_enabled\x18\x04 \x03(\t\x12\x15\n\rmetadata_json\x18\x05 \x01(\t\x12\x13\n\x0b\x65xternal_id\x18\x06 \x01(\t\"A\n\x17\x43reateAssistantResponse\x12&\n\tassistant\x18\x01 \x01(\x0b\x32\x13.loacl.v1.Assistant\"!\n\x13GetAssistantRequest\x12\n\n\x02id\x18\x01 \x01(\t\">\n\x14GetAssistantResponse\x12&\n\tassistant\x18\x01 \x01(\x0b\x32\x13.loacl.v1.Assistant\">\n\x15ListAssistantsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"Z\n\x16ListAssistantsResponse\x12\'\n\nassistants\x18\x01 \x03(\x0b\x32\x13.loacl.v1.Assistant\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"a\n\x16UpdateAssistantRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\tassistant\x18\x02 \x01(\x0b\x32\x13.loacl.v1.Assistant\x12\x13\n\x0bupdate_mask\x18\x03 \x03(\t\"A\n\x17UpdateAssistantResponse\x12&\n\tassistant\x18\x01 \x01(\x0b\x32\x13.loacl.v1.Assistant\"$\n\x16\x44\x65leteAssistantRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x19\n\x17\x44\x65leteAssistantResponse2\xe9\x05\n\x10\x41ssistantService\x12V\n\x0f\x43reateAssistant\x12 .loacl.v1.CreateAssistantRequest\x1a!.loacl.v1.CreateAssistantResponse\x12M\n\x0cGetAssistant\x12\x1d.loacl.v1.GetAssistantRequest\x1a\x1e.loacl.v1.GetAssistantResponse\x12S\n\x0eListAssistants\x12\x1f.loacl.v1.ListAssistantsRequest\x1a .loacl.v1.ListAssistantsResponse\x12V\n\x0fUpdateAssistant\x12 .loacl.v1.UpdateAssistantRequest\x1a!.loacl.v1.UpdateAssistantResponse\x12V\n\x0f\x44\x65leteAssistant\x12 .loacl.v1.DeleteAssistantRequest\x1a!.loacl.v1.DeleteAssistantResponse\x12\x64\n\x13UploadKnowledgeFile\x12$.loacl.v1.UploadKnowledgeFileRequest\x1a%.loacl.v1.UploadKnowledgeFileResponse(\x01\x12_\n\x12ListKnowledgeFiles\x12#.loacl.v1.ListKnowledgeFilesRequest\x1a$.loacl.v1.ListKnowledgeFilesResponse\x12\x62\n\x13\x44\x65leteKnowledgeFile\x12$.loacl.v1.DeleteKnowledgeFileRequest\x1a%.loacl.v1.DeleteKnowledgeFileResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'loacl_client.gen.loacl.v1.assistant_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _ASSISTANTCONFIGURATION._serialized_start=62
-  _ASSISTANTCONFIGURATION._serialized_end=542
-  _FUNCTIONTOOL._serialized_start=544
-  _FUNCTIONTOOL._serialized_end=634
-  _ASSISTANT._serialized_start=637
-  _ASSISTANT._serialized_end=866
-  _CREATEASSISTANTREQUEST._serialized_start=869
-  _CREATEASSISTANTREQUEST._serialized_end=1053
-  _CREATEASSISTANTRESPONSE._serialized_start=1055
-  _CREATEASSISTANTRESPONSE._serialized_end=1120
-  _GETASSISTANTREQUEST._serialized_start=1122
-  _GETASSISTANTREQUEST._serialized_end=1155
-  _GETASSISTANTRESPONSE._serialized_start=1157
-  _GETASSISTANTRESPONSE._serialized_end=1219
-  _LISTASSISTANTSREQUEST._serialized_start=1221
-  _LISTASSISTANTSREQUEST._serialized_end=1283
-  _LISTASSISTANTSRESPONSE._serialized_start=1285
-  _LISTASSISTANTSRESPONSE._serialized_end=1375
-  _UPDATEASSISTANTREQUEST._serialized_start=1377
-  _UPDATEASSISTANTREQUEST._serialized_end=1474
-  _UPDATEASSISTANTRESPONSE._serialized_start=1476
-  _UPDATEASSISTANTRESPONSE._serialized_end=1541
-  _DELETEASSISTANTREQUEST._serialized_start=1543
-  _DELETEASSISTANTREQUEST._serialized_end=1579
-  _DELETEASSISTANTRESPONSE._serialized_start=1581
-  _DELETEASSISTANTRESPONSE._serialized_end=1606
-  _ASSISTANTSERVICE._serialized_start=1609
-  _ASSISTANTSERVICE._serialized_end=2055
+  _ASSISTANTCONFIGURATION._serialized_start=88
+  _ASSISTANTCONFIGURATION._serialized_end=623
+  _FUNCTIONTOOL._serialized_start=625
+  _FUNCTIONTOOL._serialized_end=715
+  _ASSISTANT._serialized_start=718
+  _ASSISTANT._serialized_end=947
+  _CREATEASSISTANTREQUEST._serialized_start=950
+  _CREATEASSISTANTREQUEST._serialized_end=1134
+  _CREATEASSISTANTRESPONSE._serialized_start=1136
+  _CREATEASSISTANTRESPONSE._serialized_end=1201
+  _GETASSISTANTREQUEST._serialized_start=1203
+  _GETASSISTANTREQUEST._serialized_end=1236
+  _GETASSISTANTRESPONSE._serialized_start=1238
+  _GETASSISTANTRESPONSE._serialized_end=1300
+  _LISTASSISTANTSREQUEST._serialized_start=1302
+  _LISTASSISTANTSREQUEST._serialized_end=1364
+  _LISTASSISTANTSRESPONSE._serialized_start=1366
+  _LISTASSISTANTSRESPONSE._serialized_end=1456
+  _UPDATEASSISTANTREQUEST._serialized_start=1458
+  _UPDATEASSISTANTREQUEST._serialized_end=1555
+  _UPDATEASSISTANTRESPONSE._serialized_start=1557
+  _UPDATEASSISTANTRESPONSE._serialized_end=1622
+  _DELETEASSISTANTREQUEST._serialized_start=1624
+  _DELETEASSISTANTREQUEST._serialized_end=1660
+  _DELETEASSISTANTRESPONSE._serialized_start=1662
+  _DELETEASSISTANTRESPONSE._serialized_end=1687
+  _ASSISTANTSERVICE._serialized_start=1690
+  _ASSISTANTSERVICE._serialized_end=2435
 # @@protoc_insertion_point(module_scope)

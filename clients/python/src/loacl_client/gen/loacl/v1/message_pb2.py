@@ -13,46 +13,47 @@ _sym_db = _symbol_database.Default()
 
 from loacl_client.gen.loacl.v1 import common_pb2 as loacl_dot_v1_dot_common__pb2
 from loacl_client.gen.loacl.v1 import follow_up_pb2 as loacl_dot_v1_dot_follow__up__pb2
+from loacl_client.gen.loacl.v1 import knowledge_pb2 as loacl_dot_v1_dot_knowledge__pb2
 from loacl_client.gen.loacl.v1 import run_pb2 as loacl_dot_v1_dot_run__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16loacl/v1/message.proto\x12\x08loacl.v1\x1a\x15loacl/v1/common.proto\x1a\x18loacl/v1/follow_up.proto\x1a\x12loacl/v1/run.proto\"\xea\x01\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tthread_id\x18\x02 \x01(\t\x12\x1c\n\x04role\x18\x03 \x01(\x0e\x32\x0e.loacl.v1.Role\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12\x13\n\x0btokens_used\x18\x05 \x01(\r\x12\x10\n\x08\x66ile_ids\x18\x06 \x03(\t\x12\x15\n\rmetadata_json\x18\x07 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x08 \x01(\x03\x12&\n\ntool_calls\x18\t \x03(\x0b\x32\x12.loacl.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\n \x01(\t\"A\n\x08ToolCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\"V\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0f\n\x07\x63\x61ll_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x17\n\x0f\x61rguments_delta\x18\x04 \x01(\t\"R\n\tToolCalls\x12!\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x12.loacl.v1.ToolCall\x12\"\n\x07message\x18\x02 \x01(\x0b\x32\x11.loacl.v1.Message\"-\n\nToolOutput\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\t\"2\n\x0bToolOutputs\x12#\n\x08messages\x18\x01 \x03(\x0b\x32\x11.loacl.v1.Message\"Q\n\x18SubmitToolOutputsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12%\n\x07outputs\x18\x02 \x03(\x0b\x32\x14.loacl.v1.ToolOutput\"\x7f\n\x12SendMessageRequest\x12\x11\n\tthread_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x10\n\x08\x66ile_ids\x18\x03 \x03(\t\x12\x15\n\rmetadata_json\x18\x04 \x01(\t\x12\x1c\n\x14\x63\x61ncel_on_disconnect\x18\x05 \x01(\x08\"\x19\n\tTextDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\"H\n\x13\x46ollowUpSuggestions\x12\x31\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x1c.loacl.v1.FollowUpSuggestion\"\xa6\x03\n\x10SendMessageEvent\x12)\n\x0cuser_message\x18\x01 \x01(\x0b\x32\x11.loacl.v1.MessageH\x00\x12$\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x13.loacl.v1.TextDeltaH\x00\x12.\n\x11\x61ssistant_message\x18\x03 \x01(\x0b\x32\x11.loacl.v1.MessageH\x00\x12\x33\n\nfollow_ups\x18\x04 \x01(\x0b\x32\x1d.loacl.v1.FollowUpSuggestionsH\x00\x12\x1c\n\x03run\x18\x05 \x01(\x0b\x32\r.loacl.v1.RunH\x00\x12\x32\n\x0ftool_call_delta\x18\x06 \x01(\x0b\x32\x17.loacl.v1.ToolCallDeltaH\x00\x12)\n\ntool_calls\x18\x07 \x01(\x0b\x32\x13.loacl.v1.ToolCallsH\x00\x12-\n\x0ctool_outputs\x18\x08 \x01(\x0b\x32\x15.loacl.v1.ToolOutputsH\x00\x12\x17\n\x0fsequence_number\x18\x0f \x01(\x04\x12\x0e\n\x06run_id\x18\x10 \x01(\tB\x07\n\x05\x65vent\"O\n\x13ListMessagesRequest\x12\x11\n\tthread_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"T\n\x14ListMessagesResponse\x12#\n\x08messages\x18\x01 \x03(\x0b\x32\x11.loacl.v1.Message\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x11GetMessageRequest\x12\n\n\x02id\x18\x01 \x01(\t\"8\n\x12GetMessageResponse\x12\"\n\x07message\x18\x01 \x01(\x0b\x32\x11.loacl.v1.Message2\xd7\x04\n\x0eMessageService\x12I\n\x0bSendMessage\x12\x1c.loacl.v1.SendMessageRequest\x1a\x1a.loacl.v1.SendMessageEvent0\x01\x12M\n\x0cListMessages\x12\x1d.loacl.v1.ListMessagesRequest\x1a\x1e.loacl.v1.ListMessagesResponse\x12G\n\nGetMessage\x12\x1b.loacl.v1.GetMessageRequest\x1a\x1c.loacl.v1.GetMessageResponse\x12\x45\n\tStreamRun\x12\x1a.loacl.v1.StreamRunRequest\x1a\x1a.loacl.v1.SendMessageEvent0\x01\x12\x44\n\tCancelRun\x12\x1a.loacl.v1.CancelRunRequest\x1a\x1b.loacl.v1.CancelRunResponse\x12;\n\x06GetRun\x12\x17.loacl.v1.GetRunRequest\x1a\x18.loacl.v1.GetRunResponse\x12\x41\n\x08ListRuns\x12\x19.loacl.v1.ListRunsRequest\x1a\x1a.loacl.v1.ListRunsResponse\x12U\n\x11SubmitToolOutputs\x12\".loacl.v1.SubmitToolOutputsRequest\x1a\x1a.loacl.v1.SendMessageEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16loacl/v1/message.proto\x12\x08loacl.v1\x1a\x15loacl/v1/common.proto\x1a\x18loacl/v1/follow_up.proto\x1a\x18loacl/v1/knowledge.proto\x1a\x12loacl/v1/run.proto\"\xea\x01\n\x07Message\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tthread_id\x18\x02 \x01(\t\x12\x1c\n\x04role\x18\x03 \x01(\x0e\x32\x0e.loacl.v1.Role\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\t\x12\x13\n\x0btokens_used\x18\x05 \x01(\r\x12\x10\n\x08\x66ile_ids\x18\x06 \x03(\t\x12\x15\n\rmetadata_json\x18\x07 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x08 \x01(\x03\x12&\n\ntool_calls\x18\t \x03(\x0b\x32\x12.loacl.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\n \x01(\t\"A\n\x08ToolCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0e\x61rguments_json\x18\x03 \x01(\t\"V\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0f\n\x07\x63\x61ll_id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x17\n\x0f\x61rguments_delta\x18\x04 \x01(\t\"R\n\tToolCalls\x12!\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x12.loacl.v1.ToolCall\x12\"\n\x07message\x18\x02 \x01(\x0b\x32\x11.loacl.v1.Message\"-\n\nToolOutput\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0e\n\x06output\x18\x02 \x01(\t\"2\n\x0bToolOutputs\x12#\n\x08messages\x18\x01 \x03(\x0b\x32\x11.loacl.v1.Message\"Q\n\x18SubmitToolOutputsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12%\n\x07outputs\x18\x02 \x03(\x0b\x32\x14.loacl.v1.ToolOutput\"\x7f\n\x12SendMessageRequest\x12\x11\n\tthread_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x10\n\x08\x66ile_ids\x18\x03 \x03(\t\x12\x15\n\rmetadata_json\x18\x04 \x01(\t\x12\x1c\n\x14\x63\x61ncel_on_disconnect\x18\x05 \x01(\x08\"\x19\n\tTextDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\"H\n\x13\x46ollowUpSuggestions\x12\x31\n\x0bsuggestions\x18\x01 \x03(\x0b\x32\x1c.loacl.v1.FollowUpSuggestion\"\xda\x03\n\x10SendMessageEvent\x12)\n\x0cuser_message\x18\x01 \x01(\x0b\x32\x11.loacl.v1.MessageH\x00\x12$\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x13.loacl.v1.TextDeltaH\x00\x12.\n\x11\x61ssistant_message\x18\x03 \x01(\x0b\x32\x11.loacl.v1.MessageH\x00\x12\x33\n\nfollow_ups\x18\x04 \x01(\x0b\x32\x1d.loacl.v1.FollowUpSuggestionsH\x00\x12\x1c\n\x03run\x18\x05 \x01(\x0b\x32\r.loacl.v1.RunH\x00\x12\x32\n\x0ftool_call_delta\x18\x06 \x01(\x0b\x32\x17.loacl.v1.ToolCallDeltaH\x00\x12)\n\ntool_calls\x18\x07 \x01(\x0b\x32\x13.loacl.v1.ToolCallsH\x00\x12-\n\x0ctool_outputs\x18\x08 \x01(\x0b\x32\x15.loacl.v1.ToolOutputsH\x00\x12\x32\n\x0b\x66ile_search\x18\t \x01(\x0b\x32\x1b.loacl.v1.FileSearchResultsH\x00\x12\x17\n\x0fsequence_number\x18\x0f \x01(\x04\x12\x0e\n\x06run_id\x18\x10 \x01(\tB\x07\n\x05\x65vent\"O\n\x13ListMessagesRequest\x12\x11\n\tthread_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"T\n\x14ListMessagesResponse\x12#\n\x08messages\x18\x01 \x03(\x0b\x32\x11.loacl.v1.Message\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1f\n\x11GetMessageRequest\x12\n\n\x02id\x18\x01 \x01(\t\"8\n\x12GetMessageResponse\x12\"\n\x07message\x18\x01 \x01(\x0b\x32\x11.loacl.v1.Message2\xd7\x04\n\x0eMessageService\x12I\n\x0bSendMessage\x12\x1c.loacl.v1.SendMessageRequest\x1a\x1a.loacl.v1.SendMessageEvent0\x01\x12M\n\x0cListMessages\x12\x1d.loacl.v1.ListMessagesRequest\x1a\x1e.loacl.v1.ListMessagesResponse\x12G\n\nGetMessage\x12\x1b.loacl.v1.GetMessageRequest\x1a\x1c.loacl.v1.GetMessageResponse\x12\x45\n\tStreamRun\x12\x1a.loacl.v1.StreamRunRequest\x1a\x1a.loacl.v1.SendMessageEvent0\x01\x12\x44\n\tCancelRun\x12\x1a.loacl.v1.CancelRunRequest\x1a\x1b.loacl.v1.CancelRunResponse\x12;\n\x06GetRun\x12\x17.loacl.v1.GetRunRequest\x1a\x18.loacl.v1.GetRunResponse\x12\x41\n\x08ListRuns\x12\x19.loacl.v1.ListRunsRequest\x1a\x1a.loacl.v1.ListRunsResponse\x12U\n\x11SubmitToolOutputs\x12\".loacl.v1.SubmitToolOutputsRequest\x1a\x1a.loacl.v1.SendMessageEvent0\x01\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'loacl_client.gen.loacl.v1.message_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _MESSAGE._serialized_start=106
-  _MESSAGE._serialized_end=340
-  _TOOLCALL._serialized_start=342
-  _TOOLCALL._serialized_end=407
-  _TOOLCALLDELTA._serialized_start=409
-  _TOOLCALLDELTA._serialized_end=495
-  _TOOLCALLS._serialized_start=497
-  _TOOLCALLS._serialized_end=579
-  _TOOLOUTPUT._serialized_start=581
-  _TOOLOUTPUT._serialized_end=626
-  _TOOLOUTPUTS._serialized_start=628
-  _TOOLOUTPUTS._serialized_end=678
-  _SUBMITTOOLOUTPUTSREQUEST._serialized_start=680
-  _SUBMITTOOLOUTPUTSREQUEST._serialized_end=761
-  _SENDMESSAGEREQUEST._serialized_start=763
-  _SENDMESSAGEREQUEST._serialized_end=890
-  _TEXTDELTA._serialized_start=892
-  _TEXTDELTA._serialized_end=917
-  _FOLLOWUPSUGGESTIONS._serialized_start=919
-  _FOLLOWUPSUGGESTIONS._serialized_end=991
-  _SENDMESSAGEEVENT._serialized_start=994
-  _SENDMESSAGEEVENT._serialized_end=1416
-  _LISTMESSAGESREQUEST._serialized_start=1418
-  _LISTMESSAGESREQUEST._serialized_end=1497
-  _LISTMESSAGESRESPONSE._serialized_start=1499
-  _LISTMESSAGESRESPONSE._serialized_end=1583
-  _GETMESSAGEREQUEST._serialized_start=1585
-  _GETMESSAGEREQUEST._serialized_end=1616
-  _GETMESSAGERESPONSE._serialized_start=1618
-  _GETMESSAGERESPONSE._serialized_end=1674
-  _MESSAGESERVICE._serialized_start=1677
-  _MESSAGESERVICE._serialized_end=2276
+  _MESSAGE._serialized_start=132
+  _MESSAGE._serialized_end=366
+  _TOOLCALL._serialized_start=368
+  _TOOLCALL._serialized_end=433
+  _TOOLCALLDELTA._serialized_start=435
+  _TOOLCALLDELTA._serialized_end=521
+  _TOOLCALLS._serialized_start=523
+  _TOOLCALLS._serialized_end=605
+  _TOOLOUTPUT._serialized_start=607
+  _TOOLOUTPUT._serialized_end=652
+  _TOOLOUTPUTS._serialized_start=654
+  _TOOLOUTPUTS._serialized_end=704
+  _SUBMITTOOLOUTPUTSREQUEST._serialized_start=706
+  _SUBMITTOOLOUTPUTSREQUEST._serialized_end=787
+  _SENDMESSAGEREQUEST._serialized_start=789
+  _SENDMESSAGEREQUEST._serialized_end=916
+  _TEXTDELTA._serialized_start=918
+  _TEXTDELTA._serialized_end=943
+  _FOLLOWUPSUGGESTIONS._serialized_start=945
+  _FOLLOWUPSUGGESTIONS._serialized_end=1017
+  _SENDMESSAGEEVENT._serialized_start=1020
+  _SENDMESSAGEEVENT._serialized_end=1494
+  _LISTMESSAGESREQUEST._serialized_start=1496
+  _LISTMESSAGESREQUEST._serialized_end=1575
+  _LISTMESSAGESRESPONSE._serialized_start=1577
+  _LISTMESSAGESRESPONSE._serialized_end=1661
+  _GETMESSAGEREQUEST._serialized_start=1663
+  _GETMESSAGEREQUEST._serialized_end=1694
+  _GETMESSAGERESPONSE._serialized_start=1696
+  _GETMESSAGERESPONSE._serialized_end=1752
+  _MESSAGESERVICE._serialized_start=1755
+  _MESSAGESERVICE._serialized_end=2354
 # @@protoc_insertion_point(module_scope)
