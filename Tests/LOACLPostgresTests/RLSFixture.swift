@@ -39,9 +39,19 @@ struct RLSFixture {
                 let usageID = try c.value(
                     "INSERT INTO loacl.usage_metrics (assistant_id, metric_type, metric_value) VALUES ($1, 'files', 3) RETURNING id",
                     assistantID)
+                let knowledgeID = try c.value(
+                    """
+                    INSERT INTO loacl.knowledge_files (assistant_id, filename, file_type, file_size, sha256, chunk_count)
+                    VALUES ($1, 'k.md', 'text/markdown', 6, $2, 1) RETURNING id
+                    """, assistantID, PostgresBytea.encode(Array(repeating: 0x44, count: 32)))
+                try c.query("""
+                    INSERT INTO loacl.knowledge_chunks (file_id, assistant_id, chunk_index, content, tsv)
+                    VALUES ($1, $2, 0, 'secret', to_tsvector('simple', 'secret'))
+                    """, knowledgeID, assistantID)
                 tenant.rows = [
                     "tenants": tenantID!, "assistants": assistantID!, "assistant_quotas": assistantID!,
                     "guided_questions": questionID!, "usage_metrics": usageID!,
+                    "knowledge_files": knowledgeID!, "knowledge_chunks": knowledgeID!,
                 ]
                 assistants[label] = assistantID!
             }
@@ -111,12 +121,15 @@ struct RLSFixture {
         "usage_metrics": "metric_value = metric_value",
         "runs": "status = status",
         "run_events": "text = text",
+        "knowledge_files": "filename = filename",
+        "knowledge_chunks": "content = content",
     ]
 
     static func keyColumn(_ table: String) -> String {
         switch table {
         case "assistant_quotas": "assistant_id"
         case "run_events": "run_id"
+        case "knowledge_chunks": "file_id"
         default: "id"
         }
     }

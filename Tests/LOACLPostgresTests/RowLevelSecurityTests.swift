@@ -11,11 +11,13 @@ struct RowLevelSecurityTests {
     static let tables = [
         "tenants", "assistants", "assistant_quotas", "guided_questions", "sessions", "threads",
         "messages", "files", "follow_up_suggestions", "usage_metrics", "runs", "run_events",
+        "knowledge_files", "knowledge_chunks",
     ]
 
     /// Privileges deliberately not granted to loacl_app.
     static let notGranted: Set<String> = ["DELETE tenants", "UPDATE usage_metrics", "DELETE usage_metrics",
-                                          "DELETE runs", "UPDATE run_events", "DELETE run_events"]
+                                          "DELETE runs", "UPDATE run_events", "DELETE run_events",
+                                          "UPDATE knowledge_files", "UPDATE knowledge_chunks"]
 
     init() throws {
         database = try TestDatabase()
