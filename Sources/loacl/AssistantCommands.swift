@@ -6,7 +6,7 @@ import LOACLClient
 struct Assistants: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create, list, show, update and delete the tenant's assistants.",
-        subcommands: [Create.self, List.self, Get.self, Update.self, Delete.self])
+        subcommands: [Create.self, List.self, Get.self, Update.self, Delete.self, KnowledgeFiles.self])
 
     /// Settings shared by create and update; nil fields are left alone.
     struct Settings: ParsableArguments {

@@ -78,4 +78,9 @@ enum Output {
         parts.append(date(r.createdAtMs))
         line(parts.joined(separator: "  "))
     }
+
+    /// "<id>  guide.md  text/markdown  1234 bytes  3 chunks  <date>".
+    static func knowledgeFile(_ f: Loacl_V1_KnowledgeFile) {
+        line("\(f.id)  \(f.filename)  \(f.fileType)  \(f.fileSize) bytes  \(f.chunkCount) chunks  \(date(f.createdAtMs))")
+    }
 }
