@@ -29,8 +29,19 @@ CREATE TABLE loacl.knowledge_chunks (
 CREATE INDEX knowledge_chunks_tsv_idx ON loacl.knowledge_chunks USING gin (tsv);
 CREATE INDEX knowledge_chunks_assistant_idx ON loacl.knowledge_chunks (assistant_id);
 
+-- How many of an assistant's chunks hold each lexeme (kept by loacld on upload and delete): a
+-- search ORs only the message's rarest lexemes, so a question full of common words does not
+-- rank thousands of chunks (docs/API.md, File search).
+CREATE TABLE loacl.knowledge_terms (
+    assistant_id uuid    NOT NULL REFERENCES loacl.assistants (id) ON DELETE CASCADE,
+    lexeme       text    NOT NULL,
+    chunks       integer NOT NULL CHECK (chunks >= 0),
+    PRIMARY KEY (assistant_id, lexeme)
+);
+
 ALTER TABLE loacl.knowledge_files  ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE loacl.knowledge_chunks ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+ALTER TABLE loacl.knowledge_terms  ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 
 -- The tenant: everything of its own assistants.
 CREATE POLICY knowledge_files_tenant ON loacl.knowledge_files
@@ -44,8 +55,65 @@ CREATE POLICY knowledge_files_session_read ON loacl.knowledge_files FOR SELECT
     USING (assistant_id = (SELECT a.id FROM loacl.session_assistant() a));
 CREATE POLICY knowledge_chunks_session_read ON loacl.knowledge_chunks FOR SELECT
     USING (assistant_id = (SELECT a.id FROM loacl.session_assistant() a));
+CREATE POLICY knowledge_terms_tenant ON loacl.knowledge_terms
+    USING (assistant_id IN (SELECT t.id FROM loacl.tenant_assistant_ids() AS t(id)))
+    WITH CHECK (assistant_id IN (SELECT t.id FROM loacl.tenant_assistant_ids() AS t(id)));
+CREATE POLICY knowledge_terms_session_read ON loacl.knowledge_terms FOR SELECT
+    USING (assistant_id = (SELECT a.id FROM loacl.session_assistant() a));
+
+-- The search itself runs in a SECURITY DEFINER function: under a caller's policies PostgreSQL
+-- may not use the GIN index for `tsv @@ query` (the match operator is not leakproof, so it must
+-- wait for the policy filters) and would test every chunk of the assistant — 10 ms and more for
+-- 10,000 chunks. The function finds the caller's assistant itself (its live session, through
+-- loacl.session_assistant()) and reads only that assistant's chunks; the owner's read policies
+-- below serve it alone.
+CREATE POLICY knowledge_files_definer_read ON loacl.knowledge_files FOR SELECT TO CURRENT_USER USING (true);
+CREATE POLICY knowledge_chunks_definer_read ON loacl.knowledge_chunks FOR SELECT TO CURRENT_USER USING (true);
+CREATE POLICY knowledge_terms_definer_read ON loacl.knowledge_terms FOR SELECT TO CURRENT_USER USING (true);
+
+-- The chunks of the current session's assistant most relevant to `p_message`: the message's
+-- rarest lexemes of three or more characters, ORed — the rarest one always, then the next
+-- rarest while their chunks add up to at most 300, at most `p_terms` (a lexeme no chunk has is
+-- skipped) — ranked by ts_rank, the best `p_limit`. Only the first 300 matching chunks are
+-- ranked (a question made of common words only: a bounded cost, an approximate answer).
+CREATE FUNCTION loacl.search_knowledge(p_config regconfig, p_message text, p_terms integer, p_limit integer)
+    RETURNS TABLE (file_id uuid, filename text, chunk_index integer, content text, score real)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    assistant uuid;
+    query tsquery;
+BEGIN
+    SELECT a.id INTO assistant FROM loacl.session_assistant() a;
+    IF assistant IS NULL THEN
+        RETURN;
+    END IF;
+    SELECT to_tsquery(p_config, string_agg(quote_literal(r.lexeme), ' | ')) INTO query
+    FROM (SELECT ranked.lexeme FROM (
+              SELECT w.lexeme, row_number() OVER o AS n, sum(k.chunks) OVER o AS running
+              FROM (SELECT DISTINCT l AS lexeme FROM unnest(tsvector_to_array(to_tsvector(p_config, p_message))) AS l
+                    WHERE length(l) >= 3) w
+              JOIN loacl.knowledge_terms k ON k.assistant_id = assistant AND k.lexeme = w.lexeme AND k.chunks > 0
+              WINDOW o AS (ORDER BY k.chunks, w.lexeme)) ranked
+          WHERE ranked.n = 1 OR ranked.running <= 300
+          ORDER BY ranked.n LIMIT p_terms) r;
+    IF query IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+    SELECT m.file_id, f.filename, m.chunk_index, m.content, ts_rank(m.tsv, query)
+    FROM (SELECT c.file_id, c.chunk_index, c.content, c.tsv FROM loacl.knowledge_chunks c
+          WHERE c.assistant_id = assistant AND c.tsv @@ query LIMIT 300) m
+    JOIN loacl.knowledge_files f ON f.id = m.file_id
+    ORDER BY 5 DESC, m.file_id, m.chunk_index
+    LIMIT p_limit;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION loacl.search_knowledge(regconfig, text, integer, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION loacl.search_knowledge(regconfig, text, integer, integer) TO loacl_app;
 
 GRANT SELECT, INSERT, DELETE ON loacl.knowledge_files, loacl.knowledge_chunks TO loacl_app;
+GRANT SELECT, INSERT, UPDATE (chunks) ON loacl.knowledge_terms TO loacl_app;
 
 -- SendMessage's turn learns whether the assistant searches its files: begin_turn (0010) now
 -- returns the assistant's `tools_enabled` inside the configuration it hands back (key

@@ -48,10 +48,11 @@ struct RLSFixture {
                     INSERT INTO loacl.knowledge_chunks (file_id, assistant_id, chunk_index, content, tsv)
                     VALUES ($1, $2, 0, 'secret', to_tsvector('simple', 'secret'))
                     """, knowledgeID, assistantID)
+                try c.query("INSERT INTO loacl.knowledge_terms (assistant_id, lexeme, chunks) VALUES ($1, 'secret', 1)", assistantID)
                 tenant.rows = [
                     "tenants": tenantID!, "assistants": assistantID!, "assistant_quotas": assistantID!,
                     "guided_questions": questionID!, "usage_metrics": usageID!,
-                    "knowledge_files": knowledgeID!, "knowledge_chunks": knowledgeID!,
+                    "knowledge_files": knowledgeID!, "knowledge_chunks": knowledgeID!, "knowledge_terms": assistantID!,
                 ]
                 assistants[label] = assistantID!
             }
@@ -123,6 +124,7 @@ struct RLSFixture {
         "run_events": "text = text",
         "knowledge_files": "filename = filename",
         "knowledge_chunks": "content = content",
+        "knowledge_terms": "chunks = chunks",
     ]
 
     static func keyColumn(_ table: String) -> String {
@@ -130,6 +132,7 @@ struct RLSFixture {
         case "assistant_quotas": "assistant_id"
         case "run_events": "run_id"
         case "knowledge_chunks": "file_id"
+        case "knowledge_terms": "assistant_id"
         default: "id"
         }
     }

@@ -11,13 +11,14 @@ struct RowLevelSecurityTests {
     static let tables = [
         "tenants", "assistants", "assistant_quotas", "guided_questions", "sessions", "threads",
         "messages", "files", "follow_up_suggestions", "usage_metrics", "runs", "run_events",
-        "knowledge_files", "knowledge_chunks",
+        "knowledge_files", "knowledge_chunks", "knowledge_terms",
     ]
 
     /// Privileges deliberately not granted to loacl_app.
     static let notGranted: Set<String> = ["DELETE tenants", "UPDATE usage_metrics", "DELETE usage_metrics",
                                           "DELETE runs", "UPDATE run_events", "DELETE run_events",
-                                          "UPDATE knowledge_files", "UPDATE knowledge_chunks"]
+                                          "UPDATE knowledge_files", "UPDATE knowledge_chunks",
+                                          "DELETE knowledge_terms"]
 
     init() throws {
         database = try TestDatabase()

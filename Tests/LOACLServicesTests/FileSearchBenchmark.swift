@@ -49,12 +49,20 @@ struct FileSearchBenchmark {
                 try h.superuser("""
                     WITH f AS (
                         INSERT INTO loacl.knowledge_files (assistant_id, filename, file_type, file_size, sha256, chunk_count)
-                        VALUES ($1, $2, 'text/plain', 50000, decode(repeat('ab', 32), 'hex'), $3) RETURNING id)
-                    INSERT INTO loacl.knowledge_chunks (file_id, assistant_id, chunk_index, content, tsv)
-                    SELECT f.id, $1, r.n, r.content, to_tsvector('simple', r.content) FROM f, jsonb_to_recordset($4::jsonb) AS r(n int, content text)
+                        VALUES ($1, $2, 'text/plain', 50000, decode(repeat('ab', 32), 'hex'), $3) RETURNING id
+                    ), rows AS (
+                        SELECT r.n, r.content, to_tsvector('simple', r.content) AS tsv FROM jsonb_to_recordset($4::jsonb) AS r(n int, content text)
+                    ), c AS (
+                        INSERT INTO loacl.knowledge_chunks (file_id, assistant_id, chunk_index, content, tsv)
+                        SELECT f.id, $1, rows.n, rows.content, rows.tsv FROM f, rows
+                    )
+                    INSERT INTO loacl.knowledge_terms AS k (assistant_id, lexeme, chunks)
+                    SELECT $1, l.lexeme, count(*) FROM rows, unnest(tsvector_to_array(rows.tsv)) AS l(lexeme) GROUP BY l.lexeme
+                    ON CONFLICT (assistant_id, lexeme) DO UPDATE SET chunks = k.chunks + EXCLUDED.chunks
                     """, [assistant.id, "doc\(f).txt", String(Self.chunks / fileCount), json])
             }
             try h.superuser("ANALYZE loacl.knowledge_chunks")
+            try h.superuser("ANALYZE loacl.knowledge_terms")
             let megabytes = Double(try h.superuser("SELECT sum(octet_length(content)) FROM loacl.knowledge_chunks").scalar.flatMap(Double.init) ?? 0) / 1e6
 
             // Questions like a user's: eight to fifteen words, common and rare ones.
@@ -65,11 +73,11 @@ struct FileSearchBenchmark {
             var samples: [Double] = []
             var hitCounts: [Int] = []
             for n in 0..<(Self.queries + 50) {
-                let statement = KnowledgeSearch.statement(assistantID: assistant.id, configuration: "simple",
+                let statement = KnowledgeSearch.statement(configuration: "simple",
                                                           message: questions[n % questions.count], topK: 5)
                 let start = clock.now
                 let hits = try await database.transaction(as: identity) { connection in
-                    KnowledgeSearch.hits(try connection.pipeline([statement])[0])
+                    KnowledgeSearch.hits(try connection.commit(after: [statement])[0])
                 }
                 if n >= 50 { samples.append(Double((clock.now - start).components.attoseconds) / 1e15 + Double((clock.now - start).components.seconds) * 1000); hitCounts.append(hits.count) }
             }

@@ -68,10 +68,17 @@ extension AssistantService {
                 ), f AS (
                     INSERT INTO loacl.knowledge_files (assistant_id, filename, file_type, file_size, sha256, chunk_count)
                     SELECT $1, $2, $3, $4, $5::bytea, $6 FROM cfg RETURNING *
+                ), rows AS (
+                    SELECT r.n, r.content, to_tsvector(cfg.cfg, r.content) AS tsv
+                    FROM cfg, jsonb_to_recordset($7::jsonb) AS r(n int, content text)
                 ), c AS (
                     INSERT INTO loacl.knowledge_chunks (file_id, assistant_id, chunk_index, content, tsv)
-                    SELECT f.id, $1, r.n, r.content, to_tsvector(cfg.cfg, r.content)
-                    FROM f, cfg, jsonb_to_recordset($7::jsonb) AS r(n int, content text)
+                    SELECT f.id, $1, rows.n, rows.content, rows.tsv FROM f, rows
+                ), t AS (
+                    INSERT INTO loacl.knowledge_terms AS k (assistant_id, lexeme, chunks)
+                    SELECT $1, l.lexeme, count(*) FROM rows, pg_catalog.unnest(pg_catalog.tsvector_to_array(rows.tsv)) AS l(lexeme)
+                    GROUP BY l.lexeme
+                    ON CONFLICT (assistant_id, lexeme) DO UPDATE SET chunks = k.chunks + EXCLUDED.chunks
                 )
                 SELECT \(Self.knowledgeColumns) FROM f
                 """, [assistantID, filename, fileType, size, PostgresBytea.encode(digest), String(chunks.count), rows])])[0]
@@ -111,7 +118,18 @@ extension AssistantService {
         _ = try CallerIdentity.requireTenant()
         let id = try Validate.uuid(request.id, "id")
         let deleted = try await database.transaction { connection in
-            try connection.commit(after: [PostgresStatement("DELETE FROM loacl.knowledge_files WHERE id = $1", [id])])[0].affectedRows
+            // The file's lexemes leave the term counts in the same statement.
+            try connection.commit(after: [PostgresStatement("""
+                WITH gone AS (
+                    SELECT c.assistant_id, l.lexeme, count(*) AS n
+                    FROM loacl.knowledge_chunks c, pg_catalog.unnest(pg_catalog.tsvector_to_array(c.tsv)) AS l(lexeme)
+                    WHERE c.file_id = $1 GROUP BY c.assistant_id, l.lexeme
+                ), counted AS (
+                    UPDATE loacl.knowledge_terms k SET chunks = GREATEST(0, k.chunks - g.n)
+                    FROM gone g WHERE k.assistant_id = g.assistant_id AND k.lexeme = g.lexeme
+                )
+                DELETE FROM loacl.knowledge_files WHERE id = $1
+                """, [id])])[0].affectedRows
         }
         guard deleted == 1 else { throw RPCError.notFound("knowledge file not found") }
         return Loacl_V1_DeleteKnowledgeFileResponse()

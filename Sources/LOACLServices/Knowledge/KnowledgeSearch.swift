@@ -3,27 +3,25 @@ import LOACLMessages
 import LOACLPostgres
 
 /// The `file_search` tool: the chunks of the assistant's knowledge files most relevant to a
-/// message, by PostgreSQL full-text search — any of the message's words of three or more
-/// characters (shorter ones, "of", "on", "do", match everything and rank nothing), ranked by
-/// `ts_rank` — read as the caller's session (Row Level Security: its own assistant's files only).
+/// message, by PostgreSQL full-text search — any of the message's rarest words (see `sql`),
+/// ranked by `ts_rank` — read as the caller's session (Row Level Security: its own assistant's
+/// files only).
 enum KnowledgeSearch {
     static let defaultTopK = 5
 
-    /// $1 assistant, $2 text search configuration, $3 the message, $4 how many.
-    static let sql = """
-        SELECT c.file_id, f.filename, c.chunk_index, c.content, ts_rank(c.tsv, q.query) AS score
-        FROM (SELECT pg_catalog.to_tsquery($2::regconfig, pg_catalog.array_to_string(ARRAY(
-                  SELECT pg_catalog.quote_literal(l) FROM pg_catalog.unnest(
-                      pg_catalog.tsvector_to_array(pg_catalog.to_tsvector($2::regconfig, $3))) AS l
-                  WHERE pg_catalog.length(l) >= 3), ' | ')) AS query) q,
-             loacl.knowledge_chunks c JOIN loacl.knowledge_files f ON f.id = c.file_id
-        WHERE c.assistant_id = $1 AND c.tsv @@ q.query
-        ORDER BY score DESC, c.file_id, c.chunk_index
-        LIMIT $4
-        """
+    /// The message's lexemes that count: at most this many, the rarest among the assistant's
+    /// chunks (a lexeme no chunk has cannot match and is skipped).
+    static let queryTerms = 4
 
-    static func statement(assistantID: String, configuration: String, message: String, topK: Int) -> PostgresStatement {
-        PostgresStatement(sql, [assistantID, configuration.isEmpty ? "simple" : configuration, message, String(topK)])
+    /// `loacl.search_knowledge` (migration 0015): the current session's assistant's chunks for
+    /// the message — its rarest lexemes ORed (their counts kept in `knowledge_terms`), so the
+    /// candidates are the few chunks that share something unusual with the question, ranked by
+    /// `ts_rank`. SECURITY DEFINER so that the GIN index serves the match (see the migration).
+    /// $1 text search configuration, $2 the message, $3 how many.
+    static let sql = "SELECT file_id, filename, chunk_index, content, score FROM loacl.search_knowledge($1::regconfig, $2, \(queryTerms), $3)"
+
+    static func statement(configuration: String, message: String, topK: Int) -> PostgresStatement {
+        PostgresStatement(sql, [configuration.isEmpty ? "simple" : configuration, message, String(topK)])
     }
 
     static func hits(_ result: PostgresResult) -> [Loacl_V1_FileSearchHit] {

@@ -200,10 +200,10 @@ extension MessageService {
     private func searchFiles(_ job: ReplyJob, run: Run, chat: inout ChatRequest) async throws -> [Loacl_V1_FileSearchHit] {
         let settings = job.turnContext.assistant.settings
         let statement = KnowledgeSearch.statement(
-            assistantID: job.session.assistantID, configuration: settings.textSearchConfig, message: job.content,
+            configuration: settings.textSearchConfig, message: job.content,
             topK: settings.fileSearchTopK > 0 ? Int(settings.fileSearchTopK) : KnowledgeSearch.defaultTopK)
         let hits = try await database.transaction { connection in
-            KnowledgeSearch.hits(try connection.pipeline([statement])[0])
+            KnowledgeSearch.hits(try connection.commit(after: [statement])[0])
         }
         run.append { event in
             var results = Loacl_V1_FileSearchResults()
