@@ -25,9 +25,16 @@ struct RunFollowLatencyBenchmark {
     static let gap = Duration.milliseconds(Int(env["LOACL_BENCH_FOLLOW_GAP_MS"] ?? "") ?? 20)
     static let join = Int(env["LOACL_BENCH_FOLLOW_JOIN"] ?? "") ?? 5
 
-    /// Deltas unique across the rig's replies ("r<reply>w<n> "), so each can be timed by its text.
+    /// Deltas unique across the rig's replies ("r<reply>w<n> "), so each can be timed by its text,
+    /// one every `gap`; the events after the last delta go in one chunk with it (as OpenAI sends
+    /// them: the reply ends right after its last delta).
     static func reply(deltas: Int) -> @Sendable (Int) -> FakeOpenAIServer.Reply {
-        { index in UpstreamEndpoint.responses.reply((0..<deltas).map { "r\(index)w\($0) " }, input: 12, output: deltas, delay: gap) }
+        { index in
+            let reply = UpstreamEndpoint.responses.reply((0..<deltas).map { "r\(index)w\($0) " }, input: 12, output: deltas, delay: gap)
+            guard case .stream(let chunks, let delay, let end, let first) = reply,
+                  let last = chunks.lastIndex(where: { $0.contains("response.output_text.delta") }) else { return reply }
+            return .stream(Array(chunks[..<last]) + [chunks[last...].joined()], delay: delay, end: end, firstDelay: first)
+        }
     }
 
     typealias Received = (sequence: UInt64, delta: String?, at: ContinuousClock.Instant)
