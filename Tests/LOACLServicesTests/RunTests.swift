@@ -25,13 +25,14 @@ struct RunServer {
     let port: Int
     let client: LOACLClientConnection
 
+    /// `wrap`: what the server's Responses provider is (the benchmarks time its deltas).
     static func start(_ h: Harness, upstream: FakeOpenAIServer, factory: ChatProviderFactory,
-                      runs: RunEngine.Configuration) async throws -> RunServer {
+                      runs: RunEngine.Configuration, wrap: (any ChatProvider) -> any ChatProvider = { $0 }) async throws -> RunServer {
         let pool = PostgresPool(configuration: .init(conninfo: h.cluster.conninfo(database: h.databaseName, user: "loacl_app"),
                                                      maxConnections: 6, setup: Database.sessionSetup), logger: h.logs.logger)
         let services = DataServices(
             pool: pool, vault: try TenantKeyVault(masterKey: Harness.masterKey), jwtVerifier: JWTVerifier(secret: Harness.jwtSecret),
-            providers: ChatProviderRegistry([factory.offline, factory.responses, factory.chat], defaultName: "offline"),
+            providers: ChatProviderRegistry([factory.offline, wrap(factory.responses), factory.chat], defaultName: "offline"),
             storage: FileStorage(root: h.storageRoot, maxFileSize: 64 * 1024), runs: runs, logger: h.logs.logger)
         var methods = MethodTable()
         methods.register(contentsOf: services.methods)
@@ -145,7 +146,7 @@ struct RunRig {
 
 /// Runs `body` with a rig whose upstream answers every reply request with `reply`.
 func withRuns(_ endpoint: UpstreamEndpoint = .responses, reply: @escaping @Sendable (Int) -> FakeOpenAIServer.Reply,
-              runs: RunEngine.Configuration = .init(),
+              runs: RunEngine.Configuration = .init(), wrap: (any ChatProvider) -> any ChatProvider = { $0 },
               assistant configure: (inout Loacl_V1_CreateAssistantRequest) -> Void = { _ in },
               _ body: (RunRig) async throws -> Void) async throws {
     try await withHarness { h in
@@ -156,9 +157,9 @@ func withRuns(_ endpoint: UpstreamEndpoint = .responses, reply: @escaping @Senda
             readTimeout: .seconds(20), requestTimeout: .seconds(60), retry: UpstreamRig.fastRetry))
         var started: [RunServer] = []
         do {
-            let a = try await RunServer.start(h, upstream: upstream, factory: factory, runs: runs)
+            let a = try await RunServer.start(h, upstream: upstream, factory: factory, runs: runs, wrap: wrap)
             started.append(a)
-            let b = try await RunServer.start(h, upstream: upstream, factory: factory, runs: runs)
+            let b = try await RunServer.start(h, upstream: upstream, factory: factory, runs: runs, wrap: wrap)
             started.append(b)
             let tenantKey = "sk-test-" + Base64URL.encode(SecureRandom.bytes(18))
             let assistant = try await h.createAssistant(.tenant(tenantKey)) {

@@ -18,6 +18,8 @@ struct RunFlusher: Sendable {
         Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
+                // Stopped: what is left goes with the reply's own transaction, not one of its own.
+                if Task.isCancelled { break }
                 guard let batch = run.takeUnpersisted() else { continue }
                 // Not cancelled with the loop: a flush under way completes.
                 await Task { await flush(batch) }.value
