@@ -38,8 +38,9 @@ final class Run: Sendable {
         var followers = 0
         var stopReason: StopReason?
         var stop: (@Sendable () -> Void)?
-        /// Some other server follows this run: publish live events for it.
-        var remoteFollowers = false
+        /// Until when another server follows this run (publish live events for it): each
+        /// announcement (`ServerSignal.follow`, repeated by followers every few seconds) extends it.
+        var remoteFollowersUntil: ContinuousClock.Instant?
         var endWaiters: [CheckedContinuation<Void, Never>] = []
         /// Called with every event appended (the engine publishes it to other servers).
         var observer: (@Sendable (Event) -> Void)?
@@ -246,15 +247,22 @@ final class Run: Sendable {
 
     // MARK: - Remote followers
 
-    /// Marks that another server follows; returns true the first time.
+    /// How long one announcement of a follower on another server keeps publishing on.
+    static let remoteFollowerLease: Duration = .seconds(15)
+
+    /// Another server announced a follower; true when none was following (publishing starts).
     func remoteFollowerJoined() -> Bool {
-        state.withLock { state in
-            defer { state.remoteFollowers = true }
-            return !state.remoteFollowers
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            defer { state.remoteFollowersUntil = now + Self.remoteFollowerLease }
+            return state.remoteFollowersUntil.map { $0 < now } ?? true
         }
     }
 
-    var hasRemoteFollowers: Bool { state.withLock { $0.remoteFollowers } }
+    /// A follower on another server announced itself within `remoteFollowerLease`.
+    var hasRemoteFollowers: Bool {
+        state.withLock { state in state.remoteFollowersUntil.map { ContinuousClock.now < $0 } ?? false }
+    }
 
     /// Events after `sequence` still in the window (for a server that just started publishing).
     func windowEvents(after sequence: UInt64) -> [Event] {

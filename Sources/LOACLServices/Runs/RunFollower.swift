@@ -116,6 +116,7 @@ extension RunEngine {
         var behind = false
         var live = false
         var quiet = 0
+        var ticks = 0
         for await signal in feed.signals {
             switch signal {
             case .notification(.events(let bytes)):
@@ -137,14 +138,17 @@ extension RunEngine {
                 behind = false
             case .tick:
                 quiet += 1
+                ticks += 1
                 if behind || quiet >= 2 {
                     try await readStored()
                     behind = false
-                    if quiet >= 2, !ended {
-                        quiet = 0
-                        let instance = try await currentInstance(runID) ?? serverInstance
-                        await self.signal(.follow(runID: runID), instance: instance)
-                    }
+                }
+                // Renew the announcement (the running server publishes for a while after each),
+                // and after a quiet spell ask wherever the run is now.
+                if !ended, quiet >= 2 || ticks % 5 == 0 {
+                    let instance = quiet >= 2 ? (try await currentInstance(runID) ?? serverInstance) : serverInstance
+                    quiet = 0
+                    await self.signal(.follow(runID: runID), instance: instance)
                 }
             }
             if ended { return }
