@@ -152,6 +152,47 @@ struct RunCrashTests {
     }
 }
 
+@Suite("Runs across loacld processes")
+struct RunProcessTests {
+    /// A run on a loacld process, followed and stopped from the in-process server B: the
+    /// cancel crosses processes through PostgreSQL only, the upstream request ends, the text
+    /// so far is stored and both streams end `cancelled`.
+    @Test func aRunOnAnotherProcessIsFollowedAndCancelledFromHere() async throws {
+        try await withRuns(reply: RunTests.paced(3000, every: .milliseconds(10))) { rig in
+            try await RunningLoacld.with(rig.harness, upstream: rig.upstream, arguments: []) { a in
+                let onA = try LOACLClientConnection(configuration: ClientConfiguration(endpoint: .tcp(host: "127.0.0.1", port: a.port)))
+                let runID = Mutex("")
+                let caller = Task {
+                    try await rig.send("A long story", on: onA) { events in
+                        runID.withLock { $0 = events.runID }
+                        return false
+                    }
+                }
+                for _ in 0..<6000 where runID.withLock({ $0 }).isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                let id = runID.withLock { $0 }
+                let followed = Mutex(0)
+                let follower = Task {
+                    try await rig.follow(id, on: rig.b.client) { events in
+                        followed.withLock { $0 = events.deltaCount }
+                        return false
+                    }
+                }
+                for _ in 0..<6000 where followed.withLock({ $0 }) < 5 { try await Task.sleep(for: .milliseconds(10)) }
+                let cancelled = try await rig.cancel(id, on: rig.b)
+                #expect(cancelled.status == .cancelled)
+                let onB = try await follower.value
+                let onACaller = try await caller.value
+                await onA.close()
+                #expect(onB.finalRun?.status == .cancelled && onACaller.finalRun?.status == .cancelled)
+                #expect(onB.map(\.sequenceNumber) == (1...UInt64(onB.count)).map { $0 })
+                let stored = try #require(try rig.storedReply(cancelled.replyMessageID))
+                #expect(stored["content"] == onB.deltaText && stored["incomplete_reason"] == "cancelled")
+                #expect(await rig.upstream.waitForClosedConnections(1, timeout: .seconds(10)))
+            }
+        }
+    }
+}
+
 @Suite("Runs when their server shuts down")
 struct RunShutdownTests {
     /// SIGTERM: loacld stops taking calls, lets the run go on for the grace period, then stops
