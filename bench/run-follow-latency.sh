@@ -7,7 +7,8 @@
 #   for deltas generated after B asked; A's own SendMessage caller beside it;
 # - writes: statements (pg_stat_statements), transactions given an xid, and loacl.run_events rows
 #   for one reply streaming ~2 s, without and with a follower on B.
-# Usage: bench/run-follow-latency.sh [--debug] [follow|writes]      (as root, like scripts/test.sh)
+# - cancel: CancelRun → the upstream request's connection closes, run here and elsewhere.
+# Usage: bench/run-follow-latency.sh [--debug] [follow|writes|cancel]      (as root, like scripts/test.sh)
 # LOACL_BENCH_FOLLOW_RUNS (5), LOACL_BENCH_FOLLOW_DELTAS (300), LOACL_BENCH_FOLLOW_GAP_MS (20),
 # LOACL_BENCH_FOLLOW_JOIN (5: B starts after A's caller got that many deltas),
 # LOACL_BENCH_WRITES_DELTAS (100); LOACL_BENCH_SCRATCH the build folder, LOACL_BENCH_PG_PORT the
@@ -21,8 +22,9 @@ FILTER=RunFollowLatencyBenchmark
 case "${1:-}" in
     follow) FILTER="RunFollowLatencyBenchmark/aFollowerOnTheOtherServer" ;;
     writes) FILTER="RunFollowLatencyBenchmark/postgresWritesPerReply" ;;
+    cancel) FILTER="RunFollowLatencyBenchmark/cancelReachesTheUpstreamQuickly" ;;
 esac
-export LOACL_PG_DIR="$ROOT/.data/bench-runs-postgres" LOACL_PG_PORT="${LOACL_BENCH_PG_PORT:-54333}" LOACL_PG_TEST=1
+export LOACL_PG_DIR="$ROOT/.data/bench-runs-postgres" LOACL_PG_PORT="${LOACL_BENCH_PG_PORT:-25333}" LOACL_PG_TEST=1
 bash scripts/local-postgres.sh start
 trap 'bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
 if ! bash scripts/local-postgres.sh psql -tA -c "SHOW shared_preload_libraries" | grep -q pg_stat_statements; then

@@ -119,6 +119,36 @@ struct RunFollowLatencyBenchmark {
         }
     }
 
+    /// CancelRun → the upstream request ends: from the call's start until the fake upstream sees
+    /// the reply's connection close, for a run on the same server (A) and on the other one (B);
+    /// LOACL_BENCH_CANCEL_ROUNDS rounds each (default 20). Target: within 100 ms.
+    @Test func cancelReachesTheUpstreamQuickly() async throws {
+        let rounds = Int(Self.env["LOACL_BENCH_CANCEL_ROUNDS"] ?? "") ?? 20
+        try await withRuns(reply: Self.reply(deltas: 5_000)) { rig in
+            var here: [Double] = []
+            var elsewhere: [Double] = []
+            for round in 0..<(2 * rounds) {
+                let started = try await rig.send("round \(round)", on: rig.a.client) { $0.deltaCount == 3 }
+                let closedBefore = rig.upstream.closedConnections
+                let server = round % 2 == 0 ? rig.a : rig.b
+                let clock = ContinuousClock()
+                let start = clock.now
+                let cancel = Task { try await rig.cancel(started.runID, on: server) }
+                while rig.upstream.closedConnections == closedBefore, clock.now - start < .seconds(10) {
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+                let elapsed = (clock.now - start).ms
+                _ = try await cancel.value
+                if round % 2 == 0 { here.append(elapsed) } else { elsewhere.append(elapsed) }
+            }
+            for (name, values) in [("same server", here), ("other server", elsewhere)] {
+                print(String(format: "BENCH cancel %@: CancelRun to upstream closed p50_ms=%.1f p99_ms=%.1f max_ms=%.1f n=%d (target <= 100 ms)",
+                             name, UpstreamLatencyBenchmark.pct(values, 0.5), UpstreamLatencyBenchmark.pct(values, 0.99),
+                             UpstreamLatencyBenchmark.pct(values, 1), values.count))
+            }
+        }
+    }
+
     /// What PostgreSQL does for one reply streaming for about 2 s (100 deltas, one every 20 ms
     /// by default): statements by kind (pg_stat_statements, when the cluster preloads it),
     /// transactions that were given a transaction id (the next xid before and after), and the
