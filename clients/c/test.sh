@@ -84,6 +84,14 @@ if grep -q "UNIMPLEMENTED" "$WORK/err"; then
   skip "chat example: loacld answers UNIMPLEMENTED ($(grep -o '/loacl[^:]*' "$WORK/err" | head -1)): data services not in the server yet"
 elif [ "$rc" -eq 0 ] && [ -s "$WORK/out" ] && grep -q "^you: Hello from the C example" "$WORK/err" && grep -q "^reply stored:" "$WORK/err"; then
   ok "chat example streamed: $(head -1 "$WORK/out" | cut -c1-60)"
+  # 5. The runs example replays that (ended) run from the start, checking its sequence numbers.
+  RUN_ID="$(sed -n 's/^run: //p' "$WORK/err" | head -1)"; TOKEN="$(sed -n 's/^token: //p' "$WORK/err" | head -1)"
+  if "${VALGRIND[@]}" "$B/loacl-runs-example" --token "$TOKEN" follow "$RUN_ID" "tcp:127.0.0.1:$TCP_PORT" >"$WORK/rout" 2>"$WORK/rerr" \
+     && grep -q "^run $RUN_ID: COMPLETED" "$WORK/rout"; then
+    ok "runs example replayed run $RUN_ID: $(tail -1 "$WORK/rout")"
+  else
+    bad "runs example"; cat "$WORK/rout" "$WORK/rerr"
+  fi
 else
   bad "chat example (rc $rc)"; cat "$WORK/out" "$WORK/err"
   [ -z "${LOACL_DATABASE_URL:-}" ] && echo "(LOACL_DATABASE_URL is not set: the data services need a database)"

@@ -16,6 +16,7 @@
 #include "common.h"
 #include "loacl/v1/assistant.pb-c.h"
 #include "loacl/v1/message.pb-c.h"
+#include "loacl/v1/run.pb-c.h"
 #include "loacl/v1/session.pb-c.h"
 #include "loacl/v1/thread.pb-c.h"
 
@@ -91,6 +92,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "session: %s\n", started->session ? started->session->id : "?");
         protobuf_c_message_free_unpacked(resp, NULL);
     }
+    fprintf(stderr, "token: %s\n", token); /* to follow the run from elsewhere (loacl-runs-example) */
     loacl_metadata_entry auth[] = { { "x-loacl-session-token", token, 0 } };
     if (!thread_id) {
         Loacl__V1__CreateThreadRequest req;
@@ -125,6 +127,10 @@ int main(int argc, char **argv) {
         case LOACL__V1__SEND_MESSAGE_EVENT__EVENT_ASSISTANT_MESSAGE:
             printf("\n");
             fprintf(stderr, "reply stored: %s (%u tokens)\n", e->assistant_message->id, e->assistant_message->tokens_used);
+            break;
+        case LOACL__V1__SEND_MESSAGE_EVENT__EVENT_RUN: /* the reply is a run: resumable by id */
+            if (e->run->status == LOACL__V1__RUN_STATUS__RUN_STATUS_IN_PROGRESS && e->sequence_number == 1)
+                fprintf(stderr, "run: %s\n", e->run_id);
             break;
         case LOACL__V1__SEND_MESSAGE_EVENT__EVENT_FOLLOW_UPS:
             for (size_t i = 0; i < e->follow_ups->n_suggestions; i++) printf("follow-up: %s\n", e->follow_ups->suggestions[i]->suggestion);
