@@ -1,4 +1,5 @@
 import LOACLCore
+import LOACLServerCore
 import LOACLTLS
 import LOACLWire
 import Logging
@@ -8,13 +9,13 @@ import NIOPosix
 import ServiceLifecycle
 
 /// The LOACL RPC server: binds every configured listener (TCP, TLS, Unix) on one event loop
-/// group, runs calls through the interceptors to the method table, and shuts down gracefully
+/// group, hands each accepted connection to its listener's transport (the LOACL wire), which
+/// feeds its calls to one `ServerCore` (method table, interceptors), and shuts down gracefully
 /// (GOAWAY, drain, grace period) when its `run()` task is told to by ServiceLifecycle or
 /// `shutdownGracefully()` is called.
 public final class RPCServer: Service, Sendable {
     public let configuration: ServerConfiguration
-    private let methods: MethodTable
-    private let interceptors: [any ServerInterceptor]
+    private let loaclWire: LOACLWireTransport
     private let group: any EventLoopGroup
     private let logger: Logger
     private let tlsContext: TLSContext?
@@ -32,8 +33,8 @@ public final class RPCServer: Service, Sendable {
     public init(configuration: ServerConfiguration, methods: MethodTable, interceptors: [any ServerInterceptor] = [],
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "loacl.server")) throws {
         self.configuration = configuration
-        self.methods = methods
-        self.interceptors = interceptors
+        self.loaclWire = LOACLWireTransport(configuration: configuration.connection,
+                                            server: ServerCore(methods: methods, interceptors: interceptors), logger: logger)
         self.group = group
         self.logger = logger
         let wantsTLS = configuration.listeners.contains { if case .tls = $0 { true } else { false } }
@@ -142,7 +143,6 @@ public final class RPCServer: Service, Sendable {
             logger.notice("connection limit reached; refusing a connection", metadata: ["limit": "\(maxConnections)"])
         }
 
-        let sync = channel.pipeline.syncOperations
         let transport: PeerInfo.Transport
         switch endpoint {
         case .unix: transport = .unix
@@ -150,14 +150,11 @@ public final class RPCServer: Service, Sendable {
         case .tls: transport = .tls
         }
         if transport == .tls, let tlsContext {
-            try sync.addTLSServerHandler(context: tlsContext)
+            try channel.pipeline.syncOperations.addTLSServerHandler(context: tlsContext)
         }
         let address: String
         if case .unix(let path) = endpoint { address = path } else { address = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?" }
-        let peer = PeerInfo(transport: transport, address: address)
-        try sync.addHandler(ByteToMessageHandler(FrameDecoder(expectPreface: true, maxFrameSize: configuration.connection.maxFrameSize)))
-        try sync.addHandler(ServerConnectionHandler(configuration: configuration.connection, methods: methods,
-                                                    interceptors: interceptors, peer: peer, refusal: refusal, logger: logger))
+        try loaclWire.initializeConnection(channel, peer: PeerInfo(transport: transport, address: address), refusal: refusal)
     }
 
     private static func boundEndpoint(_ endpoint: Endpoint, _ channel: any Channel) -> Endpoint {

@@ -3,6 +3,7 @@ import Foundation
 import LOACLCore
 import LOACLPostgres
 import LOACLServer
+import LOACLServerCore
 import LOACLServices
 import LOACLTLS
 import Logging

@@ -1,6 +1,6 @@
 import LOACLCore
 import LOACLMessages
-import LOACLServer
+import LOACLServerCore
 
 /// `loacl.v1.BenchmarkService`: echo calls with no database and no credentials, for the RPC
 /// benchmark and protocol conformance tests.

@@ -3,6 +3,7 @@ import LOACLClient
 import LOACLCore
 import LOACLMessages
 import LOACLServer
+import LOACLServerCore
 import LOACLServices
 import LOACLTLS
 import Logging

@@ -3,7 +3,7 @@ import NIOCore
 
 extension ServerContext {
     /// The status the client receives for a call whose handler (or interceptor) threw `error`.
-    /// The connection handler answers with it, and the logging and metrics interceptors record
+    /// `ServerCallExecutor` ends the call with it, and the logging and metrics interceptors record
     /// it, so what they report is what the client got:
     /// - an `RPCError` as thrown, except a cancellation once the deadline has passed, which the
     ///   client received as DEADLINE_EXCEEDED (the deadline timer answers, then cancels the task);

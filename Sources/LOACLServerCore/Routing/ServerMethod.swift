@@ -1,6 +1,5 @@
 import LOACLCore
 import LOACLMessages
-import LOACLWire
 import NIOCore
 
 /// One method the server can run: its descriptor and a type-erased body. Build them with the
@@ -8,15 +7,16 @@ import NIOCore
 /// requests and encode responses; the generated service glue does this for every proto method.
 public struct ServerMethod: Sendable {
     public let descriptor: ProtoMethodDescriptor
-    let body: @Sendable (ServerStream, ServerContext) async throws -> Void
+    /// Runs the call on a transport's stream (the typed factories below build it).
+    package let body: @Sendable (any ServerCallStream, ServerContext) async throws -> Void
 
-    init(descriptor: ProtoMethodDescriptor, body: @escaping @Sendable (ServerStream, ServerContext) async throws -> Void) {
+    init(descriptor: ProtoMethodDescriptor, body: @escaping @Sendable (any ServerCallStream, ServerContext) async throws -> Void) {
         self.descriptor = descriptor
         self.body = body
     }
 
     /// Whether the client sends exactly one request message (unary and server-streaming).
-    var takesSingleRequest: Bool { !descriptor.clientStreaming }
+    package var takesSingleRequest: Bool { !descriptor.clientStreaming }
 
     private static func check<Req: ProtoMessage, Res: ProtoMessage>(
         _ d: ProtoMethodDescriptor, _: Req.Type, _: Res.Type, clientStreaming: Bool, serverStreaming: Bool
@@ -27,13 +27,22 @@ public struct ServerMethod: Sendable {
                      "\(d.path): handler message types do not match the proto definition")
     }
 
+    /// Decodes a request message; one that does not decode ends the call with INVALID_ARGUMENT.
+    static func decode<Req: ProtoMessage>(_: Req.Type, _ payload: ByteBuffer) throws -> Req {
+        do {
+            return try payload.withUnsafeReadableBytes { raw in try Req(serializedBytes: raw) } // no copy
+        } catch {
+            throw RPCError.invalidArgument("request message is not a valid \(Req.protoMessageName): \(error)")
+        }
+    }
+
     public static func unary<Req: ProtoMessage, Res: ProtoMessage>(
         _ d: ProtoMethodDescriptor,
         _ handler: @escaping @Sendable (Req, ServerContext) async throws -> Res
     ) -> ServerMethod {
         check(d, Req.self, Res.self, clientStreaming: false, serverStreaming: false)
         return ServerMethod(descriptor: d) { stream, context in
-            let request: Req = try stream.decodeSingleRequest()
+            let request = try decode(Req.self, try stream.singleRequest())
             let response = try await handler(request, context)
             try await stream.send(response)
         }
@@ -45,7 +54,7 @@ public struct ServerMethod: Sendable {
     ) -> ServerMethod {
         check(d, Req.self, Res.self, clientStreaming: false, serverStreaming: true)
         return ServerMethod(descriptor: d) { stream, context in
-            let request: Req = try stream.decodeSingleRequest()
+            let request = try decode(Req.self, try stream.singleRequest())
             try await handler(request, ResponseWriter(stream: stream), context)
         }
     }
@@ -69,43 +78,5 @@ public struct ServerMethod: Sendable {
         return ServerMethod(descriptor: d) { stream, context in
             try await handler(RequestStream(stream: stream), ResponseWriter(stream: stream), context)
         }
-    }
-}
-
-/// The request messages of a client- or bidirectional-streaming call, in order. Iteration ends
-/// when the client half-closes; a message that does not decode ends the call with
-/// INVALID_ARGUMENT. Taking a message returns its flow-control credit to the client.
-public struct RequestStream<Request: ProtoMessage>: AsyncSequence, Sendable {
-    public typealias Element = Request
-    let stream: ServerStream
-
-    public struct AsyncIterator: AsyncIteratorProtocol {
-        let stream: ServerStream
-        public mutating func next() async throws -> Request? {
-            guard let payload = try await stream.nextRequest() else { return nil }
-            do {
-                return try Request(framePayload: payload)
-            } catch {
-                throw RPCError.invalidArgument("request message is not a valid \(Request.protoMessageName): \(error)")
-            }
-        }
-    }
-
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(stream: stream) }
-}
-
-/// Sends the response messages of a server- or bidirectional-streaming call. `write` waits
-/// while the client's flow-control window is exhausted, so a slow reader slows the handler
-/// instead of growing a buffer. Writes must not overlap (await each one).
-public struct ResponseWriter<Response: ProtoMessage>: Sendable {
-    let stream: ServerStream
-
-    public func write(_ message: Response) async throws {
-        try await stream.send(message)
-    }
-
-    /// Sends response metadata in a HEADERS frame; only before the first message, at most once.
-    public func writeHeaders(_ metadata: Metadata) async throws {
-        try await stream.sendHeaders(metadata)
     }
 }

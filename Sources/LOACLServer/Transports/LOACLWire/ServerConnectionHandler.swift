@@ -1,5 +1,6 @@
 import LOACLCore
 import LOACLMessages
+import LOACLServerCore
 import LOACLTLS
 import LOACLWire
 import Logging
@@ -12,13 +13,13 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let configuration: ServerConnectionConfiguration
-    private let methods: MethodTable
-    private let interceptors: [any ServerInterceptor]
+    /// The method router and call executor every transport shares.
+    private let server: ServerCore
     private var logger: Logger
     private var peer: PeerInfo
 
     private var context: ChannelHandlerContext!
-    private var executor: EventLoopTaskExecutor?
+    private var taskExecutor: EventLoopTaskExecutor?
     private var streams: [UInt32: ServerStream] = [:]
     private var highestStreamID: UInt32 = 0
     /// Request bytes the connection's calls hold and their handlers have not taken yet.
@@ -38,11 +39,9 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     /// Set for a connection over the server's limit: answered with this GOAWAY after the preface.
     private let refusal: RPCError?
 
-    init(configuration: ServerConnectionConfiguration, methods: MethodTable, interceptors: [any ServerInterceptor], peer: PeerInfo,
-         refusal: RPCError? = nil, logger: Logger) {
+    init(configuration: ServerConnectionConfiguration, server: ServerCore, peer: PeerInfo, refusal: RPCError? = nil, logger: Logger) {
         self.configuration = configuration
-        self.methods = methods
-        self.interceptors = interceptors
+        self.server = server
         self.peer = peer
         self.refusal = refusal
         self.logger = logger
@@ -54,7 +53,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         core.attach(context)
-        if configuration.runHandlersOnEventLoop { executor = EventLoopTaskExecutor(context.eventLoop) }
+        if configuration.runHandlersOnEventLoop { taskExecutor = EventLoopTaskExecutor(context.eventLoop) }
         let resolution = configuration.timerResolution
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         timer = context.eventLoop.scheduleRepeatedTask(initialDelay: resolution, delay: resolution) { _ in
@@ -166,7 +165,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         } catch {
             return refuse(id, .invalidArgument("HEADERS payload is not a valid CallHeaders: \(error)"))
         }
-        guard let method = methods.method(forPath: headers.method) else {
+        guard let method = server.methods.method(forPath: headers.method) else {
             return refuse(id, RPCError(.unimplemented, "unknown method \(headers.method.prefix(200))"))
         }
         guard streams.count < configuration.maxConcurrentCalls else {
@@ -180,13 +179,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         }
         let stream = ServerStream(id: id, method: method, eventLoop: context.eventLoop, connection: self, initialWindow: configuration.initialWindow)
         streams[id] = stream
-        var deadline: NIODeadline?
-        if headers.timeoutMs > 0 {
-            let d = NIODeadline.now() + .milliseconds(Int64(clamping: headers.timeoutMs))
-            deadline = d
-            stream.deadlineTimer = context.eventLoop.scheduleTask(deadline: d) { [weak stream] in stream?.deadlineExceeded() }
-        }
-        let callContext = ServerContext(method: method.descriptor, metadata: metadata, deadline: deadline, peer: peer, streamID: id, logger: logger)
+        let deadline = headers.timeoutMs > 0 ? NIODeadline.now() + .milliseconds(Int64(clamping: headers.timeoutMs)) : nil
+        stream.deadlineTimer = server.executor.armDeadline(deadline, on: stream)
+        let callContext = ServerContext(method: method.descriptor, metadata: metadata, deadline: deadline, peer: peer,
+                                        transportSpecific: LOACLWireCall(streamID: id), logger: logger)
         if frame.flags.contains(.endStream) {
             stream.receiveEndOfStream()
             if method.takesSingleRequest {
@@ -202,7 +198,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     private func halfClose(_ stream: ServerStream) {
         stream.receiveEndOfStream()
-        if stream.method.takesSingleRequest && stream.singleRequest == nil {
+        if stream.method.takesSingleRequest && stream.receivedRequest == nil {
             stream.finish(.invalidArgument("\(stream.method.descriptor.path) needs exactly one request message"))
         }
     }
@@ -269,45 +265,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     // MARK: Running calls
 
     private func start(_ stream: ServerStream, _ callContext: ServerContext) {
-        let interceptors = self.interceptors
-        let operation: @Sendable () async -> Void = {
-            let status = await Self.run(stream, callContext, interceptors)
-            if stream.eventLoop.inEventLoop {
-                stream.finish(status)
-            } else {
-                stream.eventLoop.execute { stream.finish(status) }
-            }
-        }
-        if let executor {
-            stream.task = Task(executorPreference: executor, operation: operation)
-        } else {
-            stream.task = Task(operation: operation)
-        }
-    }
-
-    /// Runs interceptors and the handler; returns the call's status (nil = OK).
-    private static func run(_ stream: ServerStream, _ context: ServerContext, _ interceptors: [any ServerInterceptor]) async -> RPCError? {
-        do {
-            if interceptors.isEmpty {
-                try await stream.method.body(stream, context)
-            } else {
-                try await Self.intercept(interceptors[...], stream, context)
-            }
-            return nil
-        } catch {
-            let status = context.status(for: error)
-            if status.code == .internal && !(error is RPCError) {
-                context.logger.error("handler failed", metadata: ["method": "\(context.method.path)", "error": "\(error)"])
-            }
-            return status
-        }
-    }
-
-    private static func intercept(_ rest: ArraySlice<any ServerInterceptor>, _ stream: ServerStream, _ context: ServerContext) async throws {
-        guard let first = rest.first else { return try await stream.method.body(stream, context) }
-        try await first.intercept(context: context) { next in
-            try await Self.intercept(rest.dropFirst(), stream, next)
-        }
+        stream.task = server.executor.start(stream.method, on: stream, context: callContext, executor: taskExecutor)
     }
 
     /// Answers a call that will not run with TRAILERS.

@@ -1,24 +1,26 @@
 import LOACLCore
 import LOACLMessages
+import LOACLServerCore
 import LOACLWire
 import Logging
 import NIOCore
 
-/// One call on a connection, as the server sees it.
+/// One call on a LOACL wire connection: the LOACL wire's `ServerCallStream` (MESSAGE, HEADERS and
+/// TRAILERS frames, per-stream flow control).
 ///
 /// Concurrency: every `var` below is read and written only on the connection's event loop.
 /// The handler's task calls `send`, `nextRequest` and `sendHeaders`; those make their state
 /// changes on the loop (directly when the task already runs there, which it does when the
 /// server runs handlers on the event-loop executor). That confinement is why the class can be
 /// `@unchecked Sendable`.
-public final class ServerStream: @unchecked Sendable {
+final class ServerStream: ServerCallStream, @unchecked Sendable {
     let id: UInt32
     let method: ServerMethod
     let eventLoop: any EventLoop
     private unowned let connection: ServerConnectionHandler
 
     /// The single request of a unary or server-streaming call.
-    private(set) var singleRequest: ByteBuffer?
+    private(set) var receivedRequest: ByteBuffer?
     /// Request bytes received and not yet taken by the handler (or dropped with the call),
     /// counted against the connection's `maxInboundBuffer`.
     private var heldBytes = 0
@@ -61,7 +63,7 @@ public final class ServerStream: @unchecked Sendable {
     /// The request of a single-request call arrived; held until the call ends.
     func receiveSingleRequest(_ payload: ByteBuffer) {
         hold(payload.readableBytes)
-        singleRequest = payload
+        receivedRequest = payload
     }
 
     private func hold(_ n: Int) {
@@ -92,13 +94,9 @@ public final class ServerStream: @unchecked Sendable {
 
     // MARK: Called from the handler task
 
-    func decodeSingleRequest<M: ProtoMessage>() throws -> M {
-        guard let payload = singleRequest else { throw RPCError.internal("no request message") }
-        do {
-            return try M(framePayload: payload)
-        } catch {
-            throw RPCError.invalidArgument("request message is not a valid \(M.protoMessageName): \(error)")
-        }
+    func singleRequest() throws -> ByteBuffer {
+        guard let receivedRequest else { throw RPCError.internal("no request message") }
+        return receivedRequest
     }
 
     func nextRequest() async throws -> ByteBuffer? {
@@ -155,11 +153,6 @@ public final class ServerStream: @unchecked Sendable {
     func cancel() {
         guard !isClosed else { return }
         close()
-    }
-
-    /// The deadline passed: DEADLINE_EXCEEDED, and the handler is cancelled.
-    func deadlineExceeded() {
-        finish(RPCError(.deadlineExceeded, "deadline exceeded"))
     }
 
     private func close() {
