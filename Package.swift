@@ -20,6 +20,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
@@ -58,9 +59,11 @@ let package = Package(
         // MARK: Server core, transport-agnostic: method router, call executor (interceptors,
         // deadlines, error → status), context, interceptors, generated handler protocols
         .target(name: "LOACLServerCore", dependencies: ["LOACLCore", "LOACLMessages", nio, logging, metrics]),
-        // MARK: Server transports and listeners (the LOACL wire), feeding the core; graceful shutdown
+        // MARK: Server transports and listeners (the LOACL wire; gRPC over swift-nio-http2), feeding
+        // the core; graceful shutdown
         .target(name: "LOACLServer", dependencies: [
             "LOACLServerCore", "LOACLCore", "LOACLWire", "LOACLMessages", "LOACLTLS", nio, nioPosix, logging, metrics,
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // MARK: Upstream model providers (OpenAI Responses, OpenAI-compatible chat, offline)
@@ -116,6 +119,7 @@ let package = Package(
         .testTarget(name: "LOACLWireTests", dependencies: [
             "LOACLWire", "LOACLServer", "LOACLServerCore", "LOACLServices", "LOACLClient", "LOACLCore", "LOACLMessages", "LOACLTLS",
             nio, nioPosix, logging, .product(name: "MetricsTestKit", package: "swift-metrics"),
+            .product(name: "NIOHPACK", package: "swift-nio-http2"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -15,19 +15,24 @@ public struct ServerCallExecutor: Sendable {
     }
 
     /// Ends the call with DEADLINE_EXCEEDED when `deadline` passes (which cancels its handler).
-    /// The transport cancels the returned timer when the call ends first.
-    package func armDeadline(_ deadline: NIODeadline?, on stream: any ServerCallStream) -> Scheduled<Void>? {
-        guard let deadline else { return nil }
-        return stream.eventLoop.scheduleTask(deadline: deadline) { [weak stream] in
+    /// Call on the stream's event loop when the call opens; `call.cancel()` stops the timer.
+    package func armDeadline(_ deadline: NIODeadline?, on stream: any ServerCallStream, _ call: inout ServerCallHandle) {
+        guard let deadline else { return }
+        call.deadlineTimer = stream.eventLoop.scheduleTask(deadline: deadline) { [weak stream] in
             stream?.finish(RPCError(.deadlineExceeded, "deadline exceeded"))
         }
     }
 
     /// Runs `method` through the interceptors in a new task (preferring `executor`, e.g. the
-    /// connection's event loop), then finishes the stream with the call's status. The transport
-    /// cancels the returned task when the call ends first (cancel, deadline, disconnect).
+    /// connection's event loop), then finishes the stream with the call's status. `call.cancel()`
+    /// cancels the task when the call ends first (cancel, deadline, disconnect).
     package func start(_ method: ServerMethod, on stream: any ServerCallStream, context: ServerContext,
-                       executor: (any TaskExecutor)?) -> Task<Void, Never> {
+                       executor: (any TaskExecutor)?, _ call: inout ServerCallHandle) {
+        call.task = task(method, stream, context, executor)
+    }
+
+    private func task(_ method: ServerMethod, _ stream: any ServerCallStream, _ context: ServerContext,
+                      _ executor: (any TaskExecutor)?) -> Task<Void, Never> {
         let interceptors = self.interceptors
         let operation: @Sendable () async -> Void = {
             let status = await Self.run(method, stream, context, interceptors)

@@ -180,7 +180,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         let stream = ServerStream(id: id, method: method, eventLoop: context.eventLoop, connection: self, initialWindow: configuration.initialWindow)
         streams[id] = stream
         let deadline = headers.timeoutMs > 0 ? NIODeadline.now() + .milliseconds(Int64(clamping: headers.timeoutMs)) : nil
-        stream.deadlineTimer = server.executor.armDeadline(deadline, on: stream)
+        server.executor.armDeadline(deadline, on: stream, &stream.call)
         let callContext = ServerContext(method: method.descriptor, metadata: metadata, deadline: deadline, peer: peer,
                                         transportSpecific: LOACLWireCall(streamID: id), logger: logger)
         if frame.flags.contains(.endStream) {
@@ -265,7 +265,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     // MARK: Running calls
 
     private func start(_ stream: ServerStream, _ callContext: ServerContext) {
-        stream.task = server.executor.start(stream.method, on: stream, context: callContext, executor: taskExecutor)
+        server.executor.start(stream.method, on: stream, context: callContext, executor: taskExecutor, &stream.call)
     }
 
     /// Answers a call that will not run with TRAILERS.

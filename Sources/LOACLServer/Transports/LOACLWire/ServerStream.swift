@@ -13,7 +13,7 @@ import NIOCore
 /// changes on the loop (directly when the task already runs there, which it does when the
 /// server runs handlers on the event-loop executor). That confinement is why the class can be
 /// `@unchecked Sendable`.
-final class ServerStream: ServerCallStream, @unchecked Sendable {
+final class ServerStream: InboxCallStream, @unchecked Sendable {
     let id: UInt32
     let method: ServerMethod
     let eventLoop: any EventLoop
@@ -27,7 +27,7 @@ final class ServerStream: ServerCallStream, @unchecked Sendable {
     /// A single-request call's context, kept until its request message arrives.
     var pendingContext: ServerContext?
     /// Requests of a client- or bidi-streaming call (nil for single-request calls).
-    private var inbox: MessageInbox?
+    private(set) var inbox: MessageInbox?
     /// MESSAGE frames to the client, under flow control.
     let sender: StreamSender
     /// The client half-closed (END_STREAM).
@@ -37,8 +37,8 @@ final class ServerStream: ServerCallStream, @unchecked Sendable {
     private var sentHeaders = false
     /// Trailers sent or call cancelled: nothing more goes out.
     private(set) var isClosed = false
-    var task: Task<Void, Never>?
-    var deadlineTimer: Scheduled<Void>?
+    /// The core's deadline timer and handler task for this call.
+    var call = ServerCallHandle()
 
     init(id: UInt32, method: ServerMethod, eventLoop: any EventLoop, connection: ServerConnectionHandler, initialWindow: Int) {
         self.id = id
@@ -94,16 +94,6 @@ final class ServerStream: ServerCallStream, @unchecked Sendable {
 
     // MARK: Called from the handler task
 
-    func singleRequest() throws -> ByteBuffer {
-        guard let receivedRequest else { throw RPCError.internal("no request message") }
-        return receivedRequest
-    }
-
-    func nextRequest() async throws -> ByteBuffer? {
-        guard let inbox else { return nil }
-        return try await inbox.next(on: eventLoop)
-    }
-
     func send<M: ProtoMessage>(_ message: M) async throws {
         // Encoded on whichever thread the handler runs; the loop only queues the buffer.
         let frame = message.messageFrame(streamID: id)
@@ -157,9 +147,7 @@ final class ServerStream: ServerCallStream, @unchecked Sendable {
 
     private func close() {
         isClosed = true
-        deadlineTimer?.cancel()
-        deadlineTimer = nil
-        task?.cancel()
+        call.cancel()
         sender.close(CancellationError())
         inbox?.fail(CancellationError())
         release(heldBytes)
