@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import shutil
 import signal
+import socket
 import subprocess
+import time
 import uuid
 
 import grpc
@@ -171,3 +174,47 @@ def test_graceful_shutdown_lets_a_streaming_call_finish(draining_server):
         assert rest[-1].WhichOneof("event") == "run" and rest[-1].run.status == run_pb2.RUN_STATUS_COMPLETED
         assert stream.code() == grpc.StatusCode.OK
     assert draining_server.proc.wait(30) == 0
+
+
+def wait_for_log_line(server, *parts: str, timeout: float = 10) -> bool:
+    """Whether a line of the server's log has every one of `parts`, within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(all(p in line for p in parts) for line in server.log.read_text(errors="replace").splitlines()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_client_cancel_reaches_the_handler(server):
+    """RST_STREAM from the client cancels the handler's task: the bidi echo, waiting for its next
+    request, ends CANCELLED (the logging interceptor records it)."""
+    requests = queue.Queue()
+    with grpc.insecure_channel(server.target) as ch:
+        call = benchmark_pb2_grpc.BenchmarkServiceStub(ch).StreamingCall(iter(requests.get, None), timeout=30)
+        requests.put(benchmark_pb2.BenchmarkRequest(payload=b"ping"))
+        assert next(call).payload == b"ping"
+        call.cancel()
+        assert call.code() == grpc.StatusCode.CANCELLED
+        requests.put(None)
+    assert wait_for_log_line(server, "call failed", "code=CANCELLED", "method=/loacl.v1.BenchmarkService/StreamingCall",
+                             "peer=grpc:")
+
+
+def test_http2_garbage_closes_only_that_connection(server):
+    """A frame-level error (a malformed frame after the preface) ends that connection with GOAWAY;
+    the server serves the next one."""
+    with socket.create_connection(("127.0.0.1", int(server.target.rsplit(":", 1)[1])), timeout=10) as raw:
+        raw.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # SETTINGS
+                    + b"\x00\x00\x03\x08\x00\x00\x00\x00\x00abc")  # WINDOW_UPDATE of 3 bytes: FRAME_SIZE_ERROR
+        received = b""
+        while True:
+            chunk = raw.recv(4096)
+            if not chunk:
+                break
+            received += chunk
+            if b"\x07\x00\x00\x00\x00\x00" in received:  # a GOAWAY frame header (type 7, stream 0)
+                break
+    assert b"\x07\x00\x00\x00\x00\x00" in received
+    with grpc.insecure_channel(server.target) as ch:
+        assert health_pb2_grpc.HealthServiceStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10).version
