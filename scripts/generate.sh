@@ -3,8 +3,8 @@
 #   Sources/LOACLProtoC/               protoc-c output (.c beside include/<proto path>.pb-c.h)
 #   Sources/LOACLMessages/Generated/   Swift types + protobuf-c bridge (protoc-gen-loacl-swift)
 #   Tests/LOACLMessagesTests/Generated/ sample values for the round-trip tests
-#   Sources/LOACLServerCore/Generated/ handler protocols + `serverMethods` per loacl.v1 service
-#   Sources/LOACLClient/Generated/     typed client structs per loacl.v1 service
+#   Sources/LOACLServerCore/Generated/ handler protocols + `serverMethods` per loacl.v1 (and grpc.health.v1) service
+#   Sources/LOACLClient/Generated/     typed client structs per loacl.v1 (and grpc.health.v1) service
 #   clients/python/src/loacl_client/gen/  Python client code (clients/python/generate.sh)
 #   clients/c/gen/                     C client's protobuf-c code (clients/c/generate.sh)
 # usage: scripts/generate.sh           regenerate in place

@@ -22,6 +22,8 @@ public final class RPCServer: Service, Sendable {
     /// TLS for `tls:` listeners (ALPN `loacl/1`) and for `grpcs:` ones (ALPN `h2`).
     private let tlsContexts: [Listener.Wire: TLSContext]
     private let state = NIOLockedValueBox(State())
+    /// Set once the graceful shutdown starts.
+    public let drainState: ServerDrainState
     private let closedPromise: EventLoopPromise<Void>
 
     private struct State {
@@ -32,9 +34,12 @@ public final class RPCServer: Service, Sendable {
 
     /// Throws `TLSError` when the TLS certificate, key or CA cannot be loaded, and
     /// `RPCServerError.missingTLSConfiguration` for a `tls:` or `grpcs:` listener without TLS settings.
+    /// - Parameter drainState: set when the graceful shutdown starts (for readiness reporting).
     public init(configuration: ServerConfiguration, methods: MethodTable, interceptors: [any ServerInterceptor] = [],
+                drainState: ServerDrainState = ServerDrainState(),
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "loacl.server")) throws {
         self.configuration = configuration
+        self.drainState = drainState
         let core = ServerCore(methods: methods, interceptors: interceptors)
         self.loaclWire = LOACLWireTransport(configuration: configuration.connection, server: core, logger: logger)
         self.grpc = GRPCTransport(configuration: configuration.grpc, server: core,
@@ -96,6 +101,7 @@ public final class RPCServer: Service, Sendable {
             try? await closedPromise.futureResult.get()
             return
         }
+        drainState.startDraining()
         logger.info("shutting down", metadata: ["connections": "\(connections.count)"])
         for listener in listeners { try? await listener.close() }
         for connection in connections {

@@ -189,7 +189,8 @@ struct Serve: AsyncParsableCommand {
         }
 
         var methods = MethodTable()
-        methods.register(contentsOf: HealthService(database: pool).serverMethods)
+        let health = HealthService(database: pool)
+        methods.register(contentsOf: health.serverMethods)
         if !disableBenchmarkService && settings.value("disable-benchmark-service") != "true" {
             methods.register(contentsOf: BenchmarkService().serverMethods)
         }
@@ -199,10 +200,15 @@ struct Serve: AsyncParsableCommand {
             methods.register(contentsOf: runtime.services.methods)
             dataServices = runtime
         }
+        // The standard health service (gRPC probes) reports every service registered above.
+        let drainState = ServerDrainState()
+        methods.register(contentsOf: StandardHealthService(health: health, services: methods.serviceNames,
+                                                           drainState: drainState).serverMethods)
 
         let server: RPCServer
         do {
-            server = try RPCServer(configuration: configuration, methods: methods, interceptors: [MetricsInterceptor(), LoggingInterceptor(logger: logger)] + (dataServices.map { [$0.services.authInterceptor] } ?? []), logger: logger)
+            server = try RPCServer(configuration: configuration, methods: methods, interceptors: [MetricsInterceptor(), LoggingInterceptor(logger: logger)] + (dataServices.map { [$0.services.authInterceptor] } ?? []),
+                                   drainState: drainState, logger: logger)
             try await server.start()
         } catch {
             logger.critical("cannot start: \(error)")

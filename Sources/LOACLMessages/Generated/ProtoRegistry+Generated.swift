@@ -2,6 +2,8 @@
 
 extension ProtoRegistry {
     static let generatedMessageTypes: [any ProtoMessage.Type] = [
+        Grpc_Health_V1_HealthCheckRequest.self,
+        Grpc_Health_V1_HealthCheckResponse.self,
         Loacl_Testing_V1_Leaf.self,
         Loacl_Testing_V1_Everything.self,
         Loacl_Testing_V1_Everything.Inner.self,
@@ -106,6 +108,7 @@ extension ProtoRegistry {
     ]
 
     static let generatedServices: [ProtoServiceDescriptor] = [
+        Grpc_Health_V1_Health.descriptor,
         Loacl_Testing_V1_KitchenService.descriptor,
         Loacl_V1_AssistantService.descriptor,
         Loacl_V1_BenchmarkService.descriptor,

@@ -23,4 +23,12 @@ public struct MethodTable: Sendable {
     public func method(forPath path: String) -> ServerMethod? { methods[path] }
 
     public var paths: [String] { methods.keys.sorted() }
+
+    /// Full names of the services with at least one method, e.g. "loacl.v1.MessageService".
+    public var serviceNames: Set<String> {
+        Set(methods.values.map { method in
+            let path = method.descriptor.path.dropFirst() // "/pkg.Service/Method"
+            return String(path.prefix { $0 != "/" })
+        })
+    }
 }

@@ -2,6 +2,30 @@
 
 import LOACLMessages
 
+extension Grpc_Health_V1_HealthCheckRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.service = Samples.string(v)
+        return m
+    }
+}
+
+extension Grpc_Health_V1_HealthCheckResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.status = Grpc_Health_V1_HealthCheckResponse.ServingStatus(rawValue: Samples.enumRaw(v, known: Grpc_Health_V1_HealthCheckResponse.ServingStatus.allCases))
+        return m
+    }
+}
+
 extension Loacl_Testing_V1_Leaf: SampleProviding {
     /// The number of variants needed to set each member of every oneof once.
     static var sampleVariants: Int { 1 }
@@ -1433,6 +1457,8 @@ extension Loacl_Wire_V1_GoAway: SampleProviding {
 
 /// Every message type with its sample function, for tests that iterate over all of them.
 let allSampleTypes: [any SampleProviding.Type] = [
+    Grpc_Health_V1_HealthCheckRequest.self,
+    Grpc_Health_V1_HealthCheckResponse.self,
     Loacl_Testing_V1_Leaf.self,
     Loacl_Testing_V1_Everything.self,
     Loacl_Testing_V1_Everything.Inner.self,
@@ -1538,6 +1564,7 @@ let allSampleTypes: [any SampleProviding.Type] = [
 
 /// The generator's method tables, keyed by service name, to compare with protobuf-c's.
 let generatedMethodTables: [String: [ProtoMethodDescriptor]] = [
+    "grpc.health.v1.Health": Grpc_Health_V1_Health.Method.all,
     "loacl.testing.v1.KitchenService": Loacl_Testing_V1_KitchenService.Method.all,
     "loacl.v1.AssistantService": Loacl_V1_AssistantService.Method.all,
     "loacl.v1.BenchmarkService": Loacl_V1_BenchmarkService.Method.all,

@@ -16,6 +16,7 @@ import grpc
 import pytest
 
 from conftest import needs_database
+from grpc_health.v1 import health_pb2 as std_health_pb2, health_pb2_grpc as std_health_pb2_grpc
 from loacl.v1 import (assistant_pb2, assistant_pb2_grpc, benchmark_pb2, benchmark_pb2_grpc, file_pb2, file_pb2_grpc,
                       health_pb2, health_pb2_grpc, message_pb2, message_pb2_grpc, run_pb2, session_pb2,
                       session_pb2_grpc, thread_pb2, thread_pb2_grpc)
@@ -25,6 +26,21 @@ def test_health_check(server):
     with grpc.insecure_channel(server.target) as ch:
         response = health_pb2_grpc.HealthServiceStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10)
     assert response.version
+
+
+def test_standard_health_service(server):
+    """grpc.health.v1.Health, as Kubernetes gRPC probes and load balancers ask it."""
+    with grpc.insecure_channel(server.target) as ch:
+        health = std_health_pb2_grpc.HealthStub(ch)
+        serving = std_health_pb2.HealthCheckResponse.SERVING
+        assert health.Check(std_health_pb2.HealthCheckRequest(), timeout=10).status == serving
+        assert health.Check(std_health_pb2.HealthCheckRequest(service="loacl.v1.BenchmarkService"), timeout=10).status == serving
+        with pytest.raises(grpc.RpcError) as info:
+            health.Check(std_health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=10)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        watch = health.Watch(std_health_pb2.HealthCheckRequest(), timeout=10)
+        assert next(watch).status == serving
+        watch.cancel()
 
 
 def test_grpc_over_a_unix_socket(server):
@@ -162,14 +178,19 @@ def test_non_grpc_requests_get_http_errors_and_the_server_serves_on(server):
 
 
 def test_graceful_shutdown_lets_a_streaming_call_finish(draining_server):
-    """SIGTERM mid-reply: GOAWAY, the SendMessage stream still ends OK, loacld exits 0."""
+    """SIGTERM mid-reply: GOAWAY, grpc.health.v1 Watch reports NOT_SERVING, the SendMessage stream
+    still ends OK, loacld exits 0."""
     needs_database()
     with grpc.insecure_channel(draining_server.target) as ch:
         md, thread = new_guest(ch)
         stream = send_message(ch, md, thread, "Hello before shutdown", timeout=60)
+        watch = std_health_pb2_grpc.HealthStub(ch).Watch(std_health_pb2.HealthCheckRequest(), timeout=60)
+        assert next(watch).status == std_health_pb2.HealthCheckResponse.SERVING
         first = next(stream)
         assert first.WhichOneof("event") == "run"
         draining_server.proc.send_signal(signal.SIGTERM)
+        # Draining: the watcher hears NOT_SERVING and its stream ends; the reply still completes.
+        assert [r.status for r in watch] == [std_health_pb2.HealthCheckResponse.NOT_SERVING]
         rest = list(stream)
         assert rest[-1].WhichOneof("event") == "run" and rest[-1].run.status == run_pb2.RUN_STATUS_COMPLETED
         assert stream.code() == grpc.StatusCode.OK

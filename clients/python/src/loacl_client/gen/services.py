@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from loacl_client._method import Method, MethodKind
+from loacl_client.gen.grpc.health.v1 import health_pb2 as _grpc_health_v1_health_pb2
 from loacl_client.gen.loacl.testing.v1 import kitchen_sink_pb2 as _loacl_testing_v1_kitchen_sink_pb2
 from loacl_client.gen.loacl.v1 import assistant_pb2 as _loacl_v1_assistant_pb2
 from loacl_client.gen.loacl.v1 import benchmark_pb2 as _loacl_v1_benchmark_pb2
@@ -27,6 +28,48 @@ if TYPE_CHECKING:
     from loacl_client.aio import (AsyncChannel, AsyncStreamStream, AsyncStreamUnary, AsyncUnaryStream,
                                   AsyncUnaryUnary)
     from loacl_client.channel import Channel, StreamStream, StreamUnary, UnaryStream, UnaryUnary
+
+
+class Health:
+    """Health checking (grpc.health.v1).
+
+    Method descriptors of `grpc.health.v1.Health`.
+    """
+
+    NAME = "grpc.health.v1.Health"
+    Check: Method[_grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse] = Method(
+        "/grpc.health.v1.Health/Check", MethodKind.UNARY, _grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse)
+    """The status now; NOT_FOUND for a service the server does not have."""
+    Watch: Method[_grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse] = Method(
+        "/grpc.health.v1.Health/Watch", MethodKind.SERVER_STREAMING, _grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse)
+    """The status now, then each change, until the client cancels."""
+    METHODS = (Check, Watch)
+
+
+class HealthStub:
+    """Health checking (grpc.health.v1).
+
+    `grpc.health.v1.Health` over a blocking :class:`~loacl_client.Channel`.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        self.Check: UnaryUnary[_grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse] = channel.method(Health.Check)
+        """The status now; NOT_FOUND for a service the server does not have."""
+        self.Watch: UnaryStream[_grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse] = channel.method(Health.Watch)
+        """The status now, then each change, until the client cancels."""
+
+
+class HealthAsyncStub:
+    """Health checking (grpc.health.v1).
+
+    `grpc.health.v1.Health` over an asyncio :class:`~loacl_client.aio.AsyncChannel`.
+    """
+
+    def __init__(self, channel: AsyncChannel) -> None:
+        self.Check: AsyncUnaryUnary[_grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse] = channel.method(Health.Check)
+        """The status now; NOT_FOUND for a service the server does not have."""
+        self.Watch: AsyncUnaryStream[_grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse] = channel.method(Health.Watch)
+        """The status now, then each change, until the client cancels."""
 
 
 class KitchenService:
@@ -640,5 +683,5 @@ class UsageServiceAsyncStub:
         """Totals by metric type, optionally per day."""
 
 
-SERVICES = (KitchenService, AssistantService, BenchmarkService, FileService, FollowUpService, GuidedQuestionService, HealthService, MessageService, SessionService, ThreadService, UsageService)
+SERVICES = (Health, KitchenService, AssistantService, BenchmarkService, FileService, FollowUpService, GuidedQuestionService, HealthService, MessageService, SessionService, ThreadService, UsageService)
 """Every service descriptor class, in proto file order."""
