@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates everything derived from proto/:
 #   Sources/LOACLProtoC/               protoc-c output (.c beside include/<proto path>.pb-c.h)
-#   Sources/LOACLMessages/Generated/   Swift types + protobuf-c bridge (protoc-gen-loacl-swift)
+#   Sources/LOACLMessages/Generated/   Swift types + protobuf-c bridge (protoc-gen-loacl-swift), and
+#                                      every file's descriptor for server reflection (descriptor_set_swift.py)
 #   Tests/LOACLMessagesTests/Generated/ sample values for the round-trip tests
-#   Sources/LOACLServerCore/Generated/ handler protocols + `serverMethods` per loacl.v1 (and grpc.health.v1) service
-#   Sources/LOACLClient/Generated/     typed client structs per loacl.v1 (and grpc.health.v1) service
+#   Sources/LOACLServerCore/Generated/ handler protocols + `serverMethods` per loacl.v1 (and grpc.health.v1, grpc.reflection.*) service
+#   Sources/LOACLClient/Generated/     typed client structs per loacl.v1 (and grpc.health.v1, grpc.reflection.*) service
 #   clients/python/src/loacl_client/gen/  Python client code (clients/python/generate.sh)
 #   clients/c/gen/                     C client's protobuf-c code (clients/c/generate.sh)
 # usage: scripts/generate.sh           regenerate in place
@@ -83,6 +84,9 @@ mkdir -p "$SAMPLES_OUT"
 protoc --descriptor_set_in="$STAGE/all.pb" \
   --plugin=protoc-gen-loacl-swift="$PLUGIN_DIR/protoc-gen-loacl-swift" \
   --loacl-swift_opt=samples --loacl-swift_out="$SAMPLES_OUT" "${ALL_FILES[@]}"
+
+# Every file's descriptor, for server reflection.
+python3 "$PLUGIN_DIR/descriptor_set_swift.py" "$STAGE/all.pb" > "$SWIFT_OUT/ProtoFileDescriptors+Generated.swift"
 
 # Service stubs: handler protocols for the server, typed clients for the Swift client.
 for side in server client; do

@@ -200,10 +200,12 @@ struct Serve: AsyncParsableCommand {
             methods.register(contentsOf: runtime.services.methods)
             dataServices = runtime
         }
-        // The standard health service (gRPC probes) reports every service registered above.
+        // The standard health service (gRPC probes) and server reflection (grpcurl & co) report
+        // every service registered above.
         let drainState = ServerDrainState()
         methods.register(contentsOf: StandardHealthService(health: health, services: methods.serviceNames,
                                                            drainState: drainState).serverMethods)
+        methods.register(contentsOf: ReflectionService(services: methods.serviceNames).serverMethods)
 
         let server: RPCServer
         do {

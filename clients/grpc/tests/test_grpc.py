@@ -16,7 +16,10 @@ import grpc
 import pytest
 
 from conftest import needs_database
+from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_health.v1 import health_pb2 as std_health_pb2, health_pb2_grpc as std_health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 from loacl.v1 import (assistant_pb2, assistant_pb2_grpc, benchmark_pb2, benchmark_pb2_grpc, file_pb2, file_pb2_grpc,
                       health_pb2, health_pb2_grpc, message_pb2, message_pb2_grpc, run_pb2, session_pb2,
                       session_pb2_grpc, thread_pb2, thread_pb2_grpc)
@@ -41,6 +44,35 @@ def test_standard_health_service(server):
         watch = health.Watch(std_health_pb2.HealthCheckRequest(), timeout=10)
         assert next(watch).status == serving
         watch.cancel()
+
+
+def test_server_reflection_lists_services_and_resolves_methods(server):
+    """grpcurl-style discovery with no .proto files: grpcio-reflection's client (v1alpha)."""
+    with grpc.insecure_channel(server.target) as ch:
+        database = ProtoReflectionDescriptorDatabase(ch)
+        services = database.get_services()
+        assert {"loacl.v1.BenchmarkService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"} <= set(services)
+        pool = DescriptorPool(database)
+        send = pool.FindMethodByName("loacl.v1.MessageService.SendMessage")
+        assert send.input_type.full_name == "loacl.v1.SendMessageRequest"
+        assert send.output_type.full_name == "loacl.v1.SendMessageEvent" and send.server_streaming
+        assert "run_id" in [f.name for f in pool.FindMessageTypeByName("loacl.v1.SendMessageEvent").fields]
+
+
+def test_server_reflection_v1(server):
+    """The v1 service (same messages as v1alpha on the wire): list services, an unknown symbol."""
+    with grpc.insecure_channel(server.target) as ch:
+        info = ch.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+        answers = list(info(iter([reflection_pb2.ServerReflectionRequest(list_services=""),
+                                  reflection_pb2.ServerReflectionRequest(file_containing_symbol="no.Such"),
+                                  reflection_pb2.ServerReflectionRequest(file_by_filename="loacl/v1/message.proto")]),
+                            timeout=10))
+    assert "loacl.v1.HealthService" in [s.name for s in answers[0].list_services_response.service]
+    assert answers[1].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+    files = answers[2].file_descriptor_response.file_descriptor_proto
+    assert len(files) > 1  # the file, then what it imports
 
 
 def test_grpc_over_a_unix_socket(server):
