@@ -61,7 +61,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Maximum client connections open at once; more are refused with GOAWAY RESOURCE_EXHAUSTED (default 1024).")
     var maxConnections: Int?
 
-    @Option(help: "Seconds a new connection has to complete its TLS handshake and send the LOACL preface (default 10).")
+    @Option(help: "Seconds a new connection has to complete its TLS handshake and send the LOACL (or HTTP/2) preface (default 10).")
     var handshakeTimeout: Int?
 
     @Option(help: "Close connections idle for this many seconds (default 300).")
@@ -166,7 +166,10 @@ struct Serve: AsyncParsableCommand {
             configuration.grpc.maxMessageSize = n
         }
         if let n = try settings.int("max-connections") { configuration.maxConnections = n }
-        if let n = try settings.int("handshake-timeout") { configuration.connection.handshakeTimeout = .seconds(Int64(n)) }
+        if let n = try settings.int("handshake-timeout") {
+            configuration.connection.handshakeTimeout = .seconds(Int64(n))
+            configuration.grpc.handshakeTimeout = .seconds(Int64(n))
+        }
         if let n = try settings.int("idle-timeout") {
             configuration.connection.idleTimeout = .seconds(Int64(n))
             configuration.grpc.idleTimeout = .seconds(Int64(n))

@@ -57,10 +57,11 @@ def database_flags() -> List[str]:
 
 @pytest.fixture(scope="session")
 def server(workdir: Path) -> Iterator[Server]:
-    """A grpc: listener and a LOACL wire one beside it; offline replies 30 ms a word, so a
-    short deadline passes mid-reply."""
+    """grpc:, tcp: and grpc+unix: listeners; offline replies 30 ms a word, so a short deadline
+    passes mid-reply; a 2 s handshake timeout."""
     s = Server(workdir, "grpc", [f"grpc:127.0.0.1:{free_port()}", f"tcp:127.0.0.1:{free_port()}",
-                                 f"grpc+unix:{workdir / 'grpc.sock'}"], database_flags(), {"LOACL_OFFLINE_WORD_DELAY_MS": "30"})
+                                 f"grpc+unix:{workdir / 'grpc.sock'}"], database_flags() + ["--handshake-timeout", "2"],
+               {"LOACL_OFFLINE_WORD_DELAY_MS": "30"})
     s.unix_target = f"unix:{workdir / 'grpc.sock'}"
     yield s
     s.stop()

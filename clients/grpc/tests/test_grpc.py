@@ -271,3 +271,19 @@ def test_http2_garbage_closes_only_that_connection(server):
     assert b"\x07\x00\x00\x00\x00\x00" in received
     with grpc.insecure_channel(server.target) as ch:
         assert health_pb2_grpc.HealthServiceStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10).version
+
+
+def test_silent_connections_are_closed_after_the_handshake_timeout(server):
+    """A client that never sends the HTTP/2 preface is closed after --handshake-timeout (2 s);
+    a working connection outlives it."""
+    with grpc.insecure_channel(server.target) as ch:
+        health = health_pb2_grpc.HealthServiceStub(ch)
+        health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+        with socket.create_connection(("127.0.0.1", int(server.target.rsplit(":", 1)[1])), timeout=10) as silent:
+            started = time.monotonic()
+            while silent.recv(4096):  # the server's SETTINGS, then end of stream
+                pass
+            assert 1.5 < time.monotonic() - started < 8
+        health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+    log = server.log.read_text(errors="replace")
+    assert log.count("HTTP/2 preface not received in time") == 1

@@ -11,6 +11,9 @@ public struct GRPCConfiguration: Sendable {
     public var maxHeaderListSize = 16 * 1024
     /// Flow-control window the server grants each stream and the connection for request bytes.
     public var targetWindowSize = 1024 * 1024
+    /// A connection whose first HTTP/2 frame (after the TLS handshake, on grpcs: listeners) has
+    /// not arrived this long after it was accepted is closed: a slow or silent client holds nothing.
+    public var handshakeTimeout: TimeAmount = .seconds(10)
     /// A connection with no open streams for this long is closed (GOAWAY).
     public var idleTimeout: TimeAmount? = .minutes(5)
     /// Send a keepalive PING after this long without traffic; close when it is not answered

@@ -8,19 +8,49 @@ import NIOHTTP2
 /// The connection-level part of the gRPC transport that swift-nio-http2 does not do itself:
 /// turns the server's `GracefulShutdown` into NIO's quiesce event (GOAWAY, drain, close by
 /// `NIOHTTP2ServerConnectionManagementHandler`), keeps the peer (with its TLS client
-/// certificate) for new streams, and answers a connection over the server's limit with GOAWAY.
+/// certificate) for new streams, closes a connection whose first HTTP/2 frame does not arrive
+/// within the handshake timeout (slowloris), and answers one over the server's limit with GOAWAY.
 final class GRPCConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
     private(set) var peer: PeerInfo
     private let refusal: RPCError?
+    private let handshakeTimeout: TimeAmount
     private let logger: Logger
+    private var handshakeTimer: Scheduled<Void>?
 
-    init(peer: PeerInfo, refusal: RPCError?, logger: Logger) {
+    init(peer: PeerInfo, refusal: RPCError?, handshakeTimeout: TimeAmount, logger: Logger) {
         self.peer = peer
         self.refusal = refusal
+        self.handshakeTimeout = handshakeTimeout
         self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        handshakeTimer = context.eventLoop.scheduleTask(in: handshakeTimeout) {
+            let (handler, context) = bound.value
+            handler.logger.info("HTTP/2 preface not received in time; closing connection",
+                                metadata: ["peer": "\(handler.peer.address)", "timeout": "\(handler.handshakeTimeout)"])
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        handshakeTimer?.cancel()
+    }
+
+    /// A frame arrived: the client's preface and SETTINGS are in (the handshake is done).
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
+        context.fireChannelRead(data)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        handshakeTimer?.cancel()
+        context.fireChannelInactive()
     }
 
     func channelActive(context: ChannelHandlerContext) {

@@ -17,7 +17,8 @@ struct GRPCTransport: ConnectionTransport {
     let logger: Logger
 
     func initializeConnection(_ channel: any Channel, peer: PeerInfo, refusal: RPCError?) throws {
-        let connection = GRPCConnectionHandler(peer: peer, refusal: refusal, logger: logger)
+        let connection = GRPCConnectionHandler(peer: peer, refusal: refusal, handshakeTimeout: configuration.handshakeTimeout,
+                                               logger: logger)
         let manager = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
             configuration: .init(maxIdleTime: configuration.idleTimeout, maxAge: nil, maxGraceTime: nil,
