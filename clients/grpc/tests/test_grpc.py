@@ -103,6 +103,17 @@ def test_unary_echo_and_bidi_with_binary_metadata(server):
         assert call.code() == grpc.StatusCode.OK
 
 
+def test_responses_larger_than_the_flow_control_window(server):
+    """3 MiB replies, far over the client's initial HTTP/2 window: unary (the message waits for
+    window updates, the trailers behind it) and 20 of them on one bidi stream."""
+    size = 3 * 1024 * 1024
+    with grpc.insecure_channel(server.target) as ch:
+        bench = benchmark_pb2_grpc.BenchmarkServiceStub(ch)
+        assert len(bench.UnaryCall(benchmark_pb2.BenchmarkRequest(response_size=size), timeout=30).payload) == size
+        replies = bench.StreamingCall(iter([benchmark_pb2.BenchmarkRequest(response_size=size)] * 20), timeout=60)
+        assert [len(r.payload) for r in replies] == [size] * 20
+
+
 def test_unknown_method_is_unimplemented(server):
     with grpc.insecure_channel(server.target) as ch:
         unknown = ch.unary_unary("/loacl.v1.NoSuchService/Nothing", request_serializer=lambda b: b,

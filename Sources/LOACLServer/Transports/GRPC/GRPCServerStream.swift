@@ -15,7 +15,8 @@ import NIOHTTP2
 /// server-streaming calls read until their one message is complete (bounded by
 /// `maxMessageSize`); streaming calls read while fewer than `targetWindowSize` request bytes
 /// wait for the handler, so HTTP/2 WINDOW_UPDATEs go out only as the handler takes messages.
-/// Each response message's write is awaited, so a slow reader slows the handler.
+/// A response message's write is awaited whenever the stream channel is not writable (its
+/// HTTP/2 window or the socket is full), so a slow reader slows the handler.
 ///
 /// Concurrency: every `var` is touched on the channel's event loop only; the handler task's
 /// calls hop there (or run there directly on the event-loop executor), hence `@unchecked`.
@@ -201,12 +202,18 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
             return buffer
         }
         try await onLoop { stream in
-            if stream.method?.descriptor.serverStreaming == false && stream.sentMessages > 0 {
+            let streaming = stream.method?.descriptor.serverStreaming ?? false
+            if !streaming && stream.sentMessages > 0 {
                 throw RPCError.internal("sent more than one response")
             }
             stream.sendHeadersIfNeeded(Metadata())
             stream.sentMessages += 1
-            return stream.write(.data(.init(data: .byteBuffer(buffer))), flush: true)
+            // A single response goes out with the trailers (one flush); a stream's messages at once.
+            let written = stream.write(.data(.init(data: .byteBuffer(buffer))), flush: streaming)
+            // Wait for the write (flushed) only when the stream's window or the socket is full.
+            guard let context = stream.context, !context.channel.isWritable else { return nil }
+            if !streaming { context.flush() }
+            return written
         }
     }
 
@@ -218,19 +225,20 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
         }
     }
 
-    /// Runs `body` on the event loop (at once when already there) and awaits the write it returns.
-    private func onLoop(_ body: @escaping @Sendable (GRPCServerStream) throws -> EventLoopFuture<Void>) async throws {
-        let future: EventLoopFuture<Void>
+    /// Runs `body` on the event loop (at once when already there) and awaits the write it returns,
+    /// if any.
+    private func onLoop(_ body: @escaping @Sendable (GRPCServerStream) throws -> EventLoopFuture<Void>?) async throws {
+        let future: EventLoopFuture<Void>?
         if eventLoop.inEventLoop {
             guard !isClosed else { throw CancellationError() }
             future = try body(self)
         } else {
-            future = eventLoop.flatSubmit {
-                guard !self.isClosed else { return self.eventLoop.makeFailedFuture(CancellationError()) }
-                do { return try body(self) } catch { return self.eventLoop.makeFailedFuture(error) }
-            }
+            future = try await eventLoop.submit {
+                guard !self.isClosed else { throw CancellationError() }
+                return try body(self)
+            }.get()
         }
-        try await future.get()
+        try await future?.get()
     }
 
     private func sendHeadersIfNeeded(_ metadata: Metadata) {
