@@ -21,6 +21,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
@@ -64,6 +65,8 @@ let package = Package(
         .target(name: "LOACLServer", dependencies: [
             "LOACLServerCore", "LOACLCore", "LOACLWire", "LOACLMessages", "LOACLTLS", nio, nioPosix, logging, metrics,
             .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            // gzip for gRPC messages (zlib through compress-nio).
+            .product(name: "CompressNIO", package: "compress-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // MARK: Upstream model providers (OpenAI Responses, OpenAI-compatible chat, offline)

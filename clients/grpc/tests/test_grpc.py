@@ -2,6 +2,7 @@
 the same services, interceptors and statuses as on the LOACL wire (docs/GRPC.md)."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import queue
@@ -112,6 +113,34 @@ def test_responses_larger_than_the_flow_control_window(server):
         assert len(bench.UnaryCall(benchmark_pb2.BenchmarkRequest(response_size=size), timeout=30).payload) == size
         replies = bench.StreamingCall(iter([benchmark_pb2.BenchmarkRequest(response_size=size)] * 20), timeout=60)
         assert [len(r.payload) for r in replies] == [size] * 20
+
+
+def test_gzip_in_both_directions(server):
+    """grpcio compresses its requests with gzip; loacld decompresses them and, as the client
+    accepts gzip, compresses its replies (unary, and a bidi stream of compressible payloads)."""
+    text = b"LOACL speaks gRPC. " * 5000
+    with grpc.insecure_channel(server.target, compression=grpc.Compression.Gzip) as ch:
+        bench = benchmark_pb2_grpc.BenchmarkServiceStub(ch)
+        assert bench.UnaryCall(benchmark_pb2.BenchmarkRequest(payload=text), timeout=10).payload == text
+        call = bench.StreamingCall(iter([benchmark_pb2.BenchmarkRequest(payload=text)] * 5), timeout=10)
+        assert [r.payload for r in call] == [text] * 5
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_gzip_reply_on_the_wire(server, tmp_path):
+    """What grpcio hides: the reply really is gzip (grpc-encoding header, compressed flag set)."""
+    text = b"LOACL speaks gRPC. " * 5000
+    message = gzip.compress(benchmark_pb2.BenchmarkRequest(payload=text).SerializeToString())
+    (tmp_path / "body").write_bytes(b"\x01" + len(message).to_bytes(4, "big") + message)
+    out = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-D", str(tmp_path / "headers"), "-o", str(tmp_path / "reply"),
+                          "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", "grpc-encoding: gzip",
+                          "-H", "grpc-accept-encoding: gzip", "--data-binary", f"@{tmp_path / 'body'}",
+                          f"http://{server.target}/loacl.v1.BenchmarkService/UnaryCall"], capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "grpc-encoding: gzip" in (tmp_path / "headers").read_text().lower()
+    reply = (tmp_path / "reply").read_bytes()
+    assert reply[0] == 1 and int.from_bytes(reply[1:5], "big") == len(reply) - 5 < len(text) // 10
+    assert benchmark_pb2.BenchmarkResponse.FromString(gzip.decompress(reply[5:])).payload == text
 
 
 def test_unknown_method_is_unimplemented(server):

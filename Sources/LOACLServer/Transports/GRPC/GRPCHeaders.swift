@@ -5,9 +5,10 @@ import NIOHPACK
 /// The response side of gRPC's headers: response headers, trailers (Trailers-Only too) and the
 /// encodings they need (`-bin` values in base64, `grpc-message` percent-encoded).
 enum GRPCHeaders {
-    /// `:status 200` and the content type, then `metadata`.
-    static func response(_ metadata: Metadata = Metadata()) -> HPACKHeaders {
-        var headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc", "grpc-accept-encoding": "identity"]
+    /// `:status 200`, the content type and encodings, then `metadata`.
+    static func response(_ metadata: Metadata = Metadata(), encoding: GRPCEncoding = .identity) -> HPACKHeaders {
+        var headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc", "grpc-accept-encoding": GRPCEncoding.accepted]
+        if encoding != .identity { headers.add(name: "grpc-encoding", value: encoding.rawValue) }
         append(metadata, to: &headers)
         return headers
     }

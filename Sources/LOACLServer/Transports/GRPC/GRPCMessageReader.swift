@@ -24,23 +24,26 @@ struct GRPCMessageReader {
         }
     }
 
-    /// The next complete message (a slice of the received bytes, no copy), or nil until more
-    /// bytes arrive. Throws the status the call ends with for a compressed message (only
-    /// `identity` is accepted) or one larger than `maxMessageSize`.
-    mutating func next() throws(RPCError) -> ByteBuffer? {
+    /// One length-prefixed message: its bytes (a slice of the received bytes, no copy) and
+    /// whether its compressed flag is set.
+    struct Message {
+        var bytes: ByteBuffer
+        var compressed: Bool
+    }
+
+    /// The next complete message, or nil until more bytes arrive. Throws the status the call ends
+    /// with for a malformed prefix or a message larger than `maxMessageSize`.
+    mutating func next() throws(RPCError) -> Message? {
         guard var view = buffer, view.readableBytes >= 5,
               let flag = view.readInteger(as: UInt8.self), let length = view.readInteger(as: UInt32.self)
         else { return nil }
-        guard flag == 0 else {
-            if flag == 1 { throw RPCError(.internal, "compressed message, but the call's grpc-encoding is identity") }
-            throw RPCError(.internal, "malformed message prefix (flag \(flag))")
-        }
+        guard flag <= 1 else { throw RPCError(.internal, "malformed message prefix (flag \(flag))") }
         guard Int(length) <= maxMessageSize else {
             throw RPCError(.resourceExhausted, "message of \(length) bytes exceeds the limit of \(maxMessageSize)")
         }
-        guard let message = view.readSlice(length: Int(length)) else { return nil }
+        guard let bytes = view.readSlice(length: Int(length)) else { return nil }
         buffer = view
-        return message
+        return Message(bytes: bytes, compressed: flag == 1)
     }
 }
 
@@ -48,12 +51,17 @@ extension ByteBuffer {
     /// A gRPC length-prefixed message: flag 0 (not compressed), u32 length, then `size` bytes
     /// that `pack` writes (protobuf-c packs the message straight into the buffer).
     mutating func writeGRPCMessage(size: Int, pack: (UnsafeMutableRawBufferPointer) -> Void) {
-        writeInteger(UInt8(0))
-        writeInteger(UInt32(size))
+        writeGRPCPrefix(compressed: false, length: size)
         guard size > 0 else { return }
         writeWithUnsafeMutableBytes(minimumWritableBytes: size) { raw in
             pack(UnsafeMutableRawBufferPointer(rebasing: raw[0..<size]))
             return size
         }
+    }
+
+    /// The 5-byte prefix of a length-prefixed message.
+    mutating func writeGRPCPrefix(compressed: Bool, length: Int) {
+        writeInteger(UInt8(compressed ? 1 : 0))
+        writeInteger(UInt32(length))
     }
 }

@@ -9,6 +9,10 @@ struct GRPCRequestHead {
     var path: String
     var metadata: Metadata
     var deadline: NIODeadline?
+    /// The requests' encoding (`grpc-encoding`).
+    var encoding = GRPCEncoding.identity
+    /// Whether the client takes gzip-compressed responses (`grpc-accept-encoding`).
+    var acceptsGzip = false
 
     /// Why a request is not served, and how it is answered.
     enum Rejection: Error {
@@ -37,9 +41,13 @@ struct GRPCRequestHead {
             throw .status(RPCError(.unimplemented, "missing :path"))
         }
         self.path = path
-        if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
-            throw .status(RPCError(.unimplemented, "message encoding \(encoding.prefix(32)) is not supported (identity only)"))
+        if let name = headers.first(name: "grpc-encoding") {
+            guard let encoding = GRPCEncoding(rawValue: name) else {
+                throw .status(RPCError(.unimplemented, "message encoding \(name.prefix(32)) is not supported (\(GRPCEncoding.accepted))"))
+            }
+            self.encoding = encoding
         }
+        acceptsGzip = headers[canonicalForm: "grpc-accept-encoding"].contains { $0 == "gzip" }
         if let timeout = headers.first(name: "grpc-timeout") {
             guard let amount = Self.timeout(timeout) else {
                 throw .status(RPCError(.invalidArgument, "malformed grpc-timeout \(timeout.prefix(32))"))

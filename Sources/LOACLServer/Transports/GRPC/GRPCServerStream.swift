@@ -35,6 +35,9 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
     private var method: ServerMethod?
     private var callContext: ServerContext?
     private var reader: GRPCMessageReader
+    /// Requests' encoding, and responses' (gzip when the request was and the client accepts it).
+    private var requestEncoding = GRPCEncoding.identity
+    private var responseEncoding = GRPCEncoding.identity
     private(set) var receivedRequest: ByteBuffer?
     private(set) var inbox: MessageInbox?
     /// Request bytes in the inbox, not yet taken by the handler.
@@ -124,6 +127,8 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
             return finish(RPCError(.unimplemented, "unknown method \(head.path.prefix(200))"))
         }
         self.method = method
+        requestEncoding = head.encoding
+        responseEncoding = head.encoding == .gzip && head.acceptsGzip ? .gzip : .identity
         let streamID = try? context?.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)
         let callContext = ServerContext(method: method.descriptor, metadata: head.metadata, deadline: head.deadline, peer: peer,
                                         transportSpecific: GRPCCall(streamID: streamID.map { Int($0) }), logger: logger)
@@ -140,7 +145,9 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
         guard let method else { return } // refused before; the rest of the body is dropped
         reader.append(bytes)
         do {
-            while let message = try reader.next() {
+            while let next = try reader.next() {
+                let message = next.compressed
+                    ? try requestEncoding.decompress(next.bytes, limit: configuration.maxMessageSize) : next.bytes
                 if method.takesSingleRequest {
                     guard receivedRequest == nil else {
                         return finish(.invalidArgument("\(method.descriptor.path) takes one request message"))
@@ -192,8 +199,8 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
 
     func send<M: ProtoMessage>(_ message: M) async throws {
         let limit = configuration.maxMessageSize
-        // Packed on whichever thread the handler runs; the loop only writes the buffer.
-        let buffer: ByteBuffer = try message.withPacked { size, pack in
+        // Packed (and compressed) on whichever thread the handler runs; the loop only writes.
+        var packed: ByteBuffer = try message.withPacked { size, pack in
             guard size <= limit else {
                 throw RPCError(.resourceExhausted, "response message of \(size) bytes exceeds the limit of \(limit)")
             }
@@ -201,6 +208,13 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
             buffer.writeGRPCMessage(size: size, pack: pack)
             return buffer
         }
+        if responseEncoding == .gzip {
+            let compressed = try GRPCEncoding.gzipped(packed.getSlice(at: packed.readerIndex + 5, length: packed.readableBytes - 5)!)
+            packed.clear()
+            packed.writeGRPCPrefix(compressed: true, length: compressed.readableBytes)
+            packed.writeImmutableBuffer(compressed)
+        }
+        let buffer = packed
         try await onLoop { stream in
             let streaming = stream.method?.descriptor.serverStreaming ?? false
             if !streaming && stream.sentMessages > 0 {
@@ -244,7 +258,7 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
     private func sendHeadersIfNeeded(_ metadata: Metadata) {
         guard !sentHeaders else { return }
         sentHeaders = true
-        _ = write(.headers(.init(headers: GRPCHeaders.response(metadata))), flush: false)
+        _ = write(.headers(.init(headers: GRPCHeaders.response(metadata, encoding: responseEncoding))), flush: false)
     }
 
     /// Writes `payload` (if any), flushing when asked; the future completes once it is written.
