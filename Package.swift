@@ -20,6 +20,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
@@ -55,9 +57,16 @@ let package = Package(
         .target(name: "LOACLCore", dependencies: ["LOACLMessages"]),
         // MARK: LOACL wire v1: preface, frames, frame codec
         .target(name: "LOACLWire", dependencies: ["LOACLCore", "LOACLMessages", nio]),
-        // MARK: Server transport (listeners, connection state machine, dispatch)
+        // MARK: Server core, transport-agnostic: method router, call executor (interceptors,
+        // deadlines, error → status), context, interceptors, generated handler protocols
+        .target(name: "LOACLServerCore", dependencies: ["LOACLCore", "LOACLMessages", nio, logging, metrics]),
+        // MARK: Server transports and listeners (the LOACL wire; gRPC over swift-nio-http2), feeding
+        // the core; graceful shutdown
         .target(name: "LOACLServer", dependencies: [
-            "LOACLCore", "LOACLWire", "LOACLMessages", "LOACLTLS", nio, nioPosix, logging, metrics,
+            "LOACLServerCore", "LOACLCore", "LOACLWire", "LOACLMessages", "LOACLTLS", nio, nioPosix, logging, metrics,
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            // gzip for gRPC messages (zlib through compress-nio).
+            .product(name: "CompressNIO", package: "compress-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         // MARK: Upstream model providers (OpenAI Responses, OpenAI-compatible chat, offline)
@@ -66,7 +75,7 @@ let package = Package(
         ]),
         // MARK: Service implementations (one folder per service)
         .target(name: "LOACLServices", dependencies: [
-            "LOACLServer", "LOACLCore", "LOACLMessages", "LOACLPostgres", "LOACLCrypto", "LOACLUpstream", logging, metrics, nio, nioPosix,
+            "LOACLServerCore", "LOACLCore", "LOACLMessages", "LOACLPostgres", "LOACLCrypto", "LOACLUpstream", logging, metrics, nio, nioPosix,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             // JWKS downloads (Identity/JWKSDownload.swift).
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -78,7 +87,7 @@ let package = Package(
 
         // MARK: Executables
         .executableTarget(name: "loacld", dependencies: [
-            "LOACLServer", "LOACLServices", "LOACLMigrations", "LOACLPostgres", "LOACLTLS", logging, metrics, nio, nioPosix,
+            "LOACLServer", "LOACLServerCore", "LOACLServices", "LOACLMigrations", "LOACLPostgres", "LOACLTLS", logging, metrics, nio, nioPosix,
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -107,12 +116,13 @@ let package = Package(
             "LOACLUpstream", "LOACLFakeOpenAI", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "LOACLServicesTests", dependencies: [
-            "LOACLServices", "LOACLServer", "LOACLClient", "LOACLPostgres", "LOACLMigrations", "LOACLCrypto",
+            "LOACLServices", "LOACLServer", "LOACLServerCore", "LOACLClient", "LOACLPostgres", "LOACLMigrations", "LOACLCrypto",
             "LOACLUpstream", "LOACLFakeOpenAI", "LOACLTestKeys", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "LOACLWireTests", dependencies: [
-            "LOACLWire", "LOACLServer", "LOACLServices", "LOACLClient", "LOACLCore", "LOACLMessages", "LOACLTLS",
+            "LOACLWire", "LOACLServer", "LOACLServerCore", "LOACLServices", "LOACLClient", "LOACLCore", "LOACLMessages", "LOACLTLS",
             nio, nioPosix, logging, .product(name: "MetricsTestKit", package: "swift-metrics"),
+            .product(name: "NIOHPACK", package: "swift-nio-http2"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -27,6 +27,7 @@ MODES="${MODES:-unary streaming}"
 NO_BUILD="${NO_BUILD:-0}"
 LOACL="${LOACL:-auto}"                   # auto: run LOACL if the main package can build it
 LOACL_SCRATCH="${LOACL_SCRATCH:-$REPO_DIR/.build-bench}"
+LOACL_BINDIR="${LOACL_BINDIR:-}"         # prebuilt loacld + loacl-bench to run instead (with --no-build; for A/B runs)
 LOACLD_ARGS="${LOACLD_ARGS:-}"           # extra loacld flags (database, config, …)
 BUILD_TIMEOUT="${BUILD_TIMEOUT:-3600}"   # seconds; the first grpc-swift-2 build is long
 SERVER_START_TIMEOUT="${SERVER_START_TIMEOUT:-60}"
@@ -203,7 +204,7 @@ build_loacl() {
 }
 bench_loacl() {
   local bindir mode port sock
-  bindir="$(cd "$REPO_DIR" && swift build -c release --scratch-path "$LOACL_SCRATCH" --show-bin-path)"
+  bindir="${LOACL_BINDIR:-$(cd "$REPO_DIR" && swift build -c release --scratch-path "$LOACL_SCRATCH" --show-bin-path)}"
   local server="$bindir/loacld" client="$bindir/loacl-bench"
   local extra=()
   # shellcheck disable=SC2206 # word splitting of user-supplied extra flags is intended

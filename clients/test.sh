@@ -5,8 +5,9 @@
 #                            server has data services, a throwaway PostgreSQL is started (best effort)
 #                            on port LOACL_CLIENTS_PG_PORT (default 25340)
 # Installs what is missing (apt: valgrind libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-# libssl-dev; pip: the client into a virtualenv), runs the C tests, then pytest (whose summary line
-# closes the output). Exit status non-zero when anything failed.
+# libssl-dev curl; pip: the client into a virtualenv, grpcio & co into another), runs the C tests,
+# then pytest for the Python client and for stock grpcio (clients/grpc). Exit status non-zero when
+# anything failed.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -16,7 +17,7 @@ export LOACLD
 
 # ---- system packages, only when missing -----------------------------------------------------------
 missing=()
-for pkg in valgrind libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libssl-dev; do
+for pkg in valgrind libprotobuf-c-dev protobuf-c-compiler protobuf-compiler libssl-dev curl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -66,4 +67,6 @@ bash "$HERE/python/generate.sh" --check || status=1
 bash "$HERE/c/generate.sh" --check || status=1
 echo "== Python client (pytest clients/python/tests)"
 (cd "$HERE/python" && "$PY" -m pytest -rs tests) || status=1
+echo "== stock gRPC client: grpcio against grpc:/grpcs: listeners (clients/grpc/test.sh)"
+bash "$HERE/grpc/test.sh" || status=1
 exit "$status"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Regenerates everything derived from proto/:
 #   Sources/LOACLProtoC/               protoc-c output (.c beside include/<proto path>.pb-c.h)
-#   Sources/LOACLMessages/Generated/   Swift types + protobuf-c bridge (protoc-gen-loacl-swift)
+#   Sources/LOACLMessages/Generated/   Swift types + protobuf-c bridge (protoc-gen-loacl-swift), and
+#                                      every file's descriptor for server reflection (descriptor_set_swift.py)
 #   Tests/LOACLMessagesTests/Generated/ sample values for the round-trip tests
-#   Sources/LOACLServer/Generated/     handler protocols + `serverMethods` per loacl.v1 service
-#   Sources/LOACLClient/Generated/     typed client structs per loacl.v1 service
+#   Sources/LOACLServerCore/Generated/ handler protocols + `serverMethods` per loacl.v1 (and grpc.health.v1, grpc.reflection.*) service
+#   Sources/LOACLClient/Generated/     typed client structs per loacl.v1 (and grpc.health.v1, grpc.reflection.*) service
 #   clients/python/src/loacl_client/gen/  Python client code (clients/python/generate.sh)
 #   clients/c/gen/                     C client's protobuf-c code (clients/c/generate.sh)
 # usage: scripts/generate.sh           regenerate in place
@@ -84,10 +85,13 @@ protoc --descriptor_set_in="$STAGE/all.pb" \
   --plugin=protoc-gen-loacl-swift="$PLUGIN_DIR/protoc-gen-loacl-swift" \
   --loacl-swift_opt=samples --loacl-swift_out="$SAMPLES_OUT" "${ALL_FILES[@]}"
 
+# Every file's descriptor, for server reflection.
+python3 "$PLUGIN_DIR/descriptor_set_swift.py" "$STAGE/all.pb" > "$SWIFT_OUT/ProtoFileDescriptors+Generated.swift"
+
 # Service stubs: handler protocols for the server, typed clients for the Swift client.
 for side in server client; do
   case "$side" in
-    server) STUB_OUT="$STAGE/Sources/LOACLServer/Generated" ;;
+    server) STUB_OUT="$STAGE/Sources/LOACLServerCore/Generated" ;;
     client) STUB_OUT="$STAGE/Sources/LOACLClient/Generated" ;;
   esac
   mkdir -p "$STUB_OUT"
@@ -101,7 +105,7 @@ done
 "$ROOT/clients/c/generate.sh" "$STAGE/clients/c/gen" >/dev/null
 
 GENERATED_DIRS=("Sources/LOACLProtoC" "Sources/LOACLMessages/Generated" "Tests/LOACLMessagesTests/Generated"
-                "Sources/LOACLServer/Generated" "Sources/LOACLClient/Generated"
+                "Sources/LOACLServerCore/Generated" "Sources/LOACLClient/Generated"
                 "clients/python/src/loacl_client/gen" "clients/c/gen")
 
 # ---- compare or install -------------------------------------------------------------------------

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   pkg-config libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-  libpq-dev libssl-dev openssl postgresql postgresql-client
+  libpq-dev libssl-dev openssl postgresql postgresql-client zlib1g-dev curl
   valgrind make gcc python3-venv poppler-utils
 )
 PYTHON_PROTOBUF="protobuf==4.21.12"   # matches Debian 12's protoc 3.21.12

@@ -8,7 +8,9 @@ public enum Endpoint: Sendable, Hashable, CustomStringConvertible {
     public struct ParseError: Error, CustomStringConvertible, Sendable {
         public let text: String
         public let reason: String
-        public var description: String { "invalid address \"\(text)\": \(reason) (expected unix:/path, tcp:host:port or tls:host:port)" }
+        /// The forms accepted where the text was read.
+        public var expected = "unix:/path, tcp:host:port or tls:host:port"
+        public var description: String { "invalid address \"\(text)\": \(reason) (expected \(expected))" }
     }
 
     public init(parsing text: String) throws(ParseError) {

@@ -1,4 +1,5 @@
 import LOACLCore
+import LOACLServerCore
 import LOACLTLS
 import LOACLWire
 import Logging
@@ -7,18 +8,22 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
-/// The LOACL RPC server: binds every configured listener (TCP, TLS, Unix) on one event loop
-/// group, runs calls through the interceptors to the method table, and shuts down gracefully
+/// The LOACL RPC server: binds every configured listener (TCP, TLS, Unix; LOACL wire or gRPC) on
+/// one event loop group, hands each accepted connection to its listener's transport, which feeds
+/// its calls to one `ServerCore` (method table, interceptors), and shuts down gracefully
 /// (GOAWAY, drain, grace period) when its `run()` task is told to by ServiceLifecycle or
 /// `shutdownGracefully()` is called.
 public final class RPCServer: Service, Sendable {
     public let configuration: ServerConfiguration
-    private let methods: MethodTable
-    private let interceptors: [any ServerInterceptor]
+    private let loaclWire: LOACLWireTransport
+    private let grpc: GRPCTransport
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let tlsContext: TLSContext?
+    /// TLS for `tls:` listeners (ALPN `loacl/1`) and for `grpcs:` ones (ALPN `h2`).
+    private let tlsContexts: [Listener.Wire: TLSContext]
     private let state = NIOLockedValueBox(State())
+    /// Set once the graceful shutdown starts.
+    public let drainState: ServerDrainState
     private let closedPromise: EventLoopPromise<Void>
 
     private struct State {
@@ -28,34 +33,42 @@ public final class RPCServer: Service, Sendable {
     }
 
     /// Throws `TLSError` when the TLS certificate, key or CA cannot be loaded, and
-    /// `RPCServerError.missingTLSConfiguration` for a `tls:` listener without TLS settings.
+    /// `RPCServerError.missingTLSConfiguration` for a `tls:` or `grpcs:` listener without TLS settings.
+    /// - Parameter drainState: set when the graceful shutdown starts (for readiness reporting).
     public init(configuration: ServerConfiguration, methods: MethodTable, interceptors: [any ServerInterceptor] = [],
+                drainState: ServerDrainState = ServerDrainState(),
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "loacl.server")) throws {
         self.configuration = configuration
-        self.methods = methods
-        self.interceptors = interceptors
+        self.drainState = drainState
+        let core = ServerCore(methods: methods, interceptors: interceptors)
+        self.loaclWire = LOACLWireTransport(configuration: configuration.connection, server: core, logger: logger)
+        self.grpc = GRPCTransport(configuration: configuration.grpc, server: core,
+                                  runHandlersOnEventLoop: configuration.connection.runHandlersOnEventLoop, logger: logger)
         self.group = group
         self.logger = logger
-        let wantsTLS = configuration.listeners.contains { if case .tls = $0 { true } else { false } }
-        if wantsTLS {
-            guard let tls = configuration.tls else { throw RPCServerError.missingTLSConfiguration }
-            self.tlsContext = try TLSContext(configuration: tls)
-        } else {
-            self.tlsContext = nil
+        var tlsContexts: [Listener.Wire: TLSContext] = [:]
+        for listener in configuration.listeners {
+            guard case .tls = listener.endpoint, tlsContexts[listener.wire] == nil else { continue }
+            guard var tls = configuration.tls else { throw RPCServerError.missingTLSConfiguration }
+            if listener.wire == .grpc { tls.alpnProtocols = ["h2"] }
+            tlsContexts[listener.wire] = try TLSContext(configuration: tls)
         }
+        self.tlsContexts = tlsContexts
         self.closedPromise = group.any().makePromise()
     }
 
-    /// Binds every listener. Returns the bound endpoints (with the real port for `:0`).
+    /// Binds every listener. Returns the bound endpoints (with the real port for `:0`), in the
+    /// order of `configuration.listeners`.
     @discardableResult
     public func start() async throws -> [Endpoint] {
         var bound: [Endpoint] = []
         do {
-            for endpoint in configuration.listeners {
-                let channel = try await bind(endpoint)
+            for listener in configuration.listeners {
+                let channel = try await bind(listener)
                 state.withLockedValue { $0.listeners.append(channel) }
-                bound.append(Self.boundEndpoint(endpoint, channel))
-                logger.info("listening", metadata: ["endpoint": "\(Self.boundEndpoint(endpoint, channel))"])
+                let endpoint = Self.boundEndpoint(listener.endpoint, channel)
+                bound.append(endpoint)
+                logger.info("listening", metadata: ["endpoint": "\(Listener(listener.wire, endpoint))"])
             }
         } catch {
             for channel in state.withLockedValue({ $0.listeners }) { try? await channel.close() }
@@ -88,6 +101,7 @@ public final class RPCServer: Service, Sendable {
             try? await closedPromise.futureResult.get()
             return
         }
+        drainState.startDraining()
         logger.info("shutting down", metadata: ["connections": "\(connections.count)"])
         for listener in listeners { try? await listener.close() }
         for connection in connections {
@@ -106,15 +120,15 @@ public final class RPCServer: Service, Sendable {
 
     // MARK: Binding
 
-    private func bind(_ endpoint: Endpoint) async throws -> any Channel {
+    private func bind(_ listener: Listener) async throws -> any Channel {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: configuration.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture { try self.initializeConnection(channel, endpoint: endpoint) }
+                channel.eventLoop.makeCompletedFuture { try self.initializeConnection(channel, listener: listener) }
             }
-        switch endpoint {
+        switch listener.endpoint {
         case .unix(let path):
             return try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
         case .tcp(let host, let port), .tls(let host, let port):
@@ -123,7 +137,7 @@ public final class RPCServer: Service, Sendable {
         }
     }
 
-    private func initializeConnection(_ channel: any Channel, endpoint: Endpoint) throws {
+    private func initializeConnection(_ channel: any Channel, listener: Listener) throws {
         let key = ObjectIdentifier(channel)
         let maxConnections = configuration.maxConnections
         let admitted = state.withLockedValue { s -> Bool? in
@@ -142,22 +156,30 @@ public final class RPCServer: Service, Sendable {
             logger.notice("connection limit reached; refusing a connection", metadata: ["limit": "\(maxConnections)"])
         }
 
-        let sync = channel.pipeline.syncOperations
-        let transport: PeerInfo.Transport
-        switch endpoint {
-        case .unix: transport = .unix
-        case .tcp: transport = .tcp
-        case .tls: transport = .tls
+        if case .tls = listener.endpoint, let tlsContext = tlsContexts[listener.wire] {
+            try channel.pipeline.syncOperations.addTLSServerHandler(context: tlsContext)
         }
-        if transport == .tls, let tlsContext {
-            try sync.addTLSServerHandler(context: tlsContext)
+        let peer = PeerInfo(transport: Self.peerTransport(listener), address: Self.peerAddress(listener.endpoint, channel))
+        switch listener.wire {
+        case .loacl: try loaclWire.initializeConnection(channel, peer: peer, refusal: refusal)
+        case .grpc: try grpc.initializeConnection(channel, peer: peer, refusal: refusal)
         }
-        let address: String
-        if case .unix(let path) = endpoint { address = path } else { address = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?" }
-        let peer = PeerInfo(transport: transport, address: address)
-        try sync.addHandler(ByteToMessageHandler(FrameDecoder(expectPreface: true, maxFrameSize: configuration.connection.maxFrameSize)))
-        try sync.addHandler(ServerConnectionHandler(configuration: configuration.connection, methods: methods,
-                                                    interceptors: interceptors, peer: peer, refusal: refusal, logger: logger))
+    }
+
+    private static func peerTransport(_ listener: Listener) -> PeerInfo.Transport {
+        switch (listener.wire, listener.endpoint) {
+        case (.loacl, .unix): .unix
+        case (.loacl, .tcp): .tcp
+        case (.loacl, .tls): .tls
+        case (.grpc, .unix): .grpcUnix
+        case (.grpc, .tcp): .grpc
+        case (.grpc, .tls): .grpcs
+        }
+    }
+
+    private static func peerAddress(_ endpoint: Endpoint, _ channel: any Channel) -> String {
+        if case .unix(let path) = endpoint { return path }
+        return channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
     }
 
     private static func boundEndpoint(_ endpoint: Endpoint, _ channel: any Channel) -> Endpoint {
@@ -176,7 +198,7 @@ public enum RPCServerError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .missingTLSConfiguration: "a tls: listener needs --tls-cert and --tls-key"
+        case .missingTLSConfiguration: "a tls: or grpcs: listener needs --tls-cert and --tls-key"
         case .bindFailed(let endpoint, let underlying): "cannot listen on \(endpoint): \(underlying)"
         case .shuttingDown: "server is shutting down"
         }

@@ -3,6 +3,7 @@ import Foundation
 import LOACLCore
 import LOACLPostgres
 import LOACLServer
+import LOACLServerCore
 import LOACLServices
 import LOACLTLS
 import Logging
@@ -26,13 +27,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Config file of \"option-name = value\" lines.")
     var config: String?
 
-    @Option(name: .customLong("listen"), help: "Listener: unix:/path, tcp:host:port or tls:host:port (repeatable). Default tcp:127.0.0.1:7700.")
+    @Option(name: .customLong("listen"), help: """
+        Listener (repeatable): unix:/path, tcp:host:port or tls:host:port (LOACL wire), grpc:host:port \
+        (gRPC, cleartext HTTP/2), grpcs:host:port (gRPC over TLS, ALPN h2) or grpc+unix:/path. \
+        Default tcp:127.0.0.1:7700.
+        """)
     var listen: [String] = []
 
-    @Option(help: "PEM certificate chain for tls: listeners.")
+    @Option(help: "PEM certificate chain for tls: and grpcs: listeners.")
     var tlsCert: String?
 
-    @Option(help: "PEM private key for tls: listeners.")
+    @Option(help: "PEM private key for tls: and grpcs: listeners.")
     var tlsKey: String?
 
     @Option(help: "PEM CA file to verify client certificates (mutual TLS).")
@@ -47,16 +52,16 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Database pool size.")
     var databasePoolSize: Int?
 
-    @Option(help: "Maximum concurrent calls per connection (default 256).")
+    @Option(help: "Maximum concurrent calls per connection (default 256; gRPC: SETTINGS_MAX_CONCURRENT_STREAMS).")
     var maxConcurrentCalls: Int?
 
-    @Option(help: "Maximum frame payload in bytes (default 4194304).")
+    @Option(help: "Maximum frame payload in bytes, and largest gRPC message (default 4194304).")
     var maxFrameSize: Int?
 
     @Option(help: "Maximum client connections open at once; more are refused with GOAWAY RESOURCE_EXHAUSTED (default 1024).")
     var maxConnections: Int?
 
-    @Option(help: "Seconds a new connection has to complete its TLS handshake and send the LOACL preface (default 10).")
+    @Option(help: "Seconds a new connection has to complete its TLS handshake and send the LOACL (or HTTP/2) preface (default 10).")
     var handshakeTimeout: Int?
 
     @Option(help: "Close connections idle for this many seconds (default 300).")
@@ -136,9 +141,9 @@ struct Serve: AsyncParsableCommand {
             metricsChannel = try await MetricsEndpoint.start(host: String(address[..<colon]), port: port, registry: registry, logger: logger)
         }
 
-        var listeners: [Endpoint] = []
+        var listeners: [Listener] = []
         for text in settings.values("listen", default: ["tcp:127.0.0.1:7700"]) {
-            do { listeners.append(try Endpoint(parsing: text)) } catch { throw ValidationError(error.description) }
+            do { listeners.append(try Listener(parsing: text)) } catch { throw ValidationError(error.description) }
         }
         var configuration = ServerConfiguration(listeners: listeners)
         if let cert = settings.value("tls-cert"), let key = settings.value("tls-key") {
@@ -152,11 +157,23 @@ struct Serve: AsyncParsableCommand {
             configuration.tls = .server(certificateChainFile: cert, privateKeyFile: key,
                                         caFile: settings.value("tls-client-ca"), clientVerification: auth)
         }
-        if let n = try settings.int("max-concurrent-calls") { configuration.connection.maxConcurrentCalls = n }
-        if let n = try settings.int("max-frame-size") { configuration.connection.maxFrameSize = n }
+        if let n = try settings.int("max-concurrent-calls") {
+            configuration.connection.maxConcurrentCalls = n
+            configuration.grpc.maxConcurrentStreams = n
+        }
+        if let n = try settings.int("max-frame-size") {
+            configuration.connection.maxFrameSize = n
+            configuration.grpc.maxMessageSize = n
+        }
         if let n = try settings.int("max-connections") { configuration.maxConnections = n }
-        if let n = try settings.int("handshake-timeout") { configuration.connection.handshakeTimeout = .seconds(Int64(n)) }
-        if let n = try settings.int("idle-timeout") { configuration.connection.idleTimeout = .seconds(Int64(n)) }
+        if let n = try settings.int("handshake-timeout") {
+            configuration.connection.handshakeTimeout = .seconds(Int64(n))
+            configuration.grpc.handshakeTimeout = .seconds(Int64(n))
+        }
+        if let n = try settings.int("idle-timeout") {
+            configuration.connection.idleTimeout = .seconds(Int64(n))
+            configuration.grpc.idleTimeout = .seconds(Int64(n))
+        }
         if let n = try settings.int("grace-period") { configuration.gracePeriod = .seconds(Int64(n)) }
 
         var pool: PostgresPool?
@@ -175,7 +192,8 @@ struct Serve: AsyncParsableCommand {
         }
 
         var methods = MethodTable()
-        methods.register(contentsOf: HealthService(database: pool).serverMethods)
+        let health = HealthService(database: pool)
+        methods.register(contentsOf: health.serverMethods)
         if !disableBenchmarkService && settings.value("disable-benchmark-service") != "true" {
             methods.register(contentsOf: BenchmarkService().serverMethods)
         }
@@ -185,10 +203,17 @@ struct Serve: AsyncParsableCommand {
             methods.register(contentsOf: runtime.services.methods)
             dataServices = runtime
         }
+        // The standard health service (gRPC probes) and server reflection (grpcurl & co) report
+        // every service registered above.
+        let drainState = ServerDrainState()
+        methods.register(contentsOf: StandardHealthService(health: health, services: methods.serviceNames,
+                                                           drainState: drainState).serverMethods)
+        methods.register(contentsOf: ReflectionService(services: methods.serviceNames).serverMethods)
 
         let server: RPCServer
         do {
-            server = try RPCServer(configuration: configuration, methods: methods, interceptors: [MetricsInterceptor(), LoggingInterceptor(logger: logger)] + (dataServices.map { [$0.services.authInterceptor] } ?? []), logger: logger)
+            server = try RPCServer(configuration: configuration, methods: methods, interceptors: [MetricsInterceptor(), LoggingInterceptor(logger: logger)] + (dataServices.map { [$0.services.authInterceptor] } ?? []),
+                                   drainState: drainState, logger: logger)
             try await server.start()
         } catch {
             logger.critical("cannot start: \(error)")

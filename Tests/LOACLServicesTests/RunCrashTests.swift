@@ -6,6 +6,7 @@ import LOACLFakeOpenAI
 import LOACLMessages
 import LOACLPostgres
 import LOACLServer
+import LOACLServerCore
 import LOACLServices
 import LOACLUpstream
 import Synchronization

@@ -1,6 +1,7 @@
 import Foundation
 import LOACLClient
 import LOACLServer
+import LOACLServerCore
 import Testing
 
 /// The Swift client against a real server over real sockets.

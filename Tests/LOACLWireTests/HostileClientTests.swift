@@ -1,6 +1,7 @@
 import Dispatch
 import LOACLMessages
 import LOACLServer
+import LOACLServerCore
 import LOACLTLS
 import NIOPosix
 import Testing

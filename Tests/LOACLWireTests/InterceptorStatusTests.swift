@@ -2,6 +2,7 @@ import LOACLClient
 import LOACLCore
 import LOACLMessages
 import LOACLServer
+import LOACLServerCore
 import Logging
 import MetricsTestKit
 import NIOConcurrencyHelpers

@@ -1,5 +1,6 @@
 import LOACLMessages
 import LOACLServer
+import LOACLServerCore
 import Testing
 
 /// Connection timers and graceful shutdown, observed on a raw socket.

@@ -1,5 +1,6 @@
 import LOACLClient
 import LOACLServer
+import LOACLServerCore
 import LOACLTLS
 import Testing
 

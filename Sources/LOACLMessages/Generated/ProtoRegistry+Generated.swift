@@ -2,6 +2,24 @@
 
 extension ProtoRegistry {
     static let generatedMessageTypes: [any ProtoMessage.Type] = [
+        Grpc_Health_V1_HealthCheckRequest.self,
+        Grpc_Health_V1_HealthCheckResponse.self,
+        Grpc_Reflection_V1_ServerReflectionRequest.self,
+        Grpc_Reflection_V1_ExtensionRequest.self,
+        Grpc_Reflection_V1_ServerReflectionResponse.self,
+        Grpc_Reflection_V1_FileDescriptorResponse.self,
+        Grpc_Reflection_V1_ExtensionNumberResponse.self,
+        Grpc_Reflection_V1_ListServiceResponse.self,
+        Grpc_Reflection_V1_ServiceResponse.self,
+        Grpc_Reflection_V1_ErrorResponse.self,
+        Grpc_Reflection_V1Alpha_ServerReflectionRequest.self,
+        Grpc_Reflection_V1Alpha_ExtensionRequest.self,
+        Grpc_Reflection_V1Alpha_ServerReflectionResponse.self,
+        Grpc_Reflection_V1Alpha_FileDescriptorResponse.self,
+        Grpc_Reflection_V1Alpha_ExtensionNumberResponse.self,
+        Grpc_Reflection_V1Alpha_ListServiceResponse.self,
+        Grpc_Reflection_V1Alpha_ServiceResponse.self,
+        Grpc_Reflection_V1Alpha_ErrorResponse.self,
         Loacl_Testing_V1_Leaf.self,
         Loacl_Testing_V1_Everything.self,
         Loacl_Testing_V1_Everything.Inner.self,
@@ -123,6 +141,9 @@ extension ProtoRegistry {
     ]
 
     static let generatedServices: [ProtoServiceDescriptor] = [
+        Grpc_Health_V1_Health.descriptor,
+        Grpc_Reflection_V1_ServerReflection.descriptor,
+        Grpc_Reflection_V1Alpha_ServerReflection.descriptor,
         Loacl_Testing_V1_KitchenService.descriptor,
         Loacl_V1_AssistantService.descriptor,
         Loacl_V1_BenchmarkService.descriptor,

@@ -1,7 +1,7 @@
 import LOACLCore
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 
 /// `loacl.v1.AssistantService`: a tenant's assistants. A tenant is registered on its first
 /// CreateAssistant (API key stored encrypted plus its keyed hash).

@@ -1,9 +1,10 @@
 import LOACLCore
 import LOACLMessages
-import LOACLServer
+import LOACLServerCore
 
 /// `loacl.v1.BenchmarkService`: echo calls with no database and no credentials, for the RPC
-/// benchmark and protocol conformance tests.
+/// benchmark and protocol conformance tests. `StreamingCall` also echoes request metadata whose
+/// key starts with `x-echo-` (text and `-bin`) in its response headers, for metadata round trips.
 public struct BenchmarkService: Loacl_V1_BenchmarkServiceHandler {
     /// Largest generated response; keeps the MESSAGE frame under the default 4 MiB limit.
     public static let maxResponseSize = 4 * 1024 * 1024 - 64
@@ -18,6 +19,17 @@ public struct BenchmarkService: Loacl_V1_BenchmarkServiceHandler {
         _ requests: RequestStream<Loacl_V1_BenchmarkRequest>, responses: ResponseWriter<Loacl_V1_BenchmarkResponse>,
         context: ServerContext
     ) async throws {
+        let echoed = context.metadata.filter { $0.key.hasPrefix("x-echo-") }
+        if !echoed.isEmpty {
+            var headers = Metadata()
+            for entry in echoed {
+                switch entry.value {
+                case .text(let text): headers.add(entry.key, text)
+                case .binary(let bytes): headers.add(entry.key, bytes: bytes)
+                }
+            }
+            try await responses.writeHeaders(headers)
+        }
         for try await request in requests {
             try await responses.write(try Self.respond(to: request))
         }

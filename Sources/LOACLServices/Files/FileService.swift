@@ -3,7 +3,7 @@ import LOACLCore
 import LOACLCrypto
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 
 /// `loacl.v1.FileService`: files attached to the calling session's threads. Bytes live in
 /// `FileStorage`; a row exists only for a complete upload.

@@ -1,7 +1,7 @@
 import LOACLCore
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 
 /// `loacl.v1.FollowUpService`: suggestions made after assistant replies.
 public struct FollowUpService: Sendable {

@@ -1,7 +1,7 @@
 import LOACLCore
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 
 /// `loacl.v1.GuidedQuestionService`: tenants manage their assistants' opening questions;
 /// sessions list the active ones of their own assistant.

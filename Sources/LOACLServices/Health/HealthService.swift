@@ -1,7 +1,7 @@
 import LOACLCore
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 import NIOCore
 
 /// `loacl.v1.HealthService`: serving status, version and whether the database answers.

@@ -1,7 +1,7 @@
 import Foundation
 import LOACLCore
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 import Logging
 
 /// Resolves the caller's identity once per call and binds it as `CallerIdentity.current` for the

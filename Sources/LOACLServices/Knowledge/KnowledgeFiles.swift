@@ -3,7 +3,7 @@ import LOACLCore
 import LOACLCrypto
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 
 // AssistantService's knowledge files: documents a tenant gives an assistant for its
 // `file_search` tool. The text is extracted (TextExtraction), split (TextChunker) and stored

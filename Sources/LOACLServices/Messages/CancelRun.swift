@@ -1,7 +1,7 @@
 import LOACLCore
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 
 // CancelRun: stop a run from any server. The server running it cancels the upstream request,
 // stores the text so far and ends the run `cancelled`.

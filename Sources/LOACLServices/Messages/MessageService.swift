@@ -1,7 +1,7 @@
 import LOACLCore
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 import LOACLUpstream
 import Logging
 

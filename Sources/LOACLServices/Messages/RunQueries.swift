@@ -1,7 +1,7 @@
 import LOACLCore
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 
 // GetRun and ListRuns: reading runs (as the caller: Row Level Security decides).
 extension MessageService {

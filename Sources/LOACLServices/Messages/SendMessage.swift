@@ -2,7 +2,7 @@ import Foundation
 import LOACLCore
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 import LOACLUpstream
 import Logging
 

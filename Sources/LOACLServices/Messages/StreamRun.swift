@@ -1,7 +1,7 @@
 import LOACLCore
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 
 // StreamRun: follow a run from any server, from any event on.
 extension MessageService {

@@ -2,7 +2,7 @@ import Foundation
 import LOACLCore
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 import LOACLUpstream
 
 // SubmitToolOutputs: answer a run's function calls, from any connection of a caller who sees the

@@ -3,7 +3,7 @@ import LOACLCore
 import LOACLCrypto
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 
 /// `loacl.v1.SessionService`: guest and authenticated sessions and their bearer tokens.
 public struct SessionService: Sendable {

@@ -1,7 +1,7 @@
 import LOACLCore
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 
 /// `loacl.v1.ThreadService`: conversations of the calling session's identity. A guest sees the
 /// threads of its live sessions, a user those of all its sessions; both only for the assistant

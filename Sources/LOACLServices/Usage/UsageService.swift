@@ -1,7 +1,7 @@
 import LOACLCore
 import LOACLMessages
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 
 /// `loacl.v1.UsageService`: usage totals by metric type, optionally per UTC day.
 /// Tenants ask about their assistants (or a session/thread under them); sessions about

@@ -1,6 +1,6 @@
 import LOACLCrypto
 import LOACLPostgres
-import LOACLServer
+import LOACLServerCore
 import Logging
 
 /// Every database-backed service, built from one set of dependencies, with the interceptor that

@@ -1,4 +1,4 @@
-import LOACLServer
+import LOACLServerCore
 
 // Each service implements its generated handler protocol; the generated `serverMethods`
 // build the dispatch table.

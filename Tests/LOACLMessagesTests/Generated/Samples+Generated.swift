@@ -2,6 +2,260 @@
 
 import LOACLMessages
 
+extension Grpc_Health_V1_HealthCheckRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.service = Samples.string(v)
+        return m
+    }
+}
+
+extension Grpc_Health_V1_HealthCheckResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.status = Grpc_Health_V1_HealthCheckResponse.ServingStatus(rawValue: Samples.enumRaw(v, known: Grpc_Health_V1_HealthCheckResponse.ServingStatus.allCases))
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1_ServerReflectionRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 5 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.host = Samples.string(v)
+        switch v % 5 {
+        case 0: m.messageRequest = .fileByFilename(Samples.string(v))
+        case 1: m.messageRequest = .fileContainingSymbol(Samples.string(v))
+        case 2: m.messageRequest = .fileContainingExtension(Grpc_Reflection_V1_ExtensionRequest.sample(v, depth: depth + 1))
+        case 3: m.messageRequest = .allExtensionNumbersOfType(Samples.string(v))
+        case 4: m.messageRequest = .listServices(Samples.string(v))
+        default: break
+        }
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1_ExtensionRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.containingType = Samples.string(v)
+        m.extensionNumber = Samples.int32(v)
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1_ServerReflectionResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 4 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.validHost = Samples.string(v)
+        m.originalRequest = Grpc_Reflection_V1_ServerReflectionRequest.sample(v, depth: depth + 1)
+        switch v % 4 {
+        case 0: m.messageResponse = .fileDescriptorResponse(Grpc_Reflection_V1_FileDescriptorResponse.sample(v, depth: depth + 1))
+        case 1: m.messageResponse = .allExtensionNumbersResponse(Grpc_Reflection_V1_ExtensionNumberResponse.sample(v, depth: depth + 1))
+        case 2: m.messageResponse = .listServicesResponse(Grpc_Reflection_V1_ListServiceResponse.sample(v, depth: depth + 1))
+        case 3: m.messageResponse = .errorResponse(Grpc_Reflection_V1_ErrorResponse.sample(v, depth: depth + 1))
+        default: break
+        }
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1_FileDescriptorResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.fileDescriptorProto = (0..<Samples.count(v)).map { i in Samples.bytes(v + i) }
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1_ExtensionNumberResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.baseTypeName = Samples.string(v)
+        m.extensionNumber = (0..<Samples.count(v)).map { i in Samples.int32(v + i) }
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1_ListServiceResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.service = (0..<Samples.count(v)).map { i in Grpc_Reflection_V1_ServiceResponse.sample(v + i, depth: depth + 1) }
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1_ServiceResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.name = Samples.string(v)
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1_ErrorResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.errorCode = Samples.int32(v)
+        m.errorMessage = Samples.string(v)
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1Alpha_ServerReflectionRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 5 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.host = Samples.string(v)
+        switch v % 5 {
+        case 0: m.messageRequest = .fileByFilename(Samples.string(v))
+        case 1: m.messageRequest = .fileContainingSymbol(Samples.string(v))
+        case 2: m.messageRequest = .fileContainingExtension(Grpc_Reflection_V1Alpha_ExtensionRequest.sample(v, depth: depth + 1))
+        case 3: m.messageRequest = .allExtensionNumbersOfType(Samples.string(v))
+        case 4: m.messageRequest = .listServices(Samples.string(v))
+        default: break
+        }
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1Alpha_ExtensionRequest: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.containingType = Samples.string(v)
+        m.extensionNumber = Samples.int32(v)
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1Alpha_ServerReflectionResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 4 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.validHost = Samples.string(v)
+        m.originalRequest = Grpc_Reflection_V1Alpha_ServerReflectionRequest.sample(v, depth: depth + 1)
+        switch v % 4 {
+        case 0: m.messageResponse = .fileDescriptorResponse(Grpc_Reflection_V1Alpha_FileDescriptorResponse.sample(v, depth: depth + 1))
+        case 1: m.messageResponse = .allExtensionNumbersResponse(Grpc_Reflection_V1Alpha_ExtensionNumberResponse.sample(v, depth: depth + 1))
+        case 2: m.messageResponse = .listServicesResponse(Grpc_Reflection_V1Alpha_ListServiceResponse.sample(v, depth: depth + 1))
+        case 3: m.messageResponse = .errorResponse(Grpc_Reflection_V1Alpha_ErrorResponse.sample(v, depth: depth + 1))
+        default: break
+        }
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1Alpha_FileDescriptorResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.fileDescriptorProto = (0..<Samples.count(v)).map { i in Samples.bytes(v + i) }
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1Alpha_ExtensionNumberResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.baseTypeName = Samples.string(v)
+        m.extensionNumber = (0..<Samples.count(v)).map { i in Samples.int32(v + i) }
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1Alpha_ListServiceResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.service = (0..<Samples.count(v)).map { i in Grpc_Reflection_V1Alpha_ServiceResponse.sample(v + i, depth: depth + 1) }
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1Alpha_ServiceResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.name = Samples.string(v)
+        return m
+    }
+}
+
+extension Grpc_Reflection_V1Alpha_ErrorResponse: SampleProviding {
+    /// The number of variants needed to set each member of every oneof once.
+    static var sampleVariants: Int { 1 }
+
+    static func sample(_ v: Int, depth: Int) -> Self {
+        var m = Self()
+        guard depth < Samples.maxDepth else { return m }
+        m.errorCode = Samples.int32(v)
+        m.errorMessage = Samples.string(v)
+        return m
+    }
+}
+
 extension Loacl_Testing_V1_Leaf: SampleProviding {
     /// The number of variants needed to set each member of every oneof once.
     static var sampleVariants: Int { 1 }
@@ -1677,6 +1931,24 @@ extension Loacl_Wire_V1_GoAway: SampleProviding {
 
 /// Every message type with its sample function, for tests that iterate over all of them.
 let allSampleTypes: [any SampleProviding.Type] = [
+    Grpc_Health_V1_HealthCheckRequest.self,
+    Grpc_Health_V1_HealthCheckResponse.self,
+    Grpc_Reflection_V1_ServerReflectionRequest.self,
+    Grpc_Reflection_V1_ExtensionRequest.self,
+    Grpc_Reflection_V1_ServerReflectionResponse.self,
+    Grpc_Reflection_V1_FileDescriptorResponse.self,
+    Grpc_Reflection_V1_ExtensionNumberResponse.self,
+    Grpc_Reflection_V1_ListServiceResponse.self,
+    Grpc_Reflection_V1_ServiceResponse.self,
+    Grpc_Reflection_V1_ErrorResponse.self,
+    Grpc_Reflection_V1Alpha_ServerReflectionRequest.self,
+    Grpc_Reflection_V1Alpha_ExtensionRequest.self,
+    Grpc_Reflection_V1Alpha_ServerReflectionResponse.self,
+    Grpc_Reflection_V1Alpha_FileDescriptorResponse.self,
+    Grpc_Reflection_V1Alpha_ExtensionNumberResponse.self,
+    Grpc_Reflection_V1Alpha_ListServiceResponse.self,
+    Grpc_Reflection_V1Alpha_ServiceResponse.self,
+    Grpc_Reflection_V1Alpha_ErrorResponse.self,
     Loacl_Testing_V1_Leaf.self,
     Loacl_Testing_V1_Everything.self,
     Loacl_Testing_V1_Everything.Inner.self,
@@ -1799,6 +2071,9 @@ let allSampleTypes: [any SampleProviding.Type] = [
 
 /// The generator's method tables, keyed by service name, to compare with protobuf-c's.
 let generatedMethodTables: [String: [ProtoMethodDescriptor]] = [
+    "grpc.health.v1.Health": Grpc_Health_V1_Health.Method.all,
+    "grpc.reflection.v1.ServerReflection": Grpc_Reflection_V1_ServerReflection.Method.all,
+    "grpc.reflection.v1alpha.ServerReflection": Grpc_Reflection_V1Alpha_ServerReflection.Method.all,
     "loacl.testing.v1.KitchenService": Loacl_Testing_V1_KitchenService.Method.all,
     "loacl.v1.AssistantService": Loacl_V1_AssistantService.Method.all,
     "loacl.v1.BenchmarkService": Loacl_V1_BenchmarkService.Method.all,

@@ -5,6 +5,7 @@ import LOACLCrypto
 import LOACLMessages
 import LOACLPostgres
 import LOACLServer
+import LOACLServerCore
 import LOACLServices
 import Logging
 import NIOConcurrencyHelpers

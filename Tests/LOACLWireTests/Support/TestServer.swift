@@ -3,6 +3,7 @@ import LOACLClient
 import LOACLCore
 import LOACLMessages
 import LOACLServer
+import LOACLServerCore
 import LOACLServices
 import LOACLTLS
 import Logging
@@ -127,7 +128,7 @@ struct TestServer: Sendable {
     ) async throws -> TestServer {
         let probe = Probe()
         let unixPath = NSTemporaryDirectory() + "loacl-test-\(UUID().uuidString.prefix(8)).sock"
-        var listeners: [Endpoint] = [.tcp(host: "127.0.0.1", port: 0), .unix(path: unixPath)]
+        var listeners: [Listener] = [.tcp(host: "127.0.0.1", port: 0), .unix(path: unixPath)]
         if tls != nil { listeners.append(.tls(host: "127.0.0.1", port: 0)) }
         var configuration = ServerConfiguration(listeners: listeners, tls: tls)
         configuration.gracePeriod = .seconds(5)

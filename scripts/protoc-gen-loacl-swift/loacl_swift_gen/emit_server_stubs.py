@@ -1,6 +1,6 @@
-"""Emitter: a handler protocol per service and a `serverMethods` table built from it (LOACLServer).
+"""Emitter: a handler protocol per service and a `serverMethods` table built from it (LOACLServerCore).
 
-Written by `--loacl-swift_opt=server` into Sources/LOACLServer/Generated.
+Written by `--loacl-swift_opt=server` into Sources/LOACLServerCore/Generated.
 """
 from .stub_common import descriptor, doc, emit_file, kind, types
 

@@ -2,7 +2,7 @@
 
 Emitters are listed in PER_FILE / WHOLE_REQUEST; adding one means writing a module with
 `emit(file) -> str | None` and adding it here. The plugin parameter picks the output set:
-none: LOACLMessages; `server` / `client`: the service stubs for LOACLServer / LOACLClient;
+none: LOACLMessages; `server` / `client`: the service stubs for LOACLServerCore / LOACLClient;
 `samples`: test values.
 """
 import sys

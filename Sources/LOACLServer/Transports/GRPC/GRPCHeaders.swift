@@ -1,0 +1,69 @@
+import Foundation
+import LOACLCore
+import NIOHPACK
+
+/// The response side of gRPC's headers: response headers, trailers (Trailers-Only too) and the
+/// encodings they need (`-bin` values in base64, `grpc-message` percent-encoded).
+enum GRPCHeaders {
+    /// `:status 200`, the content type and encodings, then `metadata`.
+    static func response(_ metadata: Metadata = Metadata(), encoding: GRPCEncoding = .identity) -> HPACKHeaders {
+        var headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc", "grpc-accept-encoding": GRPCEncoding.accepted]
+        if encoding != .identity { headers.add(name: "grpc-encoding", value: encoding.rawValue) }
+        append(metadata, to: &headers)
+        return headers
+    }
+
+    /// The call's end: `grpc-status`, `grpc-message` and the error's metadata. `trailersOnly`
+    /// (nothing sent yet) starts with the response headers, in the same HEADERS frame.
+    static func trailers(_ status: RPCError?, trailersOnly: Bool) -> HPACKHeaders {
+        var headers = trailersOnly ? response() : HPACKHeaders()
+        headers.add(name: "grpc-status", value: "\(status?.code.rawValue ?? 0)")
+        if let status {
+            if !status.message.isEmpty { headers.add(name: "grpc-message", value: percentEncoded(status.message)) }
+            append(status.metadata, to: &headers)
+        }
+        return headers
+    }
+
+    /// An answer to a request that is not gRPC at all (wrong method or content type).
+    static func httpError(status: Int, reason: String) -> HPACKHeaders {
+        [":status": "\(status)", "content-type": "text/plain", "grpc-status": "\(StatusCode.internal.rawValue)",
+         "grpc-message": percentEncoded(reason)]
+    }
+
+    private static func append(_ metadata: Metadata, to headers: inout HPACKHeaders) {
+        for entry in metadata {
+            switch entry.value {
+            case .text(let text): headers.add(name: entry.key, value: text)
+            case .binary(let bytes): headers.add(name: entry.key, value: GRPCBinaryHeader.encode(bytes))
+            }
+        }
+    }
+
+    /// Percent-encodes every byte outside printable ASCII, and `%` itself (the spec's
+    /// Status-Message rule), over the message's UTF-8.
+    static func percentEncoded(_ message: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(message.utf8.count)
+        for byte in message.utf8 {
+            if byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "%") {
+                out.append(byte)
+            } else {
+                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Values of `-bin` metadata: standard base64, padded when sent, padding optional when received.
+enum GRPCBinaryHeader {
+    static func encode(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        var padded = text
+        while padded.utf8.count % 4 != 0 { padded += "=" }
+        return Data(base64Encoded: padded).map { [UInt8]($0) }
+    }
+}

@@ -1,0 +1,55 @@
+import LOACLCore
+import LOACLServerCore
+import LOACLWire
+import Logging
+import NIOCore
+import NIOHTTP2
+
+/// gRPC over HTTP/2 (docs/GRPC.md), on swift-nio-http2: `NIOHTTP2Handler` (one child channel
+/// per stream, each with a `GRPCServerStream`) → `GRPCConnectionHandler` (shutdown, peer,
+/// refusal) → `NIOHTTP2ServerConnectionManagementHandler` (idle timeout, keepalive PINGs,
+/// graceful GOAWAY). Calls go to the same `ServerCore` as the LOACL wire's.
+struct GRPCTransport: ConnectionTransport {
+    let configuration: GRPCConfiguration
+    let server: ServerCore
+    /// Run handlers on the connection's event loop (as the LOACL wire does).
+    let runHandlersOnEventLoop: Bool
+    let logger: Logger
+
+    func initializeConnection(_ channel: any Channel, peer: PeerInfo, refusal: RPCError?) throws {
+        let connection = GRPCConnectionHandler(peer: peer, refusal: refusal, handshakeTimeout: configuration.handshakeTimeout,
+                                               logger: logger)
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(maxIdleTime: configuration.idleTimeout, maxAge: nil, maxGraceTime: nil,
+                                 keepalive: .init(pingInterval: configuration.keepaliveInterval,
+                                                  ackTimeout: configuration.keepaliveTimeout)))
+        var connectionConfiguration = NIOHTTP2Handler.ConnectionConfiguration()
+        connectionConfiguration.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: configuration.maxConcurrentStreams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: configuration.maxHeaderListSize),
+            HTTP2Setting(parameter: .initialWindowSize, value: configuration.targetWindowSize),
+        ]
+        var streamConfiguration = NIOHTTP2Handler.StreamConfiguration()
+        streamConfiguration.targetWindowSize = configuration.targetWindowSize
+        let taskExecutor = runHandlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
+        let bound = NIOLoopBound(connection, eventLoop: channel.eventLoop)
+        let (server, configuration, logger) = (self.server, self.configuration, self.logger)
+        let http2 = NIOHTTP2Handler(
+            mode: .server, eventLoop: channel.eventLoop,
+            connectionConfiguration: connectionConfiguration, streamConfiguration: streamConfiguration,
+            streamDelegate: manager.http2StreamDelegate
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.syncOptions?.setOption(.autoRead, value: false)
+                try stream.pipeline.syncOperations.addHandler(GRPCServerStream(
+                    eventLoop: stream.eventLoop, server: server, configuration: configuration, peer: bound.value.peer,
+                    taskExecutor: taskExecutor, logger: logger))
+            }
+        }
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(http2)
+        try sync.addHandler(connection)
+        try sync.addHandler(manager)
+    }
+}

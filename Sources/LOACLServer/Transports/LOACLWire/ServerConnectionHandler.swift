@@ -1,0 +1,375 @@
+import LOACLCore
+import LOACLMessages
+import LOACLServerCore
+import LOACLTLS
+import LOACLWire
+import Logging
+import NIOCore
+
+/// The server side of one LOACL connection: validates frames, opens and routes calls, runs flow
+/// control, timers and graceful shutdown. Lives on the connection's event loop only.
+final class ServerConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = ByteBuffer
+
+    private let configuration: ServerConnectionConfiguration
+    /// The method router and call executor every transport shares.
+    private let server: ServerCore
+    private var logger: Logger
+    private var peer: PeerInfo
+
+    private var context: ChannelHandlerContext!
+    private var taskExecutor: EventLoopTaskExecutor?
+    private var streams: [UInt32: ServerStream] = [:]
+    private var highestStreamID: UInt32 = 0
+    /// Request bytes the connection's calls hold and their handlers have not taken yet.
+    private var inboundBuffered = 0
+    /// Coalesced writes and connection-level flow control.
+    let core: ConnectionCore
+    private var draining = false
+    private var closing: Bool {
+        get { core.isClosing }
+        set { core.isClosing = newValue }
+    }
+    private var lastActivity = NIODeadline.now()
+    private var pingSentAt: NIODeadline?
+    private var timer: RepeatedTask?
+    /// Closes the connection unless its preface arrives in time (slowloris).
+    private var handshakeTimer: Scheduled<Void>?
+    /// Set for a connection over the server's limit: answered with this GOAWAY after the preface.
+    private let refusal: RPCError?
+
+    init(configuration: ServerConnectionConfiguration, server: ServerCore, peer: PeerInfo, refusal: RPCError? = nil, logger: Logger) {
+        self.configuration = configuration
+        self.server = server
+        self.peer = peer
+        self.refusal = refusal
+        self.logger = logger
+        self.core = ConnectionCore(initialWindow: configuration.initialWindow)
+    }
+
+    // MARK: Channel lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        core.attach(context)
+        if configuration.runHandlersOnEventLoop { taskExecutor = EventLoopTaskExecutor(context.eventLoop) }
+        let resolution = configuration.timerResolution
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: resolution, delay: resolution) { _ in
+            bound.value.checkTimers()
+        }
+        handshakeTimer = context.eventLoop.scheduleTask(in: configuration.handshakeTimeout) {
+            bound.value.handshakeTimedOut()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closing = true
+        timer?.cancel()
+        handshakeTimer?.cancel()
+        for stream in Array(streams.values) { stream.cancel() }
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        handshakeTimer?.cancel()
+        self.context = nil
+        core.attach(nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is PrefaceReceived:
+            handshakeTimer?.cancel()
+            handshakeTimer = nil
+            var preface = context.channel.allocator.buffer(capacity: WireProtocol.preface.count)
+            preface.writeBytes(WireProtocol.preface)
+            write(preface)
+            if let refusal { connectionError(refusal.code, refusal.message) }
+        case let handshake as TLSHandshakeCompleted:
+            peer.certificateSubject = handshake.peerSubject
+        case is GracefulShutdown:
+            startDraining(reason: "server shutting down")
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case FrameDecodingError.badPreface:
+            connectionError(.invalidArgument, "connection preface is not LOACL/1")
+        case let FrameDecodingError.frameTooLarge(length, limit):
+            connectionError(.resourceExhausted, "frame payload of \(length) bytes exceeds the limit of \(limit)")
+        default:
+            logger.info("connection error", metadata: ["peer": "\(peer.address)", "error": "\(error)"])
+            closing = true
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Inbound frames
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        let frame = unwrapInboundIn(data)
+        lastActivity = .now()
+        core.inRead = true
+        switch frame.type {
+        case .headers: receiveHeaders(frame)
+        case .message: receiveMessage(frame)
+        case .cancel:
+            guard frame.streamID != 0 else { return connectionError(.invalidArgument, "CANCEL on stream 0") }
+            streams[frame.streamID]?.cancel()
+        case .windowUpdate: receiveWindowUpdate(frame)
+        case .ping: receivePing(frame)
+        case .goAway:
+            guard frame.streamID == 0 else { return connectionError(.invalidArgument, "GOAWAY on stream \(frame.streamID)") }
+            draining = true
+            closeIfDrained()
+        case .trailers:
+            connectionError(.invalidArgument, "TRAILERS may only be sent by the server")
+        default:
+            connectionError(.invalidArgument, "unknown frame type 0x\(String(frame.type.rawValue, radix: 16))")
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        core.inRead = false
+        core.flushIfNeeded()
+        closeIfPeerStopsReading()
+        context.fireChannelReadComplete()
+    }
+
+    private func receiveHeaders(_ frame: Frame) {
+        let id = frame.streamID
+        guard id != 0 else { return connectionError(.invalidArgument, "HEADERS on stream 0") }
+        guard id > highestStreamID else {
+            // The one HEADERS allowed on an existing stream: empty, END_STREAM = half-close.
+            if frame.flags.contains(.endStream) && frame.payload.readableBytes == 0 {
+                if let stream = streams[id], !stream.clientFinished { halfClose(stream) }
+                return
+            }
+            return connectionError(.invalidArgument, "stream id \(id) is not greater than \(highestStreamID)")
+        }
+        highestStreamID = id
+        if draining { return refuse(id, RPCError(.unavailable, "server is shutting down; retry on a new connection")) }
+        guard frame.payload.readableBytes <= configuration.maxHeadersSize else {
+            return refuse(id, RPCError(.resourceExhausted, "call headers of \(frame.payload.readableBytes) bytes exceed the limit of \(configuration.maxHeadersSize)"))
+        }
+        let headers: Loacl_Wire_V1_CallHeaders
+        do {
+            headers = try Loacl_Wire_V1_CallHeaders(framePayload: frame.payload)
+        } catch {
+            return refuse(id, .invalidArgument("HEADERS payload is not a valid CallHeaders: \(error)"))
+        }
+        guard let method = server.methods.method(forPath: headers.method) else {
+            return refuse(id, RPCError(.unimplemented, "unknown method \(headers.method.prefix(200))"))
+        }
+        guard streams.count < configuration.maxConcurrentCalls else {
+            return refuse(id, RPCError(.resourceExhausted, "more than \(configuration.maxConcurrentCalls) concurrent calls on one connection"))
+        }
+        let metadata: Metadata
+        do {
+            metadata = try Metadata(wire: headers.metadata)
+        } catch {
+            return refuse(id, error)
+        }
+        let stream = ServerStream(id: id, method: method, eventLoop: context.eventLoop, connection: self, initialWindow: configuration.initialWindow)
+        streams[id] = stream
+        let deadline = headers.timeoutMs > 0 ? NIODeadline.now() + .milliseconds(Int64(clamping: headers.timeoutMs)) : nil
+        server.executor.armDeadline(deadline, on: stream, &stream.call)
+        let callContext = ServerContext(method: method.descriptor, metadata: metadata, deadline: deadline, peer: peer,
+                                        transportSpecific: LOACLWireCall(streamID: id), logger: logger)
+        if frame.flags.contains(.endStream) {
+            stream.receiveEndOfStream()
+            if method.takesSingleRequest {
+                return stream.finish(.invalidArgument("\(method.descriptor.path) needs exactly one request message"))
+            }
+        }
+        if method.takesSingleRequest {
+            stream.pendingContext = callContext
+        } else {
+            start(stream, callContext)
+        }
+    }
+
+    private func halfClose(_ stream: ServerStream) {
+        stream.receiveEndOfStream()
+        if stream.method.takesSingleRequest && stream.receivedRequest == nil {
+            stream.finish(.invalidArgument("\(stream.method.descriptor.path) needs exactly one request message"))
+        }
+    }
+
+    private func receiveMessage(_ frame: Frame) {
+        let id = frame.streamID
+        guard id != 0 else { return connectionError(.invalidArgument, "MESSAGE on stream 0") }
+        guard id <= highestStreamID else { return connectionError(.invalidArgument, "MESSAGE for stream \(id), which was never opened") }
+        let size = frame.payload.readableBytes
+        guard core.acceptInbound(size) else {
+            return connectionError(.resourceExhausted, "flow-control window exceeded")
+        }
+        guard let stream = streams[id] else {
+            // A finished or refused call: drop the message (its connection credit was counted on receipt).
+            return
+        }
+        guard stream.receiveWindow.allows(size) else {
+            return connectionError(.resourceExhausted, "flow-control window exceeded")
+        }
+        stream.receiveWindow.consume(size)
+        if stream.clientFinished {
+            return stream.finish(.invalidArgument("MESSAGE after END_STREAM"))
+        }
+        if stream.method.takesSingleRequest {
+            guard frame.flags.contains(.endStream) else {
+                return stream.finish(.invalidArgument("\(stream.method.descriptor.path) takes one request message, which must carry END_STREAM"))
+            }
+            stream.receiveEndOfStream()
+            stream.receiveSingleRequest(frame.payload)
+            if let callContext = stream.pendingContext {
+                stream.pendingContext = nil
+                start(stream, callContext)
+            }
+        } else {
+            stream.receive(frame.payload)
+            if frame.flags.contains(.endStream) { stream.receiveEndOfStream() }
+        }
+        if inboundBuffered > configuration.maxInboundBuffer {
+            connectionError(.resourceExhausted, "more than \(configuration.maxInboundBuffer) bytes of requests not yet read on one connection")
+        }
+    }
+
+    private func receiveWindowUpdate(_ frame: Frame) {
+        guard let increment = frame.windowIncrement else { return connectionError(.invalidArgument, "malformed WINDOW_UPDATE") }
+        if frame.streamID == 0 {
+            guard core.grantConnectionWindow(increment) else { return connectionError(.invalidArgument, "connection window overflow") }
+        } else if let stream = streams[frame.streamID] {
+            guard stream.sender.grant(increment) else { return connectionError(.invalidArgument, "stream window overflow") }
+        }
+    }
+
+    private func receivePing(_ frame: Frame) {
+        guard frame.streamID == 0 else { return connectionError(.invalidArgument, "PING on stream \(frame.streamID)") }
+        guard frame.payload.readableBytes == 8 else { return connectionError(.invalidArgument, "PING payload must be 8 bytes") }
+        if frame.flags.contains(.ack) {
+            pingSentAt = nil
+            return
+        }
+        var reply = context.channel.allocator.buffer(capacity: WireProtocol.headerSize + 8)
+        reply.writeFrame(type: .ping, flags: .ack, streamID: 0, payload: frame.payload)
+        write(reply)
+    }
+
+    // MARK: Running calls
+
+    private func start(_ stream: ServerStream, _ callContext: ServerContext) {
+        server.executor.start(stream.method, on: stream, context: callContext, executor: taskExecutor, &stream.call)
+    }
+
+    /// Answers a call that will not run with TRAILERS.
+    private func refuse(_ id: UInt32, _ error: RPCError) {
+        var trailers = context.channel.allocator.buffer(capacity: 64)
+        trailers.writeFrame(type: .trailers, streamID: id, message: Loacl_Wire_V1_CallStatus(error))
+        write(trailers)
+    }
+
+    // MARK: Used by streams (event loop)
+
+    func write(_ buffer: ByteBuffer) { core.write(buffer) }
+
+    /// A stream holds `delta` more (or, negative, fewer) request bytes.
+    func inboundHeld(_ delta: Int) { inboundBuffered += delta }
+
+    func streamClosed(_ stream: ServerStream) {
+        streams[stream.id] = nil
+        core.forget(stream.sender)
+        closeIfDrained()
+    }
+
+    // MARK: Connection errors, draining, timers
+
+    private func connectionError(_ code: StatusCode, _ reason: String) {
+        guard !closing, let context else { return }
+        logger.info("protocol violation; closing connection", metadata: ["peer": "\(peer.address)", "reason": "\(reason)"])
+        sendGoAway(code, reason)
+        core.flushIfNeeded()
+        closing = true
+        context.close(promise: nil)
+    }
+
+    private func sendGoAway(_ code: StatusCode, _ reason: String) {
+        var goAway = Loacl_Wire_V1_GoAway()
+        goAway.lastStreamID = highestStreamID
+        goAway.code = code.rawValue
+        goAway.reason = reason
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        buffer.writeFrame(type: .goAway, streamID: 0, message: goAway)
+        write(buffer)
+    }
+
+    private func startDraining(reason: String) {
+        guard !draining, !closing else { return }
+        draining = true
+        sendGoAway(.ok, reason)
+        core.flushIfNeeded()
+        closeIfDrained()
+    }
+
+    private func closeIfDrained() {
+        guard draining, streams.isEmpty, !closing, let context else { return }
+        closing = true
+        core.flushIfNeeded()
+        context.close(promise: nil)
+    }
+
+    private func handshakeTimedOut() {
+        guard handshakeTimer != nil, !closing, let context else { return }
+        logger.info("connection preface not received in time; closing connection",
+                    metadata: ["peer": "\(peer.address)", "timeout": "\(configuration.handshakeTimeout)"])
+        closing = true
+        context.close(promise: nil)
+    }
+
+    /// Bounds what a peer that sends but never reads makes the server queue (replies to its
+    /// PINGs, CANCELs' TRAILERS, ...): checked after every read burst.
+    private func closeIfPeerStopsReading() {
+        guard !closing, let context, let options = context.channel.syncOptions,
+              let queued = try? options.getOption(.bufferedWritableBytes),
+              queued > configuration.maxOutboundBuffer
+        else { return }
+        logger.info("peer does not read; closing connection",
+                    metadata: ["peer": "\(peer.address)", "queued": "\(queued)", "limit": "\(configuration.maxOutboundBuffer)"])
+        closing = true
+        context.close(promise: nil)
+    }
+
+    private func checkTimers() {
+        guard !closing, context != nil else { return }
+        let now = NIODeadline.now()
+        if let sent = pingSentAt, now - sent > configuration.keepaliveTimeout {
+            logger.info("keepalive PING not answered; closing connection", metadata: ["peer": "\(peer.address)"])
+            closing = true
+            context.close(promise: nil)
+            return
+        }
+        if streams.isEmpty && now - lastActivity > configuration.idleTimeout {
+            sendGoAway(.ok, "idle")
+            core.flushIfNeeded()
+            draining = true
+            closeIfDrained()
+            return
+        }
+        if pingSentAt == nil && now - lastActivity > configuration.keepaliveInterval {
+            pingSentAt = now
+            var ping = context.channel.allocator.buffer(capacity: WireProtocol.headerSize + 8)
+            ping.writeFrameHeader(length: 8, type: .ping, flags: [], streamID: 0)
+            ping.writeInteger(UInt64(now.uptimeNanoseconds))
+            write(ping)
+        }
+    }
+}
+
+/// Sent down a connection's pipeline to start a graceful shutdown (GOAWAY, drain, close).
+public struct GracefulShutdown: Sendable { public init() {} }

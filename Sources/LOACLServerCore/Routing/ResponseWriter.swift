@@ -1,0 +1,19 @@
+import LOACLCore
+import LOACLMessages
+
+/// Sends the response messages of a server- or bidirectional-streaming call. `write` waits
+/// while the client's flow-control window is exhausted, so a slow reader slows the handler
+/// instead of growing a buffer. Writes must not overlap (await each one).
+public struct ResponseWriter<Response: ProtoMessage>: Sendable {
+    let stream: any ServerCallStream
+
+    public func write(_ message: Response) async throws {
+        try await stream.send(message)
+    }
+
+    /// Sends response metadata (the transport's response headers); only before the first message,
+    /// at most once.
+    public func writeHeaders(_ metadata: Metadata) async throws {
+        try await stream.sendHeaders(metadata)
+    }
+}
