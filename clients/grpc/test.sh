@@ -15,6 +15,10 @@ trap 'rm -rf "$VENV" "$STUBS"' EXIT
 # Its own environment: grpcio-tools needs a newer protobuf than the LOACL Python client's pin.
 python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$HERE/requirements.txt"
+# The LOACL Python client beside them, as a user would install it: it must not downgrade protobuf.
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "$ROOT/clients/python"
+rm -rf "$ROOT/clients/python/build"   # setuptools builds in the tree
+"$VENV/bin/python" -m pip check
 
 (cd "$ROOT/proto" && "$VENV/bin/python" -m grpc_tools.protoc -I. --python_out="$STUBS" --grpc_python_out="$STUBS" \
   $(find loacl/v1 -name '*.proto' | sort))

@@ -25,12 +25,15 @@ fi
 OUT="${1:-$GEN}"
 
 command -v protoc >/dev/null || { echo "generate.sh: protoc not found (apt-get install protobuf-compiler)" >&2; exit 1; }
-python3 -c "import google.protobuf" 2>/dev/null || { echo "generate.sh: pip install 'protobuf>=4.21.12,<5'" >&2; exit 1; }
+python3 -c "import google.protobuf" 2>/dev/null || { echo "generate.sh: pip install 'protobuf>=4.21.12,<8'" >&2; exit 1; }
 
 STAGE="$(mktemp -d)"
 trap 'rm -rf "$STAGE"' EXIT
 cd "$ROOT/proto"
-mapfile -t PROTOS < <(find . -name '*.proto' | sed 's|^\./||' | sort)
+# LOACL's own protos only: the standard grpc.* services (health, reflection) are for gRPC tools, and
+# their messages would clash in protobuf's default pool with grpcio-health-checking's and
+# grpcio-reflection's own copies in a process that uses both.
+mapfile -t PROTOS < <(find loacl -name '*.proto' | sort)
 
 mkdir -p "$STAGE/gen"
 protoc -I. --python_out="$STAGE/gen" "${PROTOS[@]}"

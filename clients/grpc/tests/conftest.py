@@ -41,6 +41,7 @@ class Server(Loacld):
         for listener in listeners:
             args += ["--listen", listener]
         super().__init__(args + extra, listeners[0], None, None, workdir / f"{name}.log", env)
+        self.args_listeners = listeners
         self.target = listeners[0].split(":", 1)[1]
 
 
@@ -63,6 +64,7 @@ def server(workdir: Path) -> Iterator[Server]:
                                  f"grpc+unix:{workdir / 'grpc.sock'}"], database_flags() + ["--handshake-timeout", "2"],
                {"LOACL_OFFLINE_WORD_DELAY_MS": "30"})
     s.unix_target = f"unix:{workdir / 'grpc.sock'}"
+    s.loacl_target = s.args_listeners[1]
     yield s
     s.stop()
 

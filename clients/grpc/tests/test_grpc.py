@@ -327,3 +327,15 @@ def test_silent_connections_are_closed_after_the_handshake_timeout(server):
         health.Check(health_pb2.HealthCheckRequest(), timeout=10)
     log = server.log.read_text(errors="replace")
     assert log.count("HTTP/2 preface not received in time") == 1
+
+
+def test_loacl_python_client_lives_beside_grpcio(server):
+    """The LOACL Python client, installed next to grpcio & co (protobuf 7.x, no downgrade), calls
+    the LOACL wire while grpcio calls gRPC, in one process."""
+    import google.protobuf
+    from loacl_client import Channel, v1
+    from loacl_client.services import HealthServiceStub
+    assert int(google.protobuf.__version__.split(".")[0]) >= 6
+    with Channel(server.loacl_target) as loacl, grpc.insecure_channel(server.target) as ch:
+        assert HealthServiceStub(loacl).Check(v1.HealthCheckRequest()).version
+        assert health_pb2_grpc.HealthServiceStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10).version

@@ -10,9 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from loacl_client._method import Method, MethodKind
-from loacl_client.gen.grpc.health.v1 import health_pb2 as _grpc_health_v1_health_pb2
-from loacl_client.gen.grpc.reflection.v1 import reflection_pb2 as _grpc_reflection_v1_reflection_pb2
-from loacl_client.gen.grpc.reflection.v1alpha import reflection_pb2 as _grpc_reflection_v1alpha_reflection_pb2
 from loacl_client.gen.loacl.testing.v1 import kitchen_sink_pb2 as _loacl_testing_v1_kitchen_sink_pb2
 from loacl_client.gen.loacl.v1 import assistant_pb2 as _loacl_v1_assistant_pb2
 from loacl_client.gen.loacl.v1 import benchmark_pb2 as _loacl_v1_benchmark_pb2
@@ -31,118 +28,6 @@ if TYPE_CHECKING:
     from loacl_client.aio import (AsyncChannel, AsyncStreamStream, AsyncStreamUnary, AsyncUnaryStream,
                                   AsyncUnaryUnary)
     from loacl_client.channel import Channel, StreamStream, StreamUnary, UnaryStream, UnaryUnary
-
-
-class Health:
-    """Health checking (grpc.health.v1).
-
-    Method descriptors of `grpc.health.v1.Health`.
-    """
-
-    NAME = "grpc.health.v1.Health"
-    Check: Method[_grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse] = Method(
-        "/grpc.health.v1.Health/Check", MethodKind.UNARY, _grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse)
-    """The status now; NOT_FOUND for a service the server does not have."""
-    Watch: Method[_grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse] = Method(
-        "/grpc.health.v1.Health/Watch", MethodKind.SERVER_STREAMING, _grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse)
-    """The status now, then each change, until the client cancels."""
-    METHODS = (Check, Watch)
-
-
-class HealthStub:
-    """Health checking (grpc.health.v1).
-
-    `grpc.health.v1.Health` over a blocking :class:`~loacl_client.Channel`.
-    """
-
-    def __init__(self, channel: Channel) -> None:
-        self.Check: UnaryUnary[_grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse] = channel.method(Health.Check)
-        """The status now; NOT_FOUND for a service the server does not have."""
-        self.Watch: UnaryStream[_grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse] = channel.method(Health.Watch)
-        """The status now, then each change, until the client cancels."""
-
-
-class HealthAsyncStub:
-    """Health checking (grpc.health.v1).
-
-    `grpc.health.v1.Health` over an asyncio :class:`~loacl_client.aio.AsyncChannel`.
-    """
-
-    def __init__(self, channel: AsyncChannel) -> None:
-        self.Check: AsyncUnaryUnary[_grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse] = channel.method(Health.Check)
-        """The status now; NOT_FOUND for a service the server does not have."""
-        self.Watch: AsyncUnaryStream[_grpc_health_v1_health_pb2.HealthCheckRequest, _grpc_health_v1_health_pb2.HealthCheckResponse] = channel.method(Health.Watch)
-        """The status now, then each change, until the client cancels."""
-
-
-class ServerReflection:
-    """Server reflection.
-
-    Method descriptors of `grpc.reflection.v1.ServerReflection`.
-    """
-
-    NAME = "grpc.reflection.v1.ServerReflection"
-    ServerReflectionInfo: Method[_grpc_reflection_v1_reflection_pb2.ServerReflectionRequest, _grpc_reflection_v1_reflection_pb2.ServerReflectionResponse] = Method(
-        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", MethodKind.BIDI_STREAMING, _grpc_reflection_v1_reflection_pb2.ServerReflectionRequest, _grpc_reflection_v1_reflection_pb2.ServerReflectionResponse)
-    """Answers each request on the stream in order."""
-    METHODS = (ServerReflectionInfo,)
-
-
-class ServerReflectionStub:
-    """Server reflection.
-
-    `grpc.reflection.v1.ServerReflection` over a blocking :class:`~loacl_client.Channel`.
-    """
-
-    def __init__(self, channel: Channel) -> None:
-        self.ServerReflectionInfo: StreamStream[_grpc_reflection_v1_reflection_pb2.ServerReflectionRequest, _grpc_reflection_v1_reflection_pb2.ServerReflectionResponse] = channel.method(ServerReflection.ServerReflectionInfo)
-        """Answers each request on the stream in order."""
-
-
-class ServerReflectionAsyncStub:
-    """Server reflection.
-
-    `grpc.reflection.v1.ServerReflection` over an asyncio :class:`~loacl_client.aio.AsyncChannel`.
-    """
-
-    def __init__(self, channel: AsyncChannel) -> None:
-        self.ServerReflectionInfo: AsyncStreamStream[_grpc_reflection_v1_reflection_pb2.ServerReflectionRequest, _grpc_reflection_v1_reflection_pb2.ServerReflectionResponse] = channel.method(ServerReflection.ServerReflectionInfo)
-        """Answers each request on the stream in order."""
-
-
-class ServerReflection:
-    """Server reflection.
-
-    Method descriptors of `grpc.reflection.v1alpha.ServerReflection`.
-    """
-
-    NAME = "grpc.reflection.v1alpha.ServerReflection"
-    ServerReflectionInfo: Method[_grpc_reflection_v1alpha_reflection_pb2.ServerReflectionRequest, _grpc_reflection_v1alpha_reflection_pb2.ServerReflectionResponse] = Method(
-        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", MethodKind.BIDI_STREAMING, _grpc_reflection_v1alpha_reflection_pb2.ServerReflectionRequest, _grpc_reflection_v1alpha_reflection_pb2.ServerReflectionResponse)
-    """Answers each request on the stream in order."""
-    METHODS = (ServerReflectionInfo,)
-
-
-class ServerReflectionStub:
-    """Server reflection.
-
-    `grpc.reflection.v1alpha.ServerReflection` over a blocking :class:`~loacl_client.Channel`.
-    """
-
-    def __init__(self, channel: Channel) -> None:
-        self.ServerReflectionInfo: StreamStream[_grpc_reflection_v1alpha_reflection_pb2.ServerReflectionRequest, _grpc_reflection_v1alpha_reflection_pb2.ServerReflectionResponse] = channel.method(ServerReflection.ServerReflectionInfo)
-        """Answers each request on the stream in order."""
-
-
-class ServerReflectionAsyncStub:
-    """Server reflection.
-
-    `grpc.reflection.v1alpha.ServerReflection` over an asyncio :class:`~loacl_client.aio.AsyncChannel`.
-    """
-
-    def __init__(self, channel: AsyncChannel) -> None:
-        self.ServerReflectionInfo: AsyncStreamStream[_grpc_reflection_v1alpha_reflection_pb2.ServerReflectionRequest, _grpc_reflection_v1alpha_reflection_pb2.ServerReflectionResponse] = channel.method(ServerReflection.ServerReflectionInfo)
-        """Answers each request on the stream in order."""
 
 
 class KitchenService:
@@ -796,5 +681,5 @@ class UsageServiceAsyncStub:
         """Totals by metric type, optionally per day."""
 
 
-SERVICES = (Health, ServerReflection, ServerReflection, KitchenService, AssistantService, BenchmarkService, FileService, FollowUpService, GuidedQuestionService, HealthService, MessageService, SessionService, ThreadService, UsageService)
+SERVICES = (KitchenService, AssistantService, BenchmarkService, FileService, FollowUpService, GuidedQuestionService, HealthService, MessageService, SessionService, ThreadService, UsageService)
 """Every service descriptor class, in proto file order."""
