@@ -25,8 +25,9 @@ progress() {
 
 # Every product (loacld, the loacl CLI, loacl-bench) in one build.
 echo "== building loacld and loacl (release; the first build takes 10 minutes or more, later ones seconds)"
-swift build -c release 2>&1 | progress || true
-test "${PIPESTATUS[0]}" -eq 0
+build_status=0
+swift build -c release 2>&1 | progress || build_status=$?
+if [ "$build_status" -ne 0 ]; then echo "run.sh: the build failed (see above)" >&2; exit 1; fi
 BIN_DIR="$(swift build -c release --show-bin-path)"
 BIN="$BIN_DIR/loacld"
 echo "== CLI: $BIN_DIR/loacl"
