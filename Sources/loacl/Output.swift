@@ -56,8 +56,11 @@ enum Output {
     }
 
     static func message(_ m: Loacl_V1_Message) {
-        let role = [1: "user", 2: "assistant", 3: "system"][m.role.rawValue] ?? "?"
-        line("[\(date(m.createdAtMs))] \(role) (\(m.tokensUsed) tokens) \(m.id)")
+        let role = [1: "user", 2: "assistant", 3: "system", 4: "tool"][m.role.rawValue] ?? "?"
+        var about = ""
+        if !m.toolCalls.isEmpty { about = " calls " + m.toolCalls.map { "\($0.name)(\($0.argumentsJson))" }.joined(separator: ", ") }
+        if !m.toolCallID.isEmpty { about = " answers \(m.toolCallID)" }
+        line("[\(date(m.createdAtMs))] \(role) (\(m.tokensUsed) tokens) \(m.id)\(about)")
         line(m.content.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n"))
     }
 
