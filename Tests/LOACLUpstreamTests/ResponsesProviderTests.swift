@@ -326,9 +326,20 @@ import Testing
     }
 
     @Test func connectionRefusedIsUnavailable() async throws {
-        let server = try await FakeOpenAIServer.start(FakeOpenAIServer.Reply.sequence([.status(200)]))
-        let url = server.baseURL
-        await server.stop()
+        // A port that is bound but not listening, and stays so for the whole test: a stopped
+        // server's port could be taken by another test's server meanwhile.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let url = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
         let provider = OpenAIResponsesProvider(baseURL: url, transport: testTransport(retry: RetryPolicy(maxAttempts: 2, initialDelay: .milliseconds(5))))
         let reply = await collect(provider.streamReply(sampleRequest))
         guard case .unavailable? = reply.providerError else { Issue.record("got \(String(describing: reply.error))"); return }
