@@ -46,5 +46,11 @@ public struct StatusCode: RawRepresentable, Hashable, Sendable, CustomStringConv
         }
     }
 
+    /// The code with this gRPC name (`UNAVAILABLE`), if any.
+    public init?(named name: String) {
+        guard let code = (0...16).lazy.map({ StatusCode(rawValue: UInt32($0)) }).first(where: { $0.name == name }) else { return nil }
+        self = code
+    }
+
     public var description: String { name }
 }

@@ -81,8 +81,7 @@ struct FileSearchBenchmark {
                 }
                 if n >= 50 { samples.append(Double((clock.now - start).components.attoseconds) / 1e15 + Double((clock.now - start).components.seconds) * 1000); hitCounts.append(hits.count) }
             }
-            let sorted = samples.sorted()
-            func pct(_ p: Double) -> Double { sorted[max(0, min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1))] }
+            func pct(_ p: Double) -> Double { UpstreamLatencyBenchmark.pct(samples, p) }
             print(String(format: "BENCH file-search chunks=%d text_mb=%.1f queries=%d p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f mean_hits=%.2f",
                          Self.chunks, megabytes, samples.count, pct(0.5), pct(0.9), pct(0.99), pct(1), Double(hitCounts.reduce(0, +)) / Double(hitCounts.count)))
             #expect(hitCounts.allSatisfy { $0 <= 5 })

@@ -54,8 +54,7 @@ extension AssistantService {
         let chunks = TextChunker.chunks(try await TextExtraction.text(of: bytes, type: fileType))
         guard !chunks.isEmpty else { throw RPCError.invalidArgument("the document has no text") }
         guard chunks.count <= Self.maxKnowledgeChunks else { throw RPCError.invalidArgument("the document is too long") }
-        let rows = String(decoding: (try? JSONSerialization.data(withJSONObject: chunks.enumerated().map { ["n": $0.offset, "content": $0.element] }))
-                          ?? Data("[]".utf8), as: UTF8.self)
+        let rows = JSONText.array(chunks.enumerated().map { ["n": $0.offset, "content": $0.element] })
         let digest = SHA256.hash(bytes)
         let size = String(bytes.count)
         // One statement: the file and its chunks, each chunk's tsvector in the assistant's

@@ -240,7 +240,7 @@ extension MessageService {
         }
         let texts = suggestions.map { String($0.prefix(1000)) }.filter { !$0.isEmpty }.prefix(count)
         guard !texts.isEmpty else { return nil }
-        let list = String(decoding: (try? JSONSerialization.data(withJSONObject: Array(texts))) ?? Data("[]".utf8), as: UTF8.self)
+        let list = JSONText.array(Array(texts))
         let threadID = job.threadID
         do {
             // One round trip for all of them; clock_timestamp() per row keeps their order.

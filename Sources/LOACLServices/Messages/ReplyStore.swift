@@ -40,7 +40,7 @@ extension MessageService {
         } else if let reason = usage?.incompleteReason {
             info["incomplete_reason"] = reason
         }
-        let metadata = String(decoding: (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
+        let metadata = JSONText.object(info)
         let tokens = usage.map { max(0, $0.outputTokens) } ?? TokenEstimator.estimate(reply)
         let body = """
             m AS (

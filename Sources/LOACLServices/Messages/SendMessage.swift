@@ -129,11 +129,3 @@ extension MessageService {
         }
     }
 }
-
-extension StatusCode {
-    /// The code with this gRPC name (`UNAVAILABLE`), if any.
-    init?(named name: String) {
-        guard let code = (0...16).lazy.map({ StatusCode(rawValue: UInt32($0)) }).first(where: { $0.name == name }) else { return nil }
-        self = code
-    }
-}

@@ -32,7 +32,7 @@ extension MessageService {
             try Self.match(outputs, to: calls)
             let names = Dictionary(calls.map { ($0.callID, $0.name) }, uniquingKeysWith: { first, _ in first })
             let ordered = calls.compactMap { call in outputs.first { $0.callID == call.callID } }
-            let rowsJSON = Self.json(["rows": ordered.enumerated().map { index, output in
+            let rowsJSON = JSONText.object(["rows": ordered.enumerated().map { index, output in
                 ["n": index, "content": output.output, "tokens": TokenEstimator.estimate(output.output),
                  "metadata": ["tool_call_id": output.callID, "name": names[output.callID] ?? "", "run_id": runID]] as [String: Any]
             }])

@@ -16,7 +16,7 @@ extension MessageService {
     /// Stores the step, waits for its outputs (at most `timeout`), and returns them as stored.
     func toolStep(_ job: ReplyJob, run: Run, calls: [ChatToolCall], text: String, timeout: Duration) async throws -> [Loacl_V1_Message] {
         // 1. The calls as an assistant message, with the events so far.
-        let metadata = Self.json(["provider": job.provider.name, "run_id": run.id,
+        let metadata = JSONText.object(["provider": job.provider.name, "run_id": run.id,
                                   "tool_calls": calls.map { ["call_id": $0.callID, "name": $0.name, "arguments": $0.arguments] }])
         let pending = run.takeUnpersisted() ?? []
         let insert = PostgresStatement("""
@@ -112,8 +112,4 @@ extension MessageService {
 
     /// How often a run waiting for tool outputs looks at its row.
     static let outputsPoll: Duration = .seconds(2)
-
-    static func json(_ object: [String: Any]) -> String {
-        String(decoding: (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
-    }
 }

@@ -122,8 +122,7 @@ public struct RunLeaseKeeper: Service, CustomStringConvertible {
             var events: [Loacl_V1_SendMessageEvent] = []
             if !text.isEmpty {
                 let info: [String: Any] = ["incomplete": true, "incomplete_reason": "server_lost", "provider": provider, "run_id": runID]
-                let metadata = String(decoding: (try? JSONSerialization.data(withJSONObject: info, options: [.sortedKeys])) ?? Data("{}".utf8),
-                                      as: UTF8.self)
+                let metadata = JSONText.object(info)
                 let message = MessageRows.message(try connection.execParams("""
                     WITH m AS (
                         INSERT INTO loacl.messages AS m (thread_id, role, content, tokens_used, metadata)
