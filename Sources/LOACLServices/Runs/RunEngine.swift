@@ -107,8 +107,10 @@ public final class RunEngine: Sendable {
     // MARK: - Local runs
 
     /// Registers a run this server generates and starts `drive` for it, in a task of its own
-    /// (the caller's task-local identity is inherited; its cancellation is not).
-    func start(_ run: Run, drive: @escaping @Sendable (Run) async -> Void) {
+    /// (the caller's task-local identity is inherited; its cancellation is not), preferring
+    /// `executor`: the calling connection's event loop, so that each delta goes from the
+    /// upstream's loop to the caller's in one hop (`Run.Handoff`).
+    func start(_ run: Run, executor: (any TaskExecutor)? = nil, drive: @escaping @Sendable (Run) async -> Void) {
         let active = state.withLock { state in
             state.runs[run.id] = run
             return state.runs.count
@@ -119,12 +121,13 @@ public final class RunEngine: Sendable {
             self.appended(event, of: run)
         }
         startedCounter.increment()
-        let task = Task.detached { [identity = CallerIdentity.current] in
+        let operation: @Sendable () async -> Void = { [identity = CallerIdentity.current] in
             await CallerIdentity.$current.withValue(identity) {
                 await drive(run)
             }
             self.finished(run)
         }
+        let task = Task.detached(executorPreference: executor, operation: operation)
         run.onStop { task.cancel() }
     }
 
