@@ -97,21 +97,26 @@ CREATE FUNCTION loacl.search_files(p_config regconfig, p_message text, p_thread 
 DECLARE
     assistant uuid;
     query tsquery;
+    in_knowledge boolean;
+    in_thread boolean;
 BEGIN
     SELECT a.id INTO assistant FROM loacl.session_assistant() a;
     IF assistant IS NULL THEN
         RETURN;
     END IF;
-    SELECT to_tsquery(p_config, string_agg(quote_literal(r.lexeme), ' | ')) INTO query
-    FROM (SELECT ranked.lexeme FROM (
-              SELECT c.lexeme, row_number() OVER o AS n, sum(c.chunks) OVER o AS running
-              FROM (SELECT w.lexeme, COALESCE(k.chunks, 0) + COALESCE(t.chunks, 0) AS chunks
+    -- The query, and whether its words are in each source at all (a source without any is
+    -- not searched: a thread without attachments costs nothing more).
+    SELECT to_tsquery(p_config, string_agg(quote_literal(r.lexeme), ' | ')), bool_or(r.knowledge > 0), bool_or(r.thread > 0)
+    INTO query, in_knowledge, in_thread
+    FROM (SELECT ranked.lexeme, ranked.knowledge, ranked.thread FROM (
+              SELECT c.lexeme, c.knowledge, c.thread, row_number() OVER o AS n, sum(c.knowledge + c.thread) OVER o AS running
+              FROM (SELECT w.lexeme, COALESCE(k.chunks, 0) AS knowledge, COALESCE(t.chunks, 0) AS thread
                     FROM (SELECT DISTINCT l AS lexeme FROM unnest(tsvector_to_array(to_tsvector(p_config, p_message))) AS l
                           WHERE length(l) >= 3) w
                     LEFT JOIN loacl.knowledge_terms k ON k.assistant_id = assistant AND k.lexeme = w.lexeme
                     LEFT JOIN loacl.file_terms t ON t.thread_id = p_thread AND t.lexeme = w.lexeme) c
-              WHERE c.chunks > 0
-              WINDOW o AS (ORDER BY c.chunks, c.lexeme)) ranked
+              WHERE c.knowledge + c.thread > 0
+              WINDOW o AS (ORDER BY c.knowledge + c.thread, c.lexeme)) ranked
           WHERE ranked.n = 1 OR ranked.running <= 300
           ORDER BY ranked.n LIMIT p_terms) r;
     IF query IS NULL THEN
@@ -121,11 +126,12 @@ BEGIN
     SELECT h.source, h.file_id, h.filename, h.chunk_index, h.content, h.score FROM (
         SELECT 'knowledge'::text AS source, k.file_id, k.filename, k.chunk_index, k.content, k.score
         FROM loacl.knowledge_matches(query, 300, p_limit) k
+        WHERE in_knowledge
         UNION ALL
         SELECT 'thread', m.file_id, f.filename, m.chunk_index, m.content, m.score
         FROM (SELECT c.file_id, c.chunk_index, c.content, ts_rank(c.tsv, query) AS score
               FROM (SELECT t.file_id, t.chunk_index, t.content, t.tsv FROM loacl.file_chunks t
-                    WHERE t.thread_id = p_thread AND t.tsv @@ query LIMIT 300) c
+                    WHERE in_thread AND t.thread_id = p_thread AND t.tsv @@ query LIMIT 300) c
               ORDER BY 4 DESC, 1, 2 LIMIT p_limit) m
         JOIN loacl.files f ON f.id = m.file_id) h
     ORDER BY h.score DESC, h.source, h.file_id, h.chunk_index
