@@ -9,7 +9,7 @@ import LOACLPostgres
 enum AttachmentIndex {
     /// The attachment's chunks, or none when file search does not read it.
     static func chunks(of bytes: [UInt8], type: String) async -> [String] {
-        guard TextExtraction.textTypes.contains(type) || type == TextExtraction.pdfType,
+        guard TextExtraction.reads(type),
               let text = try? await TextExtraction.text(of: bytes, type: type) else { return [] }
         return Array(TextChunker.chunks(text).prefix(AssistantService.maxKnowledgeChunks))
     }
@@ -30,7 +30,10 @@ enum AttachmentIndex {
             """, [fileID, threadID, SearchIndexSQL.json(chunks)])
     }
 
-    /// Leading CTEs for a statement that deletes file `$1`: its chunks' lexemes leave the
-    /// thread's counts (the chunks themselves go with the file, by cascade).
-    static let forgetTermsOfFile = SearchIndexSQL.forgetTerms(of: "$1", chunks: "loacl.file_chunks", terms: "loacl.file_terms", owner: "thread_id")
+    /// CTEs for a statement that deletes the file whose id SQL expression `file` gives: its
+    /// chunks' lexemes leave the thread's counts (the chunks themselves go with the file, by
+    /// cascade).
+    static func forgetTerms(of file: String) -> String {
+        SearchIndexSQL.forgetTerms(of: file, chunks: "loacl.file_chunks", terms: "loacl.file_terms", owner: "thread_id")
+    }
 }

@@ -153,11 +153,13 @@ public struct FileService: Sendable {
         let session = try CallerIdentity.requireSession()
         let id = try Validate.uuid(request.id, "id")
         let path = try await database.transaction { connection in
-            // The attachment's search index goes with it (AttachmentIndex).
+            // The attachment's search index goes with it, only if it is deleted (AttachmentIndex).
             try connection.execParams("""
-                WITH \(AttachmentIndex.forgetTermsOfFile)
-                DELETE FROM loacl.files f USING loacl.threads t
-                WHERE f.id = $1 AND t.id = f.thread_id AND t.assistant_id = $2 RETURNING f.storage_path
+                WITH deleted AS (
+                    DELETE FROM loacl.files f USING loacl.threads t
+                    WHERE f.id = $1 AND t.id = f.thread_id AND t.assistant_id = $2 RETURNING f.id, f.storage_path
+                ), \(AttachmentIndex.forgetTerms(of: "(SELECT d.id FROM deleted d)"))
+                SELECT storage_path FROM deleted
                 """, [id, session.assistantID]).one("file").string("storage_path")
         }
         await storage.remove(relativePaths: [path])

@@ -28,7 +28,7 @@ extension AssistantService {
         let filename = try Validate.text(header.filename, "header.filename", min: 1, max: 255)
         guard !filename.contains("/") else { throw RPCError.invalidArgument("header.filename must not contain '/'") }
         let fileType = header.fileType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        guard TextExtraction.textTypes.contains(fileType) || fileType == TextExtraction.pdfType else {
+        guard TextExtraction.reads(fileType) else {
             throw RPCError.invalidArgument("header.file_type must be one of \(TextExtraction.acceptedTypes.joined(separator: ", "))")
         }
         guard header.declaredSize <= Self.maxKnowledgeFileSize else {
