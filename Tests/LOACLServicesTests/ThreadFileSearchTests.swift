@@ -143,4 +143,24 @@ struct ThreadFileSearchTests {
             #expect(far.hits.isEmpty && far.readable == "0")
         }
     }
+
+    @Test func attachmentsAreIndexedInTheAssistantsTextSearchConfiguration() async throws {
+        try await withHarness { h in
+            let assistant = try await h.createAssistant(Caller.newTenant()) {
+                $0.toolsEnabled = ["file_search"]
+                $0.configuration.textSearchConfig = "english"
+            }
+            let (guest, session) = try await h.startGuest(assistant.id)
+            let thread = try await h.createThread(guest)
+            let file = try await h.upload(guest, thread: thread.id, name: "roses.txt", type: "text/plain",
+                                          bytes: Array("Gardeners were planting climbing roses.".utf8))
+            // Stemmed as English ("planting" → "plant"): the simple configuration would keep the words as written.
+            #expect(try h.superuser("SELECT tsv::text FROM loacl.file_chunks WHERE file_id = $1", [file.id]).scalar?.contains("'plant'") == true)
+            let statement = KnowledgeSearch.statement(configuration: "english", message: "How do I plant a rose?", threadID: thread.id, topK: 5)
+            let hits = try await h.services.database.transaction(as: try h.sessionIdentity(session)) { connection in
+                KnowledgeSearch.hits(try connection.commit(after: [statement])[0])
+            }
+            #expect(hits.map(\.fileID) == [file.id] && hits.first?.source == .thread)
+        }
+    }
 }
