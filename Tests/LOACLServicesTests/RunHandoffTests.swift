@@ -27,8 +27,9 @@ struct RunHandoffTests {
     static func waiters(_ run: Run) -> Int { run.state.withLock { $0.waiters.count } }
 
     /// Until the follower waits (its waiter registered): every append then meets a waiter.
-    static func untilWaiting(_ run: Run) async {
-        while waiters(run) == 0 { await Task.yield() }
+    /// Polls with sleeps, never spins: the cooperative pool is shared with every other test.
+    static func untilWaiting(_ run: Run) async throws {
+        while waiters(run) == 0 { try await Task.sleep(for: .microseconds(200)) }
     }
 
     static func appendDelta(_ run: Run, _ text: String) {
@@ -64,10 +65,10 @@ struct RunHandoffTests {
                 return emitted
             }
             for i in 1...90 {
-                await Self.untilWaiting(run)
+                try await Self.untilWaiting(run)
                 Self.appendDelta(run, "\(i)")
             }
-            await Self.untilWaiting(run)
+            try await Self.untilWaiting(run)
             Self.appendFinal(run)
             let emitted = try await follower.value
 
@@ -89,7 +90,7 @@ struct RunHandoffTests {
                 return emitted
             }
             for i in 1...20 {
-                await Self.untilWaiting(run)
+                try await Self.untilWaiting(run)
                 Self.appendDelta(run, "\(i)")
             }
             Self.appendFinal(run)
@@ -112,14 +113,20 @@ struct RunHandoffTests {
             let follower = Task {
                 try await engine.followLocal(run, after: 0, handoff: handoff) { _ in }
             }
-            await Self.untilWaiting(run)
-            let producer = Task.detached { Self.appendDelta(run, "held") }
-            while !entered.load(ordering: .sequentiallyConsistent) { await Task.yield() }
+            try await Self.untilWaiting(run)
+            // The handoff blocks its thread until released: a thread of its own, not the pool's.
+            let produced = Atomic<Bool>(false)
+            let producer = Thread {
+                Self.appendDelta(run, "held")
+                produced.store(true, ordering: .sequentiallyConsistent)
+            }
+            producer.start()
+            while !entered.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .microseconds(200)) }
             follower.cancel()
             // The cancellation found the waiter mid-handoff; the handoff's end must wake it.
             #expect(Self.waiters(run) == 0)
             release.store(true, ordering: .sequentiallyConsistent)
-            await producer.value
+            while !produced.load(ordering: .sequentiallyConsistent) { try await Task.sleep(for: .microseconds(200)) }
             await #expect(throws: CancellationError.self) { try await follower.value }
             #expect(Self.waiters(run) == 0)
         }
