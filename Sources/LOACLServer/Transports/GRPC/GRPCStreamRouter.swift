@@ -75,9 +75,10 @@ final class GRPCStreamRouter: ChannelInboundHandler {
                 open(frame.streamID, headers)
             }
         case .data(let data):
-            streams[frame.streamID]?.receive(data)
+            // (Looked up first: a stream that ends removes itself from `streams`.)
+            if let stream = streams[frame.streamID] { stream.receive(data) }
         case .rstStream:
-            streams[frame.streamID]?.cancel()
+            if let stream = streams[frame.streamID] { stream.cancel() }
         default:
             break
         }
@@ -95,7 +96,7 @@ final class GRPCStreamRouter: ChannelInboundHandler {
             connectionWindowChanged(window.inboundWindowSize)
         case let closed as StreamClosedEvent:
             // Closed under the call (a stream error NIOHTTP2Handler answered): end it.
-            streams[closed.streamID]?.cancel()
+            if let stream = streams[closed.streamID] { stream.cancel() }
         default:
             break
         }
