@@ -114,13 +114,15 @@ extension GRPCServerStream {
     }
 
     /// Sends `trailers` (END_STREAM) and ends the call. When the response is complete before the
-    /// request, the stream is reset with NO_ERROR: the client need not send the rest.
-    func end(_ trailers: HPACKHeaders) {
+    /// request, the stream is reset with NO_ERROR (unless `reset` is false: an HTTP error, which
+    /// HTTP clients such as curl report as failed when reset mid-upload): the client need not
+    /// send the rest.
+    func end(_ trailers: HPACKHeaders, reset: Bool = true) {
         guard !isClosed else { return }
         // Closed first: the write may close the HTTP/2 stream, whose event comes back here.
         isClosed = true
         router.write(.headers(.init(headers: trailers, endStream: true)), on: id)
-        if !clientFinished {
+        if reset && !clientFinished {
             router.write(.rstStream(.noError), on: id)
         }
         tearDown()

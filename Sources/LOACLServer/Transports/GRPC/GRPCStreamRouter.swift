@@ -1,5 +1,6 @@
 import LOACLCore
 import LOACLServerCore
+import LOACLWire
 import Logging
 import NIOCore
 import NIOHTTP2
