@@ -21,6 +21,10 @@ public final class RunEngine: Sendable {
         /// How often a run's new events are written to `loacl.run_events` (and so the most text a
         /// crash can lose, plus one write).
         public var flushInterval: Duration
+        /// The shortest time between two `NOTIFY` round trips carrying live events to followers on
+        /// other servers (one transaction for every followed run of this server): what a remote
+        /// follower may wait at most, beyond a round trip, for a delta.
+        public var publishInterval: Duration
         /// How long a run survives its server's silence before another server ends it
         /// (`incomplete`, reason `server_lost`). Renewed every third of it.
         public var lease: Duration
@@ -32,9 +36,11 @@ public final class RunEngine: Sendable {
         /// reason `shutdown`).
         public var drainGrace: Duration
 
-        public init(flushInterval: Duration = .milliseconds(100), lease: Duration = .seconds(10), maxFollowers: Int = 16,
+        public init(flushInterval: Duration = .milliseconds(100), publishInterval: Duration = .milliseconds(10),
+                    lease: Duration = .seconds(10), maxFollowers: Int = 16,
                     windowCapacity: Int = 512, drainGrace: Duration = .seconds(10)) {
             self.flushInterval = flushInterval
+            self.publishInterval = publishInterval
             self.lease = lease
             self.maxFollowers = maxFollowers
             self.windowCapacity = windowCapacity
@@ -72,7 +78,7 @@ public final class RunEngine: Sendable {
         let host = ProcessInfo.processInfo.hostName.replacingOccurrences(of: "/", with: "_")
         instance = "\(host)/\(ProcessInfo.processInfo.processIdentifier)/\(key)"
         serverChannel = "loacl_srv_" + key
-        publisher = RunPublisher(pool: database.pool, logger: logger)
+        publisher = RunPublisher(pool: database.pool, interval: configuration.publishInterval, logger: logger)
         let box = WeakBox()
         listener = PostgresListener(conninfo: database.pool.configuration.conninfo, logger: logger,
                                     resubscribed: { box.engine?.resubscribed() },
