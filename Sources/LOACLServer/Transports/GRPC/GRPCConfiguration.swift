@@ -9,6 +9,9 @@ public struct GRPCConfiguration: Sendable {
     public var maxConcurrentStreams = 256
     /// Largest request header block (SETTINGS_MAX_HEADER_LIST_SIZE).
     public var maxHeaderListSize = 16 * 1024
+    /// Response bytes of one streaming call written and not yet on the socket (the client's
+    /// HTTP/2 window or the socket is full) before its handler waits for them.
+    public var maxBufferedResponseBytes = 64 * 1024
     /// Flow-control window the server grants each stream and the connection for request bytes.
     public var targetWindowSize = 1024 * 1024
     /// A connection whose first HTTP/2 frame (after the TLS handshake, on grpcs: listeners) has

@@ -7,7 +7,8 @@ import NIOHPACK
 enum GRPCHeaders {
     /// `:status 200`, the content type and encodings, then `metadata`.
     static func response(_ metadata: Metadata = Metadata(), encoding: GRPCEncoding = .identity) -> HPACKHeaders {
-        var headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc", "grpc-accept-encoding": GRPCEncoding.accepted]
+        if encoding == .identity && metadata.isEmpty { return plainResponse }
+        var headers = plainResponse
         if encoding != .identity { headers.add(name: "grpc-encoding", value: encoding.rawValue) }
         append(metadata, to: &headers)
         return headers
@@ -16,7 +17,8 @@ enum GRPCHeaders {
     /// The call's end: `grpc-status`, `grpc-message` and the error's metadata. `trailersOnly`
     /// (nothing sent yet) starts with the response headers, in the same HEADERS frame.
     static func trailers(_ status: RPCError?, trailersOnly: Bool) -> HPACKHeaders {
-        var headers = trailersOnly ? response() : HPACKHeaders()
+        if status == nil && !trailersOnly { return okTrailers }
+        var headers = trailersOnly ? plainResponse : HPACKHeaders()
         headers.add(name: "grpc-status", value: "\(status?.code.rawValue ?? 0)")
         if let status {
             if !status.message.isEmpty { headers.add(name: "grpc-message", value: percentEncoded(status.message)) }
@@ -24,6 +26,12 @@ enum GRPCHeaders {
         }
         return headers
     }
+
+    // Built once: most calls send exactly these (HPACK still indexes them per connection).
+    private static let plainResponse: HPACKHeaders = [
+        ":status": "200", "content-type": "application/grpc", "grpc-accept-encoding": GRPCEncoding.accepted,
+    ]
+    private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
 
     /// An answer to a request that is not gRPC at all (wrong method or content type).
     static func httpError(status: Int, reason: String) -> HPACKHeaders {

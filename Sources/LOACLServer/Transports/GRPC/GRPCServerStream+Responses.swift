@@ -2,37 +2,66 @@ import LOACLCore
 import LOACLMessages
 import LOACLServerCore
 import NIOCore
+import NIOHPACK
 import NIOHTTP2
 
 /// The response side of a gRPC call: messages, response headers, trailers (see `GRPCServerStream`).
 extension GRPCServerStream {
     // MARK: ServerCallStream (from the handler task)
 
+    /// A single response goes out with the trailers (the router flushes once per loop tick). A
+    /// streamed one is written at once; the handler waits for it to reach the socket when more
+    /// than `maxBufferedResponseBytes` of the call's responses are not there yet (the client's
+    /// HTTP/2 window is used up: NIOHTTP2Handler holds them) or the socket is full, so a slow
+    /// reader slows the handler instead of growing a buffer.
     func send<M: ProtoMessage>(_ message: M) async throws {
         let buffer = try packed(message)
-        try await onLoop { stream in
-            let streaming = stream.method?.descriptor.serverStreaming ?? false
-            if !streaming && stream.sentMessages > 0 {
-                throw RPCError.internal("sent more than one response")
-            }
-            stream.sendHeadersIfNeeded(Metadata())
-            stream.sentMessages += 1
-            // A single response goes out with the trailers (one flush); a stream's messages at once.
-            let written = stream.write(.data(.init(data: .byteBuffer(buffer))), flush: streaming)
-            // Wait for the write (flushed) only when the stream's window or the socket is full.
-            guard let context = stream.context, !context.channel.isWritable else { return nil }
-            if !streaming { context.flush() }
-            return written
+        let wait: EventLoopFuture<Void>?
+        if eventLoop.inEventLoop {
+            wait = try write(message: buffer)
+        } else {
+            wait = try await eventLoop.submit { try self.write(message: buffer) }.get()
         }
+        try await wait?.get()
     }
 
     func sendNow<M: ProtoMessage>(_ message: M) -> Bool {
-        guard eventLoop.inEventLoop, !isClosed, method?.descriptor.serverStreaming == true,
-              let context, context.channel.isWritable, let buffer = try? packed(message) else { return false }
+        guard eventLoop.inEventLoop, !isClosed, method?.descriptor.serverStreaming == true, !mustWait,
+              let buffer = try? packed(message) else { return false }
+        _ = try? write(message: buffer)
+        return true
+    }
+
+    /// Whether a streamed response must wait for the ones before it to reach the socket.
+    private var mustWait: Bool {
+        unconfirmedBytes > configuration.maxBufferedResponseBytes || !router.isWritable
+    }
+
+    /// Writes one response message (event loop); returns what to await before the next, if any.
+    private func write(message buffer: ByteBuffer) throws -> EventLoopFuture<Void>? {
+        guard !isClosed else { throw CancellationError() }
+        let streaming = method?.descriptor.serverStreaming ?? false
+        if !streaming && sentMessages > 0 {
+            throw RPCError.internal("sent more than one response")
+        }
         sendHeadersIfNeeded(Metadata())
         sentMessages += 1
-        _ = write(.data(.init(data: .byteBuffer(buffer))), flush: true)
-        return true
+        let data = HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(buffer)))
+        guard streaming else {
+            guard !router.isWritable else {
+                router.write(data, on: id)
+                return nil
+            }
+            let written = eventLoop.makePromise(of: Void.self)
+            router.write(data, on: id, promise: written)
+            return written.futureResult
+        }
+        let size = buffer.readableBytes
+        let written = eventLoop.makePromise(of: Void.self)
+        unconfirmedBytes += size
+        written.futureResult.whenComplete { _ in self.unconfirmedBytes -= size }
+        router.write(data, on: id, promise: written)
+        return mustWait ? written.futureResult : nil
     }
 
     /// `message` as one length-prefixed gRPC message (compressed when responses are), on whichever
@@ -57,46 +86,20 @@ extension GRPCServerStream {
     }
 
     func sendHeaders(_ metadata: Metadata) async throws {
-        try await onLoop { stream in
-            guard !stream.sentHeaders else { throw RPCError.internal("response headers sent twice or after a message") }
-            stream.sendHeadersIfNeeded(metadata)
-            return stream.write(nil, flush: true)
-        }
+        if eventLoop.inEventLoop { return try writeHeaders(metadata) }
+        try await eventLoop.submit { try self.writeHeaders(metadata) }.get()
     }
 
-    /// Runs `body` on the event loop (at once when already there) and awaits the write it returns,
-    /// if any.
-    func onLoop(_ body: @escaping @Sendable (GRPCServerStream) throws -> EventLoopFuture<Void>?) async throws {
-        let future: EventLoopFuture<Void>?
-        if eventLoop.inEventLoop {
-            guard !isClosed else { throw CancellationError() }
-            future = try body(self)
-        } else {
-            future = try await eventLoop.submit {
-                guard !self.isClosed else { throw CancellationError() }
-                return try body(self)
-            }.get()
-        }
-        try await future?.get()
+    private func writeHeaders(_ metadata: Metadata) throws {
+        guard !isClosed else { throw CancellationError() }
+        guard !sentHeaders else { throw RPCError.internal("response headers sent twice or after a message") }
+        sendHeadersIfNeeded(metadata)
     }
 
     func sendHeadersIfNeeded(_ metadata: Metadata) {
         guard !sentHeaders else { return }
         sentHeaders = true
-        _ = write(.headers(.init(headers: GRPCHeaders.response(metadata, encoding: responseEncoding))), flush: false)
-    }
-
-    /// Writes `payload` (if any), flushing when asked; the future completes once it is written.
-    func write(_ payload: HTTP2Frame.FramePayload?, flush: Bool) -> EventLoopFuture<Void> {
-        guard let context else { return eventLoop.makeFailedFuture(CancellationError()) }
-        let promise = eventLoop.makePromise(of: Void.self)
-        if let payload {
-            context.write(wrapOutboundOut(payload), promise: promise)
-        } else {
-            promise.succeed(())
-        }
-        if flush { context.flush() }
-        return promise.futureResult
+        router.write(.headers(.init(headers: GRPCHeaders.response(metadata, encoding: responseEncoding))), on: id)
     }
 
     // MARK: Ending the call (event loop)
@@ -107,18 +110,35 @@ extension GRPCServerStream {
         if status == nil, method?.descriptor.serverStreaming == false, sentMessages == 0 {
             return finish(RPCError.internal("handler returned without a response"))
         }
-        let trailers = GRPCHeaders.trailers(status, trailersOnly: !sentHeaders)
-        _ = write(.headers(.init(headers: trailers, endStream: true)), flush: clientFinished)
-        if !clientFinished {
-            // The response is complete before the request: the client need not send the rest.
-            _ = write(.rstStream(.noError), flush: true)
-        }
-        close()
+        end(GRPCHeaders.trailers(status, trailersOnly: !sentHeaders))
     }
 
-    func close() {
+    /// Sends `trailers` (END_STREAM) and ends the call. When the response is complete before the
+    /// request, the stream is reset with NO_ERROR (unless `reset` is false: an HTTP error, which
+    /// HTTP clients such as curl report as failed when reset mid-upload): the client need not
+    /// send the rest.
+    func end(_ trailers: HPACKHeaders, reset: Bool = true) {
+        guard !isClosed else { return }
+        // Closed first: the write may close the HTTP/2 stream, whose event comes back here.
         isClosed = true
+        router.write(.headers(.init(headers: trailers, endStream: true)), on: id)
+        if reset && !clientFinished {
+            router.write(.rstStream(.noError), on: id)
+        }
+        tearDown()
+    }
+
+    /// Ends the call without trailers (RST_STREAM from the client, the stream or the connection
+    /// closed) and cancels its handler.
+    func cancel() {
+        guard !isClosed else { return }
+        isClosed = true
+        tearDown()
+    }
+
+    private func tearDown() {
         call.cancel()
         inbox?.fail(CancellationError())
+        router.streamClosed(id)
     }
 }

@@ -1,5 +1,4 @@
 import LOACLCore
-import LOACLMessages
 import LOACLServerCore
 import LOACLWire
 import Logging
@@ -7,23 +6,23 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 
-/// One gRPC call: the handler of one HTTP/2 stream channel, and the call's `ServerCallStream`
-/// for the server core. Reads the request headers and length-prefixed messages, opens the call
-/// through the core's router and executor, and writes response headers, messages and trailers.
+/// One gRPC call on one HTTP/2 stream, and the call's `ServerCallStream` for the server core.
+/// `GRPCStreamRouter` hands it the stream's frames; it reads the request headers and
+/// length-prefixed messages, opens the call through the core's router and executor, and writes
+/// response headers, messages and trailers through the router (GRPCServerStream+Responses).
 ///
-/// Flow control: the stream channel does not read on its own (autoRead off). Unary and
-/// server-streaming calls read until their one message is complete (bounded by
-/// `maxMessageSize`); streaming calls read while fewer than `targetWindowSize` request bytes
-/// wait for the handler, so HTTP/2 WINDOW_UPDATEs go out only as the handler takes messages.
-/// A response message's write is awaited whenever the stream channel is not writable (its
-/// HTTP/2 window or the socket is full), so a slow reader slows the handler.
+/// Flow control: received bytes are credited back (WINDOW_UPDATE, batched by half a window)
+/// while fewer than `targetWindowSize` request bytes wait for the handler, and held back
+/// otherwise until the handler takes messages: a client never has more than about two windows
+/// of requests buffered for a slow handler. A single request is bounded by `maxMessageSize`
+/// (checked from its prefix). Responses: see `send`.
 ///
-/// Concurrency: every `var` is touched on the channel's event loop only; the handler task's
+/// Concurrency: every `var` is touched on the connection's event loop only; the handler task's
 /// calls hop there (or run there directly on the event-loop executor), hence `@unchecked`.
-final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked Sendable {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
+/// `router` is only touched while the call is open: the router ends every call before it goes.
+final class GRPCServerStream: InboxCallStream, @unchecked Sendable {
+    let id: HTTP2StreamID
+    unowned let router: GRPCStreamRouter
     let eventLoop: any EventLoop
     private let server: ServerCore
     let configuration: GRPCConfiguration
@@ -32,7 +31,6 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
     private let taskExecutor: EventLoopTaskExecutor?
 
     // Touched by GRPCServerStream+Responses.swift too (internal, not private); event loop only.
-    var context: ChannelHandlerContext?
     var method: ServerMethod?
     private var callContext: ServerContext?
     private var reader: GRPCMessageReader
@@ -41,18 +39,23 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
     var responseEncoding = GRPCEncoding.identity
     private(set) var receivedRequest: ByteBuffer?
     private(set) var inbox: MessageInbox?
+    /// Request bytes (as flow control counts them) received and not yet credited back.
+    private var uncredited = 0
     /// Request bytes in the inbox, not yet taken by the handler.
     private var heldBytes = 0
-    private var readPaused = false
     var clientFinished = false
     var sentHeaders = false
     var sentMessages = 0
+    /// Response bytes written and not yet on the socket (streaming responses only).
+    var unconfirmedBytes = 0
     var isClosed = false
     /// The core's deadline timer and handler task for this call.
     var call = ServerCallHandle()
 
-    init(eventLoop: any EventLoop, server: ServerCore, configuration: GRPCConfiguration, peer: PeerInfo,
-         taskExecutor: EventLoopTaskExecutor?, logger: Logger) {
+    init(id: HTTP2StreamID, router: GRPCStreamRouter, eventLoop: any EventLoop, server: ServerCore,
+         configuration: GRPCConfiguration, peer: PeerInfo, taskExecutor: EventLoopTaskExecutor?, logger: Logger) {
+        self.id = id
+        self.router = router
         self.eventLoop = eventLoop
         self.server = server
         self.configuration = configuration
@@ -62,50 +65,23 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
         self.reader = GRPCMessageReader(maxMessageSize: configuration.maxMessageSize)
     }
 
-    // MARK: Channel events
+    // MARK: Frames (from the router)
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        context.read()
-        context.fireChannelActive()
-    }
-
-    /// The stream closed: the client reset it (RST_STREAM) or the connection went away.
-    func channelInactive(context: ChannelHandlerContext) {
-        if !isClosed { close() }
-        context.fireChannelInactive()
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        if !isClosed { close() }
-        self.context = nil
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    func receiveHeaders(_ headers: HTTP2Frame.FramePayload.Headers) {
         guard !isClosed else { return }
-        switch unwrapInboundIn(data) {
-        case .headers(let headers):
-            if method == nil && !clientFinished {
-                open(headers.headers)
-            }
-            if headers.endStream { endOfRequest() }
-        case .data(let frame):
-            guard case .byteBuffer(let bytes) = frame.data else { return finish(RPCError(.internal, "unexpected file region")) }
-            receive(bytes)
-            if frame.endStream { endOfRequest() }
-        default:
-            break
+        if method == nil && !clientFinished {
+            open(headers.headers)
         }
+        if headers.endStream { endOfRequest() }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if !isClosed && !clientFinished {
-            if heldBytes < configuration.targetWindowSize { context.read() } else { readPaused = true }
-        }
-        context.fireChannelReadComplete()
+    func receive(_ frame: HTTP2Frame.FramePayload.Data) {
+        guard !isClosed else { return }
+        guard case .byteBuffer(let bytes) = frame.data else { return finish(RPCError(.internal, "unexpected file region")) }
+        uncredited += bytes.readableBytes + (frame.paddingBytes.map { $0 + 1 } ?? 0)
+        receive(bytes)
+        if frame.endStream { endOfRequest() }
+        creditIfReady()
     }
 
     // MARK: Request
@@ -117,9 +93,7 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
         } catch {
             switch error {
             case .http(let status, let reason):
-                _ = write(.headers(.init(headers: GRPCHeaders.httpError(status: status, reason: reason), endStream: true)),
-                          flush: true)
-                return close()
+                return end(GRPCHeaders.httpError(status: status, reason: reason), reset: false)
             case .status(let status):
                 return finish(status)
             }
@@ -130,9 +104,8 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
         self.method = method
         requestEncoding = head.encoding
         responseEncoding = head.encoding == .gzip && head.acceptsGzip ? .gzip : .identity
-        let streamID = try? context?.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)
         let callContext = ServerContext(method: method.descriptor, metadata: head.metadata, deadline: head.deadline, peer: peer,
-                                        transportSpecific: GRPCCall(streamID: streamID.map { Int($0) }),
+                                        transportSpecific: GRPCCall(streamID: Int(id)),
                                         taskExecutor: taskExecutor, logger: logger)
         server.executor.armDeadline(head.deadline, on: self, &call)
         if method.takesSingleRequest {
@@ -183,13 +156,19 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
         }
     }
 
-    /// The handler took `n` request bytes: read on if reading was paused for them.
+    /// The handler took `n` request bytes.
     private func consumed(_ n: Int) {
         heldBytes -= n
-        if readPaused && heldBytes < configuration.targetWindowSize, !isClosed, let context {
-            readPaused = false
-            context.read()
-        }
+        creditIfReady()
+    }
+
+    /// Credits received bytes back once they add up to half a window, unless the handler is a
+    /// window behind (then when it catches up); nothing once the client stopped sending.
+    private func creditIfReady() {
+        let window = configuration.targetWindowSize
+        guard uncredited >= window / 2, heldBytes < window, !clientFinished, !isClosed else { return }
+        router.returnCredit(uncredited, on: id)
+        uncredited = 0
     }
 
     private func start(_ callContext: ServerContext) {

@@ -5,10 +5,11 @@ import Logging
 import NIOCore
 import NIOHTTP2
 
-/// gRPC over HTTP/2 (docs/GRPC.md), on swift-nio-http2: `NIOHTTP2Handler` (one child channel
-/// per stream, each with a `GRPCServerStream`) → `GRPCConnectionHandler` (shutdown, peer,
+/// gRPC over HTTP/2 (docs/GRPC.md), on swift-nio-http2: `NIOHTTP2Handler` (frames, HPACK, the
+/// HTTP/2 state machine; no stream multiplexer) → `GRPCConnectionHandler` (shutdown, peer,
 /// refusal) → `NIOHTTP2ServerConnectionManagementHandler` (idle timeout, keepalive PINGs,
-/// graceful GOAWAY). Calls go to the same `ServerCore` as the LOACL wire's.
+/// graceful GOAWAY) → `GRPCStreamRouter` (each stream's frames to its `GRPCServerStream`).
+/// Calls go to the same `ServerCore` as the LOACL wire's.
 struct GRPCTransport: ConnectionTransport {
     let configuration: GRPCConfiguration
     let server: ServerCore
@@ -30,26 +31,14 @@ struct GRPCTransport: ConnectionTransport {
             HTTP2Setting(parameter: .maxHeaderListSize, value: configuration.maxHeaderListSize),
             HTTP2Setting(parameter: .initialWindowSize, value: configuration.targetWindowSize),
         ]
-        var streamConfiguration = NIOHTTP2Handler.StreamConfiguration()
-        streamConfiguration.targetWindowSize = configuration.targetWindowSize
-        let taskExecutor = runHandlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil
-        let bound = NIOLoopBound(connection, eventLoop: channel.eventLoop)
-        let (server, configuration, logger) = (self.server, self.configuration, self.logger)
-        let http2 = NIOHTTP2Handler(
-            mode: .server, eventLoop: channel.eventLoop,
-            connectionConfiguration: connectionConfiguration, streamConfiguration: streamConfiguration,
-            streamDelegate: manager.http2StreamDelegate
-        ) { stream in
-            stream.eventLoop.makeCompletedFuture {
-                try stream.syncOptions?.setOption(.autoRead, value: false)
-                try stream.pipeline.syncOperations.addHandler(GRPCServerStream(
-                    eventLoop: stream.eventLoop, server: server, configuration: configuration, peer: bound.value.peer,
-                    taskExecutor: taskExecutor, logger: logger))
-            }
-        }
+        let http2 = NIOHTTP2Handler(mode: .server, connectionConfiguration: connectionConfiguration)
+        let router = GRPCStreamRouter(
+            server: server, configuration: configuration, connection: connection,
+            taskExecutor: runHandlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil, logger: logger)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(http2)
         try sync.addHandler(connection)
         try sync.addHandler(manager)
+        try sync.addHandler(router)
     }
 }
