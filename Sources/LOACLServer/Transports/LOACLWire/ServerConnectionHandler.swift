@@ -21,6 +21,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext!
     private var taskExecutor: EventLoopTaskExecutor?
     private var streams: [UInt32: ServerStream] = [:]
+    /// The last HEADERS payload decoded and the call it opens (most calls repeat it byte for byte).
+    private var headersCache = CallHeadersCache()
     private var highestStreamID: UInt32 = 0
     /// Request bytes the connection's calls hold and their handlers have not taken yet.
     private var inboundBuffered = 0
@@ -159,27 +161,35 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         guard frame.payload.readableBytes <= configuration.maxHeadersSize else {
             return refuse(id, RPCError(.resourceExhausted, "call headers of \(frame.payload.readableBytes) bytes exceed the limit of \(configuration.maxHeadersSize)"))
         }
-        let headers: Loacl_Wire_V1_CallHeaders
-        do {
-            headers = try Loacl_Wire_V1_CallHeaders(framePayload: frame.payload)
-        } catch {
-            return refuse(id, .invalidArgument("HEADERS payload is not a valid CallHeaders: \(error)"))
+        let opened: OpenedCall
+        if let cached = headersCache.lookUp(frame.payload) {
+            opened = cached
+        } else {
+            let headers: Loacl_Wire_V1_CallHeaders
+            do {
+                headers = try Loacl_Wire_V1_CallHeaders(framePayload: frame.payload)
+            } catch {
+                return refuse(id, .invalidArgument("HEADERS payload is not a valid CallHeaders: \(error)"))
+            }
+            guard let method = server.methods.method(forPath: headers.method) else {
+                return refuse(id, RPCError(.unimplemented, "unknown method \(headers.method.prefix(200))"))
+            }
+            let metadata: Metadata
+            do {
+                metadata = try Metadata(wire: headers.metadata)
+            } catch {
+                return refuse(id, error)
+            }
+            opened = OpenedCall(method: method, metadata: metadata, timeoutMs: headers.timeoutMs)
+            headersCache.remember(frame.payload, opened)
         }
-        guard let method = server.methods.method(forPath: headers.method) else {
-            return refuse(id, RPCError(.unimplemented, "unknown method \(headers.method.prefix(200))"))
-        }
+        let method = opened.method, metadata = opened.metadata
         guard streams.count < configuration.maxConcurrentCalls else {
             return refuse(id, RPCError(.resourceExhausted, "more than \(configuration.maxConcurrentCalls) concurrent calls on one connection"))
         }
-        let metadata: Metadata
-        do {
-            metadata = try Metadata(wire: headers.metadata)
-        } catch {
-            return refuse(id, error)
-        }
         let stream = ServerStream(id: id, method: method, eventLoop: context.eventLoop, connection: self, initialWindow: configuration.initialWindow)
         streams[id] = stream
-        let deadline = headers.timeoutMs > 0 ? NIODeadline.now() + .milliseconds(Int64(clamping: headers.timeoutMs)) : nil
+        let deadline = opened.timeoutMs > 0 ? NIODeadline.now() + .milliseconds(Int64(clamping: opened.timeoutMs)) : nil
         server.executor.armDeadline(deadline, on: stream, &stream.call)
         let callContext = ServerContext(method: method.descriptor, metadata: metadata, deadline: deadline, peer: peer,
                                         transportSpecific: LOACLWireCall(streamID: id), logger: logger)
