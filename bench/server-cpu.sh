@@ -10,7 +10,8 @@
 #                       [--transports "tcp unix"] [--idle K] [--no-grpc]
 # Environment: LOACL_BINDIR (a folder with a prebuilt loacld; implies --no-build),
 # LOACL_SCRATCH (build folder, default .build-bench-perf), WARMUP (0.5), PAYLOAD (64),
-# PORT_BASE (24471: tcp 24471, grpc 24472, idle 24475), IDLE_POLL=0 (let idle vCPUs halt).
+# PORT_BASE (24471: tcp 24471, grpc 24472, idle 24475), IDLE_POLL=0 (let idle vCPUs halt),
+# IDLE_HOLD (5: seconds the idle connections are held while the server's CPU use is read).
 # Cases are CONNECTIONSxIN_FLIGHT (in flight per connection). --idle 0 skips the idle case.
 set -euo pipefail
 
@@ -18,7 +19,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 DURATION="${DURATION:-5}" WARMUP="${WARMUP:-0.5}" PAYLOAD="${PAYLOAD:-64}" REPEAT="${REPEAT:-1}"
 CASES="${CASES:-1x64 8x64 64x64 1x1}" TRANSPORTS="${TRANSPORTS:-tcp unix}" IDLE="${IDLE:-20000}"
-GRPC="${GRPC:-1}" NO_BUILD="${NO_BUILD:-0}"
+GRPC="${GRPC:-1}" NO_BUILD="${NO_BUILD:-0}" IDLE_HOLD="${IDLE_HOLD:-5}"
 LOACL_SCRATCH="${LOACL_SCRATCH:-$REPO_DIR/.build-bench-perf}"
 LOACL_BINDIR="${LOACL_BINDIR:-}"
 PORT_BASE="${PORT_BASE:-24471}"
@@ -130,7 +131,7 @@ done
 if [ "$IDLE" -gt 0 ]; then
   start_server "tcp:127.0.0.1:$IDLE_PORT" "tcp:$IDLE_PORT"
   sleep 0.5
-  line="$("$LOADGEN" --port "$IDLE_PORT" --idle "$IDLE" --server-pid "$SERVER_PID" --warmup 2 --duration 1 \
+  line="$("$LOADGEN" --port "$IDLE_PORT" --idle "$IDLE" --server-pid "$SERVER_PID" --warmup 2 --duration "$IDLE_HOLD" \
     2>"$WORK/idle.err")" || { sed 's/^/  loadgen: /' "$WORK/idle.err" >&2; log "idle case failed"; }
   stop_server
   echo

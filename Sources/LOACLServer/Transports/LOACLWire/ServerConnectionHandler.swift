@@ -35,7 +35,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     }
     private var lastActivity = NIODeadline.now()
     private var pingSentAt: NIODeadline?
-    private var timer: RepeatedTask?
+    /// The connection's one timer, armed for the next keepalive, PING-ACK or idle deadline
+    /// (not a periodic tick: an idle connection wakes the loop once per keepalive interval).
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
     /// Closes the connection unless its preface arrives in time (slowloris).
     private var handshakeTimer: Scheduled<Void>?
     /// Set for a connection over the server's limit: answered with this GOAWAY after the preface.
@@ -56,11 +59,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         self.context = context
         core.attach(context)
         if configuration.runHandlersOnEventLoop { taskExecutor = EventLoopTaskExecutor(context.eventLoop) }
-        let resolution = configuration.timerResolution
+        armTimer()
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: resolution, delay: resolution) { _ in
-            bound.value.checkTimers()
-        }
         handshakeTimer = context.eventLoop.scheduleTask(in: configuration.handshakeTimeout) {
             bound.value.handshakeTimedOut()
         }
@@ -296,6 +296,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         streams[stream.id] = nil
         core.forget(stream.sender)
         closeIfDrained()
+        // The idle deadline only applies without calls: bring the timer forward if it is later.
+        if streams.isEmpty, let armed = timerDeadline, armed > lastActivity + configuration.idleTimeout { armTimer() }
     }
 
     // MARK: Connection errors, draining, timers
@@ -353,6 +355,31 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                     metadata: ["peer": "\(peer.address)", "queued": "\(queued)", "limit": "\(configuration.maxOutboundBuffer)"])
         closing = true
         context.close(promise: nil)
+    }
+
+    /// When `checkTimers` has something to do next: the PING-ACK deadline while a keepalive PING
+    /// is out, else the keepalive deadline, and the idle deadline while no call is open; never
+    /// sooner than `timerResolution` from now (activity since then just moves them on).
+    private func nextTimerDeadline(_ now: NIODeadline) -> NIODeadline {
+        var next = pingSentAt.map { $0 + configuration.keepaliveTimeout } ?? lastActivity + configuration.keepaliveInterval
+        if streams.isEmpty { next = min(next, lastActivity + configuration.idleTimeout) }
+        return max(next, now + configuration.timerResolution)
+    }
+
+    private func armTimer() {
+        guard let context, !closing else { return }
+        timer?.cancel()
+        let deadline = nextTimerDeadline(.now())
+        timerDeadline = deadline
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.timerFired() }
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerDeadline = nil
+        checkTimers()
+        armTimer()
     }
 
     private func checkTimers() {
