@@ -80,19 +80,32 @@ void raise_fd_limit(long want) {
     }
 }
 
-#define BIN_NS 100u
-#define BINS 1000000u
+/* Two tiers: 0.1 µs bins up to 100 ms, then 10 µs bins up to 10 s (64 connections × 64 in
+ * flight on a busy machine wait well past 100 ms); above that lands in the last bin. */
+#define FINE_NS 100u
+#define FINE_BINS 1000000u
+#define COARSE_NS 10000u
+#define COARSE_BINS 1000000u
 
 void hist_init(struct hist *h) {
-    h->bins = calloc(BINS, sizeof *h->bins);
+    h->bins = calloc(FINE_BINS + COARSE_BINS, sizeof *h->bins);
     if (!h->bins) die("calloc");
     h->count = 0;
 }
 
 void hist_add(struct hist *h, uint64_t ns) {
-    uint64_t b = ns / BIN_NS;
-    h->bins[b < BINS ? b : BINS - 1]++;
+    uint64_t b = ns / FINE_NS;
+    if (b >= FINE_BINS) {
+        b = (ns - (uint64_t)FINE_BINS * FINE_NS) / COARSE_NS;
+        b = FINE_BINS + (b < COARSE_BINS ? b : COARSE_BINS - 1);
+    }
+    h->bins[b]++;
     h->count++;
+}
+
+static double bin_us(uint32_t b) {
+    if (b < FINE_BINS) return (double)b * FINE_NS / 1000.0;
+    return ((double)FINE_BINS * FINE_NS + (double)(b - FINE_BINS) * COARSE_NS) / 1000.0;
 }
 
 double hist_percentile_us(const struct hist *h, double p) {
@@ -101,11 +114,11 @@ double hist_percentile_us(const struct hist *h, double p) {
     if ((double)rank < p * (double)h->count) rank++;
     if (rank == 0) rank = 1;
     uint64_t seen = 0;
-    for (uint32_t b = 0; b < BINS; b++) {
+    for (uint32_t b = 0; b < FINE_BINS + COARSE_BINS; b++) {
         seen += h->bins[b];
-        if (seen >= rank) return (double)b * BIN_NS / 1000.0;
+        if (seen >= rank) return bin_us(b);
     }
-    return (double)(BINS - 1) * BIN_NS / 1000.0;
+    return bin_us(FINE_BINS + COARSE_BINS - 1);
 }
 
 double proc_cpu_us(int pid) {

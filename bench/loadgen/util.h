@@ -15,7 +15,7 @@ int connect_from(const struct endpoint *ep, unsigned source);
 /* Raises RLIMIT_NOFILE to at least `want` descriptors (and the soft limit to the hard one). */
 void raise_fd_limit(long want);
 
-/* Latency histogram at 0.1 µs resolution up to 100 ms. */
+/* Latency histogram: 0.1 µs resolution up to 100 ms, 10 µs up to 10 s. */
 struct hist {
     uint64_t *bins;
     uint64_t count;
