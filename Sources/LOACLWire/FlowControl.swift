@@ -75,8 +75,12 @@ public final class StreamSender: @unchecked Sendable {
         }
     }
 
-    /// On the loop: sends `frame` now if the windows allow it; false when it would have to wait.
-    public func sendNow(_ frame: ByteBuffer) throws -> Bool { try trySend(frame) }
+    /// On the loop: sends `frame` now if the windows allow it and no write waits; false when it
+    /// would have to wait.
+    public func sendNow(_ frame: ByteBuffer) throws -> Bool {
+        guard pending == nil else { return false }
+        return try trySend(frame)
+    }
 
     private func trySend(_ frame: ByteBuffer) throws -> Bool {
         if let closedError { throw closedError }

@@ -119,6 +119,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Followers of one run on this server: SendMessage and StreamRun calls (default 16).")
     var maxRunFollowers: Int?
 
+    @Option(help: "Milliseconds between two NOTIFY round trips that carry live run events to followers on other servers (default 25; 0: one round trip at a time, no pause). All followed runs of this server share each one: the most a remote follower waits for a delta beyond a round trip.")
+    var runPublishInterval: Int?
+
     @Option(help: "Serve Prometheus metrics over HTTP at host:port/metrics (e.g. 127.0.0.1:9464). Off by default.")
     var metricsListen: String?
 
@@ -276,6 +279,7 @@ struct Settings {
         flag("metrics-listen", command.metricsListen)
         flag("run-lease", command.runLease.map(String.init))
         flag("max-run-followers", command.maxRunFollowers.map(String.init))
+        flag("run-publish-interval", command.runPublishInterval.map(String.init))
         if let path = command.config ?? environment["LOACL_CONFIG"] {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw ValidationError("cannot read config file \(path)")

@@ -16,18 +16,24 @@ public struct ServerContext: Sendable {
     /// Transport details of this call (e.g. the LOACL wire's stream id); cast to the transport's
     /// own type to read them.
     public let transportSpecific: (any ServerContext.TransportSpecific)?
+    /// The executor the handler runs on (the connection's event loop), if the transport runs
+    /// handlers on one: work a call starts that outlives it may prefer it too, so that what it
+    /// writes back to this call needs no thread hop.
+    public let taskExecutor: (any TaskExecutor)?
     public var logger: Logger
 
     /// A transport's details of one call.
     public protocol TransportSpecific: Sendable {}
 
     public init(method: ProtoMethodDescriptor, metadata: Metadata, deadline: NIODeadline?, peer: PeerInfo,
-                transportSpecific: (any ServerContext.TransportSpecific)? = nil, logger: Logger) {
+                transportSpecific: (any ServerContext.TransportSpecific)? = nil, taskExecutor: (any TaskExecutor)? = nil,
+                logger: Logger) {
         self.method = method
         self.metadata = metadata
         self.deadline = deadline
         self.peer = peer
         self.transportSpecific = transportSpecific
+        self.taskExecutor = taskExecutor
         self.logger = logger
     }
 }

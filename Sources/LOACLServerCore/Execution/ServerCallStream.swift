@@ -23,10 +23,20 @@ public protocol ServerCallStream: AnyObject, Sendable {
     /// Sends one response message, waiting while the client's flow-control window is used up.
     func send<M: ProtoMessage>(_ message: M) async throws
 
+    /// Sends one response message of a streaming call now, without waiting: only when called on
+    /// `eventLoop` and flow control lets it go at once. False when nothing was sent (then `send`
+    /// it); never an error (a closed call says false, and `send` throws).
+    func sendNow<M: ProtoMessage>(_ message: M) -> Bool
+
     /// Sends response metadata; only before the first message, at most once.
     func sendHeaders(_ metadata: Metadata) async throws
 
     /// Ends the call with `status` (nil = OK) unless it already ended, and cancels whatever of
     /// the call still runs. Called on `eventLoop`.
     func finish(_ status: RPCError?)
+}
+
+extension ServerCallStream {
+    /// A transport that cannot send without waiting sends nothing here.
+    public func sendNow<M: ProtoMessage>(_ message: M) -> Bool { false }
 }

@@ -11,6 +11,13 @@ public struct ResponseWriter<Response: ProtoMessage>: Sendable {
         try await stream.send(message)
     }
 
+    /// Sends `message` at once if this is the call's event loop and flow control allows it, and
+    /// says whether it did; when false nothing was sent (`write` it). For a producer that hands
+    /// messages to a waiting call without waking it; a handler that is running just `write`s.
+    public func writeNow(_ message: Response) -> Bool {
+        stream.sendNow(message)
+    }
+
     /// Sends response metadata (the transport's response headers); only before the first message,
     /// at most once.
     public func writeHeaders(_ metadata: Metadata) async throws {

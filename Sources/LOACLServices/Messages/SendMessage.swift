@@ -108,12 +108,13 @@ extension MessageService {
         let job = ReplyJob(session: session, threadID: threadID, content: content, provider: provider, chat: chat,
                            stream: stream, turn: turn, turnContext: turnContext,
                            title: turnContext.threadHasTitle ? nil : Self.title(from: content))
-        runs.start(run) { run in await self.drive(job, run: run) }
+        runs.start(run, executor: context.taskExecutor) { run in await self.drive(job, run: run) }
 
-        // Follow it. Leaving early (cancel, deadline, disconnect) ends this call only.
+        // Follow it. Leaving early (cancel, deadline, disconnect) ends this call only. While this
+        // call waits, the driver (on this call's event loop) sends what it can on directly.
         var last: Loacl_V1_SendMessageEvent?
         do {
-            try await runs.followLocal(run, after: 0) { event in
+            try await runs.followLocal(run, after: 0, handoff: { responses.writeNow($0) }) { event in
                 last = event
                 try await responses.write(event)
             }

@@ -16,7 +16,8 @@ extension MessageService {
         if run.status.isFinal, after > run.lastSequence {
             throw RPCError(.outOfRange, "after_sequence \(after) is past the run's last event (\(run.lastSequence))")
         }
-        try await runs.follow(runID: runID, serverInstance: run.serverInstance, after: after) { event in
+        try await runs.follow(runID: runID, serverInstance: run.serverInstance, after: after,
+                              handoff: { responses.writeNow($0) }) { event in
             try await responses.write(event)
         }
     }

@@ -33,7 +33,9 @@ final class Run: Sendable {
         var taken: UInt64 = 0
         var persisted: UInt64 = 0
         var ended = false
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        /// Followers waiting for the next event, and those being handed one (`Handoff`) now.
+        var waiters: [UInt64: Waiter] = [:]
+        var handingOff: [UInt64: Waiter] = [:]
         var nextWaiterID: UInt64 = 0
         var followers = 0
         var stopReason: StopReason?
@@ -47,6 +49,21 @@ final class Run: Sendable {
         /// Tool outputs were submitted for the step the driver waits on (or is about to).
         var outputsSubmitted = false
         var outputsWaiter: CheckedContinuation<Bool, Never>?
+    }
+
+    /// A waiting follower's way to take the next event without being woken: true when it sent
+    /// the event on (at once, on its own connection's event loop, flow control permitting), and
+    /// then it goes on waiting. Saves the follower's task a wake-up per event, so that with the
+    /// driver on the caller's event loop a delta reaches the caller as it did before runs.
+    typealias Handoff = @Sendable (Event) -> Bool
+
+    struct Waiter {
+        var continuation: CheckedContinuation<UInt64, Never>
+        /// The follower has every event up to here.
+        var after: UInt64
+        var handoff: Handoff?
+        /// Cancelled while being handed an event: woken once the handoff returns.
+        var cancelled = false
     }
 
     init(id: String, threadID: String, windowCapacity: Int = 512) {
@@ -66,7 +83,7 @@ final class Run: Sendable {
         var event = Event()
         make(&event)
         event.runID = id
-        let (stored, waiters, observer) = state.withLock { state -> (Event, [CheckedContinuation<Void, Never>], (@Sendable (Event) -> Void)?) in
+        let (stored, wake, handoffs, observer) = state.withLock { state -> (Event, [Waiter], [(UInt64, Handoff)], (@Sendable (Event) -> Void)?) in
             state.lastSequence += 1
             event.sequenceNumber = state.lastSequence
             state.window.append(event)
@@ -77,11 +94,32 @@ final class Run: Sendable {
                 state.windowStart += 1
             }
             if event.endsRun { state.ended = true }
-            let waiters = Array(state.waiters.values)
+            // The final event always wakes its followers (they end the call with it).
+            var wake: [Waiter] = []
+            var handoffs: [(UInt64, Handoff)] = []
+            for (id, waiter) in state.waiters {
+                if let handoff = waiter.handoff, !event.endsRun, waiter.after + 1 == event.sequenceNumber {
+                    state.handingOff[id] = waiter
+                    handoffs.append((id, handoff))
+                } else {
+                    wake.append(waiter)
+                }
+            }
             state.waiters.removeAll()
-            return (event, waiters, state.observer)
+            return (event, wake, handoffs, state.observer)
         }
-        for waiter in waiters { waiter.resume() }
+        for (id, handoff) in handoffs {
+            let sent = handoff(stored)
+            let woken = state.withLock { state -> Waiter? in
+                guard var waiter = state.handingOff.removeValue(forKey: id) else { return nil }
+                if sent { waiter.after = stored.sequenceNumber }
+                guard sent, !waiter.cancelled else { return waiter }
+                state.waiters[id] = waiter
+                return nil
+            }
+            woken.map { $0.continuation.resume(returning: $0.after) }
+        }
+        for waiter in wake { waiter.continuation.resume(returning: waiter.after) }
         observer?(stored)
         if stored.endsRun {
             let enders = state.withLock { state in
@@ -176,24 +214,31 @@ final class Run: Sendable {
         }
     }
 
-    /// Waits until an event after `sequence` exists or the run ended, or the task is cancelled.
-    func waitForEvent(after sequence: UInt64) async {
+    /// Waits until an event after `sequence` exists or the run ended, or the task is cancelled;
+    /// meanwhile `handoff` (if any) is offered each next event. Returns the sequence number the
+    /// follower has now: `sequence`, or later if events were handed off.
+    func waitForEvent(after sequence: UInt64, handoff: Handoff? = nil) async -> UInt64 {
         let id = state.withLock { state in
             state.nextWaiterID += 1
             return state.nextWaiterID
         }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<UInt64, Never>) in
                 let ready = state.withLock { state -> Bool in
                     if state.lastSequence > sequence || state.ended || Task.isCancelled { return true }
-                    state.waiters[id] = continuation
+                    state.waiters[id] = Waiter(continuation: continuation, after: sequence, handoff: handoff)
                     return false
                 }
-                if ready { continuation.resume() }
+                if ready { continuation.resume(returning: sequence) }
             }
         } onCancel: {
-            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
-            waiter?.resume()
+            let waiter = state.withLock { state -> Waiter? in
+                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+                // Being handed an event: `append` wakes it when the handoff returns.
+                state.handingOff[id]?.cancelled = true
+                return nil
+            }
+            waiter.map { $0.continuation.resume(returning: $0.after) }
         }
     }
 

@@ -21,6 +21,10 @@ public final class RunEngine: Sendable {
         /// How often a run's new events are written to `loacl.run_events` (and so the most text a
         /// crash can lose, plus one write).
         public var flushInterval: Duration
+        /// The shortest time between two `NOTIFY` round trips carrying live events to followers on
+        /// other servers (one transaction for every followed run of this server): what a remote
+        /// follower may wait at most, beyond a round trip, for a delta.
+        public var publishInterval: Duration
         /// How long a run survives its server's silence before another server ends it
         /// (`incomplete`, reason `server_lost`). Renewed every third of it.
         public var lease: Duration
@@ -32,9 +36,11 @@ public final class RunEngine: Sendable {
         /// reason `shutdown`).
         public var drainGrace: Duration
 
-        public init(flushInterval: Duration = .milliseconds(100), lease: Duration = .seconds(10), maxFollowers: Int = 16,
+        public init(flushInterval: Duration = .milliseconds(100), publishInterval: Duration = .milliseconds(25),
+                    lease: Duration = .seconds(10), maxFollowers: Int = 16,
                     windowCapacity: Int = 512, drainGrace: Duration = .seconds(10)) {
             self.flushInterval = flushInterval
+            self.publishInterval = publishInterval
             self.lease = lease
             self.maxFollowers = maxFollowers
             self.windowCapacity = windowCapacity
@@ -72,7 +78,7 @@ public final class RunEngine: Sendable {
         let host = ProcessInfo.processInfo.hostName.replacingOccurrences(of: "/", with: "_")
         instance = "\(host)/\(ProcessInfo.processInfo.processIdentifier)/\(key)"
         serverChannel = "loacl_srv_" + key
-        publisher = RunPublisher(pool: database.pool, logger: logger)
+        publisher = RunPublisher(pool: database.pool, interval: configuration.publishInterval, logger: logger)
         let box = WeakBox()
         listener = PostgresListener(conninfo: database.pool.configuration.conninfo, logger: logger,
                                     resubscribed: { box.engine?.resubscribed() },
@@ -107,8 +113,10 @@ public final class RunEngine: Sendable {
     // MARK: - Local runs
 
     /// Registers a run this server generates and starts `drive` for it, in a task of its own
-    /// (the caller's task-local identity is inherited; its cancellation is not).
-    func start(_ run: Run, drive: @escaping @Sendable (Run) async -> Void) {
+    /// (the caller's task-local identity is inherited; its cancellation is not), preferring
+    /// `executor`: the calling connection's event loop, so that each delta goes from the
+    /// upstream's loop to the caller's in one hop (`Run.Handoff`).
+    func start(_ run: Run, executor: (any TaskExecutor)? = nil, drive: @escaping @Sendable (Run) async -> Void) {
         let active = state.withLock { state in
             state.runs[run.id] = run
             return state.runs.count
@@ -119,12 +127,13 @@ public final class RunEngine: Sendable {
             self.appended(event, of: run)
         }
         startedCounter.increment()
-        let task = Task.detached { [identity = CallerIdentity.current] in
+        let operation: @Sendable () async -> Void = { [identity = CallerIdentity.current] in
             await CallerIdentity.$current.withValue(identity) {
                 await drive(run)
             }
             self.finished(run)
         }
+        let task = Task.detached(executorPreference: executor, operation: operation)
         run.onStop { task.cancel() }
     }
 

@@ -28,17 +28,20 @@ extension RunEngine {
     ///
     /// A run this server generates is followed in memory; one generated elsewhere through
     /// its persisted events plus its live events as `NOTIFY` payloads.
-    func follow(runID: String, serverInstance: String, after: UInt64,
+    func follow(runID: String, serverInstance: String, after: UInt64, handoff: Run.Handoff? = nil,
                 emit: (Event) async throws -> Void) async throws {
         if let run = localRun(runID) {
-            try await followLocal(run, after: after, emit: emit)
+            try await followLocal(run, after: after, handoff: handoff, emit: emit)
         } else {
             try await followRemote(runID: runID, serverInstance: serverInstance, after: after, emit: emit)
         }
     }
 
-    /// Follows a run of this server from its event window (older events from PostgreSQL).
-    func followLocal(_ run: Run, after: UInt64, emit: (Event) async throws -> Void) async throws {
+    /// Follows a run of this server from its event window (older events from PostgreSQL). While
+    /// the follower waits, `handoff` (if any) may send the next events on for it (`Run.Handoff`);
+    /// `emit` gets the rest, the final event always.
+    func followLocal(_ run: Run, after: UInt64, handoff: Run.Handoff? = nil,
+                     emit: (Event) async throws -> Void) async throws {
         guard run.addFollower(limit: configuration.maxFollowers) else {
             throw RPCError(.resourceExhausted, "run has \(configuration.maxFollowers) followers on this server already")
         }
@@ -63,7 +66,7 @@ extension RunEngine {
                     next += 1
                 }
             case .wait:
-                await run.waitForEvent(after: next - 1)
+                next = await run.waitForEvent(after: next - 1, handoff: handoff) + 1
             case .end:
                 return
             }

@@ -5,14 +5,19 @@ import Synchronization
 
 /// Sends live events of followed runs to other servers as `NOTIFY` payloads.
 ///
-/// One round trip at a time for the whole server: events that arrive while one is on its way
-/// wait and go together in the next (every run's, as one pipeline of `pg_notify` calls), so a
-/// quick stream costs a statement per round trip, not per delta. An event too large for a
-/// payload is announced (`RunNotification.tooLarge`) and read from PostgreSQL once persisted.
+/// One round trip at a time for the whole server, at most one per `interval`: the first event
+/// after a quiet spell leaves at once; events that arrive while a round trip is on its way or
+/// within `interval` of the last one wait and go together in the next (every run's, as one
+/// pipeline of `pg_notify` calls in one transaction). So a followed run costs at most one
+/// transaction per `interval` however quick its stream, and every followed run of the server
+/// shares it; a remote follower gets a delta at most `interval` (plus a round trip) later. An
+/// event too large for a payload is announced (`RunNotification.tooLarge`) and read from
+/// PostgreSQL once persisted.
 final class RunPublisher: Sendable {
     typealias Event = Loacl_V1_SendMessageEvent
 
     private let pool: PostgresPool
+    private let interval: Duration
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -23,8 +28,9 @@ final class RunPublisher: Sendable {
         var sending = false
     }
 
-    init(pool: PostgresPool, logger: Logger) {
+    init(pool: PostgresPool, interval: Duration, logger: Logger) {
         self.pool = pool
+        self.interval = interval
         self.logger = logger
     }
 
@@ -40,7 +46,12 @@ final class RunPublisher: Sendable {
     }
 
     private func send() async {
+        var lastSent: ContinuousClock.Instant?
         while true {
+            if let lastSent {
+                // Whatever arrives meanwhile goes together; nothing arrived: the sender stops.
+                try? await Task.sleep(until: lastSent + interval, clock: .continuous)
+            }
             let batch = state.withLock { state -> [(String, [Event])] in
                 let batch = state.order.map { ($0, state.pending[$0] ?? []) }
                 state.pending.removeAll()
@@ -49,6 +60,7 @@ final class RunPublisher: Sendable {
                 return batch
             }
             if batch.isEmpty { return }
+            lastSent = .now
             var statements: [PostgresStatement] = []
             for (channel, events) in batch {
                 for notification in Self.notifications(events) {

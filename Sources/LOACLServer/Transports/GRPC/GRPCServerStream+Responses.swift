@@ -9,23 +9,7 @@ extension GRPCServerStream {
     // MARK: ServerCallStream (from the handler task)
 
     func send<M: ProtoMessage>(_ message: M) async throws {
-        let limit = configuration.maxMessageSize
-        // Packed (and compressed) on whichever thread the handler runs; the loop only writes.
-        var packed: ByteBuffer = try message.withPacked { size, pack in
-            guard size <= limit else {
-                throw RPCError(.resourceExhausted, "response message of \(size) bytes exceeds the limit of \(limit)")
-            }
-            var buffer = ByteBufferAllocator().buffer(capacity: 5 + size)
-            buffer.writeGRPCMessage(size: size, pack: pack)
-            return buffer
-        }
-        if responseEncoding == .gzip {
-            let compressed = try GRPCEncoding.gzipped(packed.getSlice(at: packed.readerIndex + 5, length: packed.readableBytes - 5)!)
-            packed.clear()
-            packed.writeGRPCPrefix(compressed: true, length: compressed.readableBytes)
-            packed.writeImmutableBuffer(compressed)
-        }
-        let buffer = packed
+        let buffer = try packed(message)
         try await onLoop { stream in
             let streaming = stream.method?.descriptor.serverStreaming ?? false
             if !streaming && stream.sentMessages > 0 {
@@ -40,6 +24,36 @@ extension GRPCServerStream {
             if !streaming { context.flush() }
             return written
         }
+    }
+
+    func sendNow<M: ProtoMessage>(_ message: M) -> Bool {
+        guard eventLoop.inEventLoop, !isClosed, method?.descriptor.serverStreaming == true,
+              let context, context.channel.isWritable, let buffer = try? packed(message) else { return false }
+        sendHeadersIfNeeded(Metadata())
+        sentMessages += 1
+        _ = write(.data(.init(data: .byteBuffer(buffer))), flush: true)
+        return true
+    }
+
+    /// `message` as one length-prefixed gRPC message (compressed when responses are), on whichever
+    /// thread the handler runs; the loop only writes.
+    private func packed<M: ProtoMessage>(_ message: M) throws -> ByteBuffer {
+        let limit = configuration.maxMessageSize
+        var packed: ByteBuffer = try message.withPacked { size, pack in
+            guard size <= limit else {
+                throw RPCError(.resourceExhausted, "response message of \(size) bytes exceeds the limit of \(limit)")
+            }
+            var buffer = ByteBufferAllocator().buffer(capacity: 5 + size)
+            buffer.writeGRPCMessage(size: size, pack: pack)
+            return buffer
+        }
+        if responseEncoding == .gzip {
+            let compressed = try GRPCEncoding.gzipped(packed.getSlice(at: packed.readerIndex + 5, length: packed.readableBytes - 5)!)
+            packed.clear()
+            packed.writeGRPCPrefix(compressed: true, length: compressed.readableBytes)
+            packed.writeImmutableBuffer(compressed)
+        }
+        return packed
     }
 
     func sendHeaders(_ metadata: Metadata) async throws {

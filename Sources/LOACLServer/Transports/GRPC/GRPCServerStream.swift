@@ -132,7 +132,8 @@ final class GRPCServerStream: ChannelInboundHandler, InboxCallStream, @unchecked
         responseEncoding = head.encoding == .gzip && head.acceptsGzip ? .gzip : .identity
         let streamID = try? context?.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)
         let callContext = ServerContext(method: method.descriptor, metadata: head.metadata, deadline: head.deadline, peer: peer,
-                                        transportSpecific: GRPCCall(streamID: streamID.map { Int($0) }), logger: logger)
+                                        transportSpecific: GRPCCall(streamID: streamID.map { Int($0) }),
+                                        taskExecutor: taskExecutor, logger: logger)
         server.executor.armDeadline(head.deadline, on: self, &call)
         if method.takesSingleRequest {
             self.callContext = callContext

@@ -192,7 +192,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         let deadline = opened.timeoutMs > 0 ? NIODeadline.now() + .milliseconds(Int64(clamping: opened.timeoutMs)) : nil
         server.executor.armDeadline(deadline, on: stream, &stream.call)
         let callContext = ServerContext(method: method.descriptor, metadata: metadata, deadline: deadline, peer: peer,
-                                        transportSpecific: LOACLWireCall(streamID: id), logger: logger)
+                                        transportSpecific: LOACLWireCall(streamID: id), taskExecutor: taskExecutor, logger: logger)
         if frame.flags.contains(.endStream) {
             stream.receiveEndOfStream()
             if method.takesSingleRequest {

@@ -103,6 +103,11 @@ final class ServerStream: InboxCallStream, @unchecked Sendable {
         try await sender.send(frame)
     }
 
+    func sendNow<M: ProtoMessage>(_ message: M) -> Bool {
+        guard eventLoop.inEventLoop, !isClosed, method.descriptor.serverStreaming else { return false }
+        return (try? sender.sendNow(message.messageFrame(streamID: id))) ?? false
+    }
+
     func sendHeaders(_ metadata: Metadata) async throws {
         var headers = Loacl_Wire_V1_CallHeaders()
         headers.metadata = metadata.wireEntries
