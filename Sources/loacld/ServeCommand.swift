@@ -119,7 +119,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Followers of one run on this server: SendMessage and StreamRun calls (default 16).")
     var maxRunFollowers: Int?
 
-    @Option(help: "Milliseconds between two NOTIFY round trips that carry live run events to followers on other servers (default 25; 0: one round trip at a time, no pause). All followed runs of this server share each one: the most a remote follower waits for a delta beyond a round trip.")
+    @Option(help: "Milliseconds between two NOTIFY round trips that carry live run events to followers on other servers (default 10; 0: one round trip at a time, no pause). All followed runs of this server share each one: the most a remote follower waits for a delta beyond a round trip.")
     var runPublishInterval: Int?
 
     @Option(help: "Serve Prometheus metrics over HTTP at host:port/metrics (e.g. 127.0.0.1:9464). Off by default; calls are counted and timed only when it is on.")

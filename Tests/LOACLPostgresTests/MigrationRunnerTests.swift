@@ -26,7 +26,7 @@ struct MigrationRunnerTests {
         #expect(recorded.rowCount == files.count)
         #expect(recorded.namedRows.map { $0.int("version") } == files.map(\.version))
         #expect(recorded.namedRows.allSatisfy { $0["checksum"]?.count == 64 })
-        #expect(try owner.value("SELECT count(*) FROM pg_tables WHERE schemaname = 'loacl'") == "15") // 0002's ten, runs and run_events (0012), knowledge files, chunks and terms (0015)
+        #expect(try owner.value("SELECT count(*) FROM pg_tables WHERE schemaname = 'loacl'") == "17") // 0002's ten, runs and run_events (0012), knowledge files, chunks and terms (0015), file chunks and terms (0016)
     }
 
     @Test func editedMigrationIsRefusedBeforeAnythingRuns() throws {

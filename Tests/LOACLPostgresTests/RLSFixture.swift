@@ -87,6 +87,12 @@ struct RLSFixture {
                 INSERT INTO loacl.files (thread_id, message_id, filename, file_type, file_size, sha256, storage_path)
                 VALUES ($1, $2, 'a.txt', 'text/plain', 5, $3, 'blobs/a') RETURNING id
                 """, threadID, messageID, PostgresBytea.encode(Array(repeating: 0x33, count: 32)))!
+            // The file's search index (0016): a chunk and the thread's count of its lexeme.
+            try c.query("""
+                INSERT INTO loacl.file_chunks (file_id, thread_id, chunk_index, content, tsv)
+                VALUES ($1, $2, 0, 'secret', to_tsvector('simple', 'secret'))
+                """, fileID, threadID)
+            try c.query("INSERT INTO loacl.file_terms (thread_id, lexeme, chunks) VALUES ($1, 'secret', 1)", threadID)
             let suggestionID = try c.value(
                 "INSERT INTO loacl.follow_up_suggestions (thread_id, message_id, suggestion) VALUES ($1, $2, 'More?') RETURNING id",
                 threadID, messageID)!
@@ -102,6 +108,7 @@ struct RLSFixture {
             owned.rows = [
                 "sessions": sessionID, "threads": threadID, "messages": messageID, "files": fileID,
                 "follow_up_suggestions": suggestionID, "usage_metrics": usageID, "runs": runID, "run_events": runID,
+                "file_chunks": fileID, "file_terms": threadID,
             ]
         }
         owned.identity.sessionID = owned.rows["sessions"]
@@ -125,6 +132,8 @@ struct RLSFixture {
         "knowledge_files": "filename = filename",
         "knowledge_chunks": "content = content",
         "knowledge_terms": "chunks = chunks",
+        "file_chunks": "content = content",
+        "file_terms": "chunks = chunks",
     ]
 
     static func keyColumn(_ table: String) -> String {
@@ -133,6 +142,8 @@ struct RLSFixture {
         case "run_events": "run_id"
         case "knowledge_chunks": "file_id"
         case "knowledge_terms": "assistant_id"
+        case "file_chunks": "file_id"
+        case "file_terms": "thread_id"
         default: "id"
         }
     }

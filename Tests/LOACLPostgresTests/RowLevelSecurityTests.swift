@@ -11,14 +11,14 @@ struct RowLevelSecurityTests {
     static let tables = [
         "tenants", "assistants", "assistant_quotas", "guided_questions", "sessions", "threads",
         "messages", "files", "follow_up_suggestions", "usage_metrics", "runs", "run_events",
-        "knowledge_files", "knowledge_chunks", "knowledge_terms",
+        "knowledge_files", "knowledge_chunks", "knowledge_terms", "file_chunks", "file_terms",
     ]
 
     /// Privileges deliberately not granted to loacl_app.
     static let notGranted: Set<String> = ["DELETE tenants", "UPDATE usage_metrics", "DELETE usage_metrics",
                                           "DELETE runs", "UPDATE run_events", "DELETE run_events",
                                           "UPDATE knowledge_files", "UPDATE knowledge_chunks",
-                                          "DELETE knowledge_terms"]
+                                          "DELETE knowledge_terms", "UPDATE file_chunks", "DELETE file_terms"]
 
     init() throws {
         database = try TestDatabase()
@@ -58,7 +58,7 @@ struct RowLevelSecurityTests {
         try expectIsolated(fixture.tenants["B"]!.identity, from: fixture.tenants["A"]!)
         // A tenant sees no conversations at all.
         try app.with(fixture.tenants["A"]!.identity) { c in
-            for table in ["sessions", "threads", "messages", "files", "follow_up_suggestions"] {
+            for table in ["sessions", "threads", "messages", "files", "follow_up_suggestions", "file_chunks", "file_terms"] {
                 let count = try c.value("SELECT count(*) FROM loacl.\(table)")
                 #expect(count == "0", "\(table)")
             }
@@ -107,6 +107,12 @@ struct RowLevelSecurityTests {
             (guestA.identity,
              "INSERT INTO loacl.usage_metrics (assistant_id, session_id, metric_type, metric_value) VALUES ($1, $2, 'tokens', 1)",
              [fixture.assistants["B"], guestB.sessionID]),
+            // Search chunks and term counts for another guest's thread attachment (0016).
+            (guestA.identity,
+             "INSERT INTO loacl.file_chunks (file_id, thread_id, chunk_index, content, tsv) VALUES ($1, $2, 7, 'x', 'x')",
+             [guestB.rows["files"], guestB.rows["threads"]]),
+            (guestA.identity, "INSERT INTO loacl.file_terms (thread_id, lexeme, chunks) VALUES ($1, 'planted', 1)",
+             [guestB.rows["threads"]]),
         ]
         for (identity, sql, parameters) in refused {
             #expect(performing: { try app.with(identity) { try $0.execParams(sql, parameters) } }, throws: { error in

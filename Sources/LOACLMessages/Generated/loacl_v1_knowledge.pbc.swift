@@ -284,6 +284,7 @@ extension Loacl_V1_FileSearchHit: ProtoCBridged {
         c.pointee.chunk_index = chunkIndex
         if !text.isEmpty { c.pointee.text = arena.cString(text) }
         c.pointee.score = score
+        c.pointee.source = .init(rawValue: .init(truncatingIfNeeded: source.rawValue))
     }
 
     init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError) {
@@ -293,6 +294,7 @@ extension Loacl_V1_FileSearchHit: ProtoCBridged {
         chunkIndex = c.pointee.chunk_index
         text = try protoString(c.pointee.text, field: "loacl.v1.FileSearchHit.text")
         score = c.pointee.score
+        source = Loacl_V1_FileSearchSource(rawValue: Int32(truncatingIfNeeded: c.pointee.source.rawValue))
     }
 }
 

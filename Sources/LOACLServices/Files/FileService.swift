@@ -63,7 +63,10 @@ public struct FileService: Sendable {
             guard partial.size == header.declaredSize else {
                 throw RPCError.invalidArgument("upload ended after \(partial.size) of \(header.declaredSize) declared bytes")
             }
-            let digest = SHA256.hash(try await partial.contents())
+            let contents = try await partial.contents()
+            let digest = SHA256.hash(contents)
+            // A text attachment becomes searchable by file_search in its thread (AttachmentIndex).
+            let chunks = await AttachmentIndex.chunks(of: contents, type: fileType)
             try await storage.commit(partial, to: relativePath)
             committed = true
             let row = try await database.transaction { connection in
@@ -72,6 +75,10 @@ public struct FileService: Sendable {
                     VALUES ($1, $2, $3, $4, $5, $6::bytea, $7, $8::jsonb) RETURNING \(Self.columns)
                     """, [fileID, threadID, filename, fileType, String(header.declaredSize), PostgresBytea.encode(digest),
                           relativePath, metadata]).one("file")
+                if !chunks.isEmpty {
+                    let index = AttachmentIndex.insert(fileID: fileID, threadID: threadID, chunks: chunks)
+                    try connection.execParams(index.sql, index.parameters)
+                }
                 try connection.execParams("""
                     INSERT INTO loacl.usage_metrics (assistant_id, session_id, thread_id, metric_type, metric_value)
                     VALUES ($1, $2, $3, 'files', 1)
@@ -146,9 +153,13 @@ public struct FileService: Sendable {
         let session = try CallerIdentity.requireSession()
         let id = try Validate.uuid(request.id, "id")
         let path = try await database.transaction { connection in
+            // The attachment's search index goes with it, only if it is deleted (AttachmentIndex).
             try connection.execParams("""
-                DELETE FROM loacl.files f USING loacl.threads t
-                WHERE f.id = $1 AND t.id = f.thread_id AND t.assistant_id = $2 RETURNING f.storage_path
+                WITH deleted AS (
+                    DELETE FROM loacl.files f USING loacl.threads t
+                    WHERE f.id = $1 AND t.id = f.thread_id AND t.assistant_id = $2 RETURNING f.id, f.storage_path
+                ), \(AttachmentIndex.forgetTerms(of: "(SELECT d.id FROM deleted d)"))
+                SELECT storage_path FROM deleted
                 """, [id, session.assistantID]).one("file").string("storage_path")
         }
         await storage.remove(relativePaths: [path])

@@ -28,7 +28,7 @@ extension AssistantService {
         let filename = try Validate.text(header.filename, "header.filename", min: 1, max: 255)
         guard !filename.contains("/") else { throw RPCError.invalidArgument("header.filename must not contain '/'") }
         let fileType = header.fileType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        guard TextExtraction.textTypes.contains(fileType) || fileType == TextExtraction.pdfType else {
+        guard TextExtraction.reads(fileType) else {
             throw RPCError.invalidArgument("header.file_type must be one of \(TextExtraction.acceptedTypes.joined(separator: ", "))")
         }
         guard header.declaredSize <= Self.maxKnowledgeFileSize else {
@@ -54,7 +54,7 @@ extension AssistantService {
         let chunks = TextChunker.chunks(try await TextExtraction.text(of: bytes, type: fileType))
         guard !chunks.isEmpty else { throw RPCError.invalidArgument("the document has no text") }
         guard chunks.count <= Self.maxKnowledgeChunks else { throw RPCError.invalidArgument("the document is too long") }
-        let rows = JSONText.array(chunks.enumerated().map { ["n": $0.offset, "content": $0.element] })
+        let rows = SearchIndexSQL.json(chunks)
         let digest = SHA256.hash(bytes)
         let size = String(bytes.count)
         // One statement: the file and its chunks, each chunk's tsvector in the assistant's
@@ -67,17 +67,11 @@ extension AssistantService {
                 ), f AS (
                     INSERT INTO loacl.knowledge_files (assistant_id, filename, file_type, file_size, sha256, chunk_count)
                     SELECT $1, $2, $3, $4, $5::bytea, $6 FROM cfg RETURNING *
-                ), rows AS (
-                    SELECT r.n, r.content, to_tsvector(cfg.cfg, r.content) AS tsv
-                    FROM cfg, jsonb_to_recordset($7::jsonb) AS r(n int, content text)
-                ), c AS (
+                ), \(SearchIndexSQL.rows(json: "$7")), c AS (
                     INSERT INTO loacl.knowledge_chunks (file_id, assistant_id, chunk_index, content, tsv)
                     SELECT f.id, $1, rows.n, rows.content, rows.tsv FROM f, rows
                 ), t AS (
-                    INSERT INTO loacl.knowledge_terms AS k (assistant_id, lexeme, chunks)
-                    SELECT $1, l.lexeme, count(*) FROM rows, pg_catalog.unnest(pg_catalog.tsvector_to_array(rows.tsv)) AS l(lexeme)
-                    GROUP BY l.lexeme
-                    ON CONFLICT (assistant_id, lexeme) DO UPDATE SET chunks = k.chunks + EXCLUDED.chunks
+                    \(SearchIndexSQL.addTerms("loacl.knowledge_terms", owner: "assistant_id", value: "$1"))
                 )
                 SELECT \(Self.knowledgeColumns) FROM f
                 """, [assistantID, filename, fileType, size, PostgresBytea.encode(digest), String(chunks.count), rows])])[0]
@@ -119,14 +113,7 @@ extension AssistantService {
         let deleted = try await database.transaction { connection in
             // The file's lexemes leave the term counts in the same statement.
             try connection.commit(after: [PostgresStatement("""
-                WITH gone AS (
-                    SELECT c.assistant_id, l.lexeme, count(*) AS n
-                    FROM loacl.knowledge_chunks c, pg_catalog.unnest(pg_catalog.tsvector_to_array(c.tsv)) AS l(lexeme)
-                    WHERE c.file_id = $1 GROUP BY c.assistant_id, l.lexeme
-                ), counted AS (
-                    UPDATE loacl.knowledge_terms k SET chunks = GREATEST(0, k.chunks - g.n)
-                    FROM gone g WHERE k.assistant_id = g.assistant_id AND k.lexeme = g.lexeme
-                )
+                WITH \(SearchIndexSQL.forgetTerms(of: "$1", chunks: "loacl.knowledge_chunks", terms: "loacl.knowledge_terms", owner: "assistant_id"))
                 DELETE FROM loacl.knowledge_files WHERE id = $1
                 """, [id])])[0].affectedRows
         }

@@ -2,26 +2,30 @@ import Foundation
 import LOACLMessages
 import LOACLPostgres
 
-/// The `file_search` tool: the chunks of the assistant's knowledge files most relevant to a
-/// message, by PostgreSQL full-text search — any of the message's rarest words (see `sql`),
-/// ranked by `ts_rank` — read as the caller's session (Row Level Security: its own assistant's
-/// files only).
+/// The `file_search` tool: the chunks most relevant to a message among the assistant's
+/// knowledge files and the text attachments of the run's thread, by PostgreSQL full-text search
+/// — any of the message's rarest words (see `sql`), ranked by `ts_rank` as one list — read as the
+/// caller's session (Row Level Security: its own assistant's files, its own thread's
+/// attachments).
 enum KnowledgeSearch {
     static let defaultTopK = 5
 
-    /// The message's lexemes that count: at most this many, the rarest among the assistant's
-    /// chunks (a lexeme no chunk has cannot match and is skipped).
+    /// The message's lexemes that count: at most this many, the rarest among the chunks of both
+    /// sources (a lexeme no chunk has cannot match and is skipped).
     static let queryTerms = 4
 
-    /// `loacl.search_knowledge` (migration 0015): the current session's assistant's chunks for
-    /// the message — its rarest lexemes ORed (their counts kept in `knowledge_terms`), so the
-    /// candidates are the few chunks that share something unusual with the question, ranked by
-    /// `ts_rank`. SECURITY DEFINER so that the GIN index serves the match (see the migration).
-    /// $1 text search configuration, $2 the message, $3 how many.
-    static let sql = "SELECT file_id, filename, chunk_index, content, score FROM loacl.search_knowledge($1::regconfig, $2, \(queryTerms), $3)"
+    /// `loacl.search_files` (migration 0016): the message's rarest lexemes ORed (their counts
+    /// kept in `knowledge_terms` and `file_terms`), so the candidates are the few chunks that
+    /// share something unusual with the question, ranked by `ts_rank`; the knowledge side
+    /// through a SECURITY DEFINER function so that the GIN index serves the match.
+    /// $1 text search configuration, $2 the message, $3 the thread, $4 how many.
+    static let sql = """
+        SELECT source, file_id, filename, chunk_index, content, score
+        FROM loacl.search_files($1::regconfig, $2, $3::uuid, \(queryTerms), $4)
+        """
 
-    static func statement(configuration: String, message: String, topK: Int) -> PostgresStatement {
-        PostgresStatement(sql, [configuration.isEmpty ? "simple" : configuration, message, String(topK)])
+    static func statement(configuration: String, message: String, threadID: String, topK: Int) -> PostgresStatement {
+        PostgresStatement(sql, [configuration.isEmpty ? "simple" : configuration, message, threadID, String(topK)])
     }
 
     static func hits(_ result: PostgresResult) -> [Loacl_V1_FileSearchHit] {
@@ -32,6 +36,7 @@ enum KnowledgeSearch {
             hit.chunkIndex = UInt32(clamping: row.int64OrZero("chunk_index"))
             hit.text = row.string("content")
             hit.score = Double(row.string("score")) ?? 0
+            hit.source = row.string("source") == "thread" ? .thread : .knowledge
             return hit
         }
     }

@@ -9,6 +9,9 @@ enum TextExtraction {
     static let pdfType = "application/pdf"
     static var acceptedTypes: [String] { textTypes.sorted() + [pdfType] }
 
+    /// Whether `type` (a lowercased media type without parameters) is one it reads.
+    static func reads(_ type: String) -> Bool { textTypes.contains(type) || type == pdfType }
+
     /// Where pdftotext is looked for (PATH is not trusted for a server process).
     static let pdftotextPaths = ["/usr/bin/pdftotext", "/usr/local/bin/pdftotext"]
 

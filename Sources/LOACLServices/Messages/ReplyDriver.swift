@@ -200,7 +200,7 @@ extension MessageService {
     private func searchFiles(_ job: ReplyJob, run: Run, chat: inout ChatRequest) async throws -> [Loacl_V1_FileSearchHit] {
         let settings = job.turnContext.assistant.settings
         let statement = KnowledgeSearch.statement(
-            configuration: settings.textSearchConfig, message: job.content,
+            configuration: settings.textSearchConfig, message: job.content, threadID: job.threadID,
             topK: settings.fileSearchTopK > 0 ? Int(settings.fileSearchTopK) : KnowledgeSearch.defaultTopK)
         let hits = try await database.transaction { connection in
             KnowledgeSearch.hits(try connection.commit(after: [statement])[0])

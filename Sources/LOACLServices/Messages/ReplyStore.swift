@@ -31,7 +31,8 @@ extension MessageService {
         // upstream ended it early but cleanly (e.g. max_output_tokens), with its usage.
         if !ending.citations.isEmpty {
             info["citations"] = ending.citations.enumerated().map { index, hit -> [String: Any] in
-                ["n": index + 1, "file_id": hit.fileID, "filename": hit.filename, "chunk_index": hit.chunkIndex]
+                ["n": index + 1, "file_id": hit.fileID, "filename": hit.filename, "chunk_index": hit.chunkIndex,
+                 "source": hit.source == .thread ? "thread" : "knowledge"]
             }
         }
         if let reason = ending.incompleteReason {

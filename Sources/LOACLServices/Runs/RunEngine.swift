@@ -36,7 +36,7 @@ public final class RunEngine: Sendable {
         /// reason `shutdown`).
         public var drainGrace: Duration
 
-        public init(flushInterval: Duration = .milliseconds(100), publishInterval: Duration = .milliseconds(25),
+        public init(flushInterval: Duration = .milliseconds(100), publishInterval: Duration = .milliseconds(10),
                     lease: Duration = .seconds(10), maxFollowers: Int = 16,
                     windowCapacity: Int = 512, drainGrace: Duration = .seconds(10)) {
             self.flushInterval = flushInterval

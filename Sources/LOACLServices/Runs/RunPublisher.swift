@@ -8,9 +8,9 @@ import Synchronization
 /// One round trip at a time for the whole server, at most one per `interval`: the first event
 /// after a quiet spell leaves at once; events that arrive while a round trip is on its way or
 /// within `interval` of the last one wait and go together in the next (every run's, as one
-/// pipeline of `pg_notify` calls in one transaction). So a followed run costs at most one
-/// transaction per `interval` however quick its stream, and every followed run of the server
-/// shares it; a remote follower gets a delta at most `interval` (plus a round trip) later. An
+/// pipeline of `pg_notify` calls in one transaction, committed asynchronously: no WAL flush to
+/// wait for). So a followed run costs at most one transaction per `interval` however quick its
+/// stream, and every followed run of the server shares it; a remote follower gets a delta at most `interval` (plus a round trip) later. An
 /// event too large for a payload is announced (`RunNotification.tooLarge`) and read from
 /// PostgreSQL once persisted.
 final class RunPublisher: Sendable {
@@ -67,6 +67,12 @@ final class RunPublisher: Sendable {
                     statements.append(PostgresStatement("SELECT pg_catalog.pg_notify($1, $2)", [channel, notification.payload]))
                 }
             }
+            // One transaction (one xid, one commit, not one per payload), committed without
+            // waiting for its WAL to reach the disk: a notification matters only live, and a
+            // crash losing one costs followers nothing they cannot read from `run_events`.
+            statements.insert(contentsOf: [PostgresStatement("BEGIN", prepare: false),
+                                           PostgresStatement("SET LOCAL synchronous_commit TO off", prepare: false)], at: 0)
+            statements.append(PostgresStatement("COMMIT", prepare: false))
             do {
                 _ = try await pool.withConnection { [statements] connection in try connection.pipeline(statements) }
             } catch {

@@ -1147,6 +1147,7 @@ extension Loacl_V1_FileSearchHit: SampleProviding {
         m.chunkIndex = Samples.uint32(v)
         m.text = Samples.string(v)
         m.score = Samples.double(v)
+        m.source = Loacl_V1_FileSearchSource(rawValue: Samples.enumRaw(v, known: Loacl_V1_FileSearchSource.allCases))
         return m
     }
 }

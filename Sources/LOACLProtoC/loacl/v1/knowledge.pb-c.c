@@ -923,7 +923,7 @@ const ProtobufCMessageDescriptor loacl__v1__delete_knowledge_file_response__desc
   (ProtobufCMessageInit) loacl__v1__delete_knowledge_file_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor loacl__v1__file_search_hit__field_descriptors[5] =
+static const ProtobufCFieldDescriptor loacl__v1__file_search_hit__field_descriptors[6] =
 {
   {
     "file_id",
@@ -985,18 +985,31 @@ static const ProtobufCFieldDescriptor loacl__v1__file_search_hit__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "source",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Loacl__V1__FileSearchHit, source),
+    &loacl__v1__file_search_source__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned loacl__v1__file_search_hit__field_indices_by_name[] = {
   2,   /* field[2] = chunk_index */
   0,   /* field[0] = file_id */
   1,   /* field[1] = filename */
   4,   /* field[4] = score */
+  5,   /* field[5] = source */
   3,   /* field[3] = text */
 };
 static const ProtobufCIntRange loacl__v1__file_search_hit__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor loacl__v1__file_search_hit__descriptor =
 {
@@ -1006,7 +1019,7 @@ const ProtobufCMessageDescriptor loacl__v1__file_search_hit__descriptor =
   "Loacl__V1__FileSearchHit",
   "loacl.v1",
   sizeof(Loacl__V1__FileSearchHit),
-  5,
+  6,
   loacl__v1__file_search_hit__field_descriptors,
   loacl__v1__file_search_hit__field_indices_by_name,
   1,  loacl__v1__file_search_hit__number_ranges,
@@ -1050,4 +1063,34 @@ const ProtobufCMessageDescriptor loacl__v1__file_search_results__descriptor =
   1,  loacl__v1__file_search_results__number_ranges,
   (ProtobufCMessageInit) loacl__v1__file_search_results__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue loacl__v1__file_search_source__enum_values_by_number[3] =
+{
+  { "FILE_SEARCH_SOURCE_UNSPECIFIED", "LOACL__V1__FILE_SEARCH_SOURCE__FILE_SEARCH_SOURCE_UNSPECIFIED", 0 },
+  { "FILE_SEARCH_SOURCE_KNOWLEDGE", "LOACL__V1__FILE_SEARCH_SOURCE__FILE_SEARCH_SOURCE_KNOWLEDGE", 1 },
+  { "FILE_SEARCH_SOURCE_THREAD", "LOACL__V1__FILE_SEARCH_SOURCE__FILE_SEARCH_SOURCE_THREAD", 2 },
+};
+static const ProtobufCIntRange loacl__v1__file_search_source__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex loacl__v1__file_search_source__enum_values_by_name[3] =
+{
+  { "FILE_SEARCH_SOURCE_KNOWLEDGE", 1 },
+  { "FILE_SEARCH_SOURCE_THREAD", 2 },
+  { "FILE_SEARCH_SOURCE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor loacl__v1__file_search_source__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "loacl.v1.FileSearchSource",
+  "FileSearchSource",
+  "Loacl__V1__FileSearchSource",
+  "loacl.v1",
+  3,
+  loacl__v1__file_search_source__enum_values_by_number,
+  3,
+  loacl__v1__file_search_source__enum_values_by_name,
+  1,
+  loacl__v1__file_search_source__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

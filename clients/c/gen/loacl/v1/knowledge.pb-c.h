@@ -29,6 +29,24 @@ typedef struct Loacl__V1__FileSearchResults Loacl__V1__FileSearchResults;
 
 /* --- enums --- */
 
+/*
+ * Which kind of file a file search hit comes from.
+ */
+typedef enum _Loacl__V1__FileSearchSource {
+  /*
+   * Never sent.
+   */
+  LOACL__V1__FILE_SEARCH_SOURCE__FILE_SEARCH_SOURCE_UNSPECIFIED = 0,
+  /*
+   * A knowledge file of the assistant (AssistantService.UploadKnowledgeFile).
+   */
+  LOACL__V1__FILE_SEARCH_SOURCE__FILE_SEARCH_SOURCE_KNOWLEDGE = 1,
+  /*
+   * A text attachment of the run's thread (FileService.UploadFile).
+   */
+  LOACL__V1__FILE_SEARCH_SOURCE__FILE_SEARCH_SOURCE_THREAD = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(LOACL__V1__FILE_SEARCH_SOURCE)
+} Loacl__V1__FileSearchSource;
 
 /* --- messages --- */
 
@@ -230,7 +248,7 @@ struct  Loacl__V1__FileSearchHit
 {
   ProtobufCMessage base;
   /*
-   * The knowledge file.
+   * The file: a knowledge file's id or a thread attachment's (see `source`).
    */
   char *file_id;
   /*
@@ -249,10 +267,14 @@ struct  Loacl__V1__FileSearchHit
    * Full-text rank (higher is better).
    */
   double score;
+  /*
+   * Which kind of file `file_id` is.
+   */
+  Loacl__V1__FileSearchSource source;
 };
 #define LOACL__V1__FILE_SEARCH_HIT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&loacl__v1__file_search_hit__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, LOACL__V1__FILE_SEARCH_SOURCE__FILE_SEARCH_SOURCE_UNSPECIFIED }
 
 
 /*
@@ -500,6 +522,7 @@ typedef void (*Loacl__V1__FileSearchResults_Closure)
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    loacl__v1__file_search_source__descriptor;
 extern const ProtobufCMessageDescriptor loacl__v1__knowledge_file__descriptor;
 extern const ProtobufCMessageDescriptor loacl__v1__upload_knowledge_file_header__descriptor;
 extern const ProtobufCMessageDescriptor loacl__v1__upload_knowledge_file_request__descriptor;

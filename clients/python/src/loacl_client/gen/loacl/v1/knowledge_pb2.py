@@ -13,13 +13,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18loacl/v1/knowledge.proto\x12\x08loacl.v1\"\xa5\x01\n\rKnowledgeFile\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x61ssistant_id\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x11\n\tfile_type\x18\x04 \x01(\t\x12\x11\n\tfile_size\x18\x05 \x01(\x04\x12\x0e\n\x06sha256\x18\x06 \x01(\t\x12\x13\n\x0b\x63hunk_count\x18\x07 \x01(\r\x12\x15\n\rcreated_at_ms\x18\x08 \x01(\x03\"m\n\x19UploadKnowledgeFileHeader\x12\x14\n\x0c\x61ssistant_id\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x11\n\tfile_type\x18\x03 \x01(\t\x12\x15\n\rdeclared_size\x18\x04 \x01(\x04\"l\n\x1aUploadKnowledgeFileRequest\x12\x35\n\x06header\x18\x01 \x01(\x0b\x32#.loacl.v1.UploadKnowledgeFileHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"D\n\x1bUploadKnowledgeFileResponse\x12%\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x17.loacl.v1.KnowledgeFile\"X\n\x19ListKnowledgeFilesRequest\x12\x14\n\x0c\x61ssistant_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"]\n\x1aListKnowledgeFilesResponse\x12&\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x17.loacl.v1.KnowledgeFile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x1a\x44\x65leteKnowledgeFileRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1d\n\x1b\x44\x65leteKnowledgeFileResponse\"d\n\rFileSearchHit\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x03 \x01(\r\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\":\n\x11\x46ileSearchResults\x12%\n\x04hits\x18\x01 \x03(\x0b\x32\x17.loacl.v1.FileSearchHitb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18loacl/v1/knowledge.proto\x12\x08loacl.v1\"\xa5\x01\n\rKnowledgeFile\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x61ssistant_id\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x11\n\tfile_type\x18\x04 \x01(\t\x12\x11\n\tfile_size\x18\x05 \x01(\x04\x12\x0e\n\x06sha256\x18\x06 \x01(\t\x12\x13\n\x0b\x63hunk_count\x18\x07 \x01(\r\x12\x15\n\rcreated_at_ms\x18\x08 \x01(\x03\"m\n\x19UploadKnowledgeFileHeader\x12\x14\n\x0c\x61ssistant_id\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x11\n\tfile_type\x18\x03 \x01(\t\x12\x15\n\rdeclared_size\x18\x04 \x01(\x04\"l\n\x1aUploadKnowledgeFileRequest\x12\x35\n\x06header\x18\x01 \x01(\x0b\x32#.loacl.v1.UploadKnowledgeFileHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"D\n\x1bUploadKnowledgeFileResponse\x12%\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x17.loacl.v1.KnowledgeFile\"X\n\x19ListKnowledgeFilesRequest\x12\x14\n\x0c\x61ssistant_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"]\n\x1aListKnowledgeFilesResponse\x12&\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x17.loacl.v1.KnowledgeFile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"(\n\x1a\x44\x65leteKnowledgeFileRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1d\n\x1b\x44\x65leteKnowledgeFileResponse\"\x90\x01\n\rFileSearchHit\x12\x0f\n\x07\x66ile_id\x18\x01 \x01(\t\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\x12\x13\n\x0b\x63hunk_index\x18\x03 \x01(\r\x12\x0c\n\x04text\x18\x04 \x01(\t\x12\r\n\x05score\x18\x05 \x01(\x01\x12*\n\x06source\x18\x06 \x01(\x0e\x32\x1a.loacl.v1.FileSearchSource\":\n\x11\x46ileSearchResults\x12%\n\x04hits\x18\x01 \x03(\x0b\x32\x17.loacl.v1.FileSearchHit*w\n\x10\x46ileSearchSource\x12\"\n\x1e\x46ILE_SEARCH_SOURCE_UNSPECIFIED\x10\x00\x12 \n\x1c\x46ILE_SEARCH_SOURCE_KNOWLEDGE\x10\x01\x12\x1d\n\x19\x46ILE_SEARCH_SOURCE_THREAD\x10\x02\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'loacl_client.gen.loacl.v1.knowledge_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
+  _FILESEARCHSOURCE._serialized_start=962
+  _FILESEARCHSOURCE._serialized_end=1081
   _KNOWLEDGEFILE._serialized_start=39
   _KNOWLEDGEFILE._serialized_end=204
   _UPLOADKNOWLEDGEFILEHEADER._serialized_start=206
@@ -36,8 +38,8 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _DELETEKNOWLEDGEFILEREQUEST._serialized_end=722
   _DELETEKNOWLEDGEFILERESPONSE._serialized_start=724
   _DELETEKNOWLEDGEFILERESPONSE._serialized_end=753
-  _FILESEARCHHIT._serialized_start=755
-  _FILESEARCHHIT._serialized_end=855
-  _FILESEARCHRESULTS._serialized_start=857
-  _FILESEARCHRESULTS._serialized_end=915
+  _FILESEARCHHIT._serialized_start=756
+  _FILESEARCHHIT._serialized_end=900
+  _FILESEARCHRESULTS._serialized_start=902
+  _FILESEARCHRESULTS._serialized_end=960
 # @@protoc_insertion_point(module_scope)
