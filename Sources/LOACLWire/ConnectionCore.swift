@@ -1,9 +1,10 @@
 import NIOCore
 
-/// What both ends of a LOACL connection do the same way: coalesced writes (one flush per loop
-/// tick or read burst), the connection-level flow-control windows, batched credit, and the
-/// streams waiting for connection window. Owned by the server's and the client's connection
-/// handler; event loop only.
+/// What both ends of a LOACL connection do the same way: coalesced writes (the small frames of a
+/// loop tick or read burst are copied into one buffer and handed to the channel with one write
+/// and one flush), the connection-level flow-control windows, batched credit, and the streams
+/// waiting for connection window. Owned by the server's and the client's connection handler;
+/// event loop only.
 public final class ConnectionCore: MessageFrameSink {
     public private(set) var context: ChannelHandlerContext?
     /// True while a read burst is being processed: `channelReadComplete` flushes then.
@@ -11,6 +12,11 @@ public final class ConnectionCore: MessageFrameSink {
     /// Set once the connection is closing: nothing more is written.
     public var isClosing = false
     private var needsFlush = false
+    /// Small frames written since the last flush, in order; handed to the channel at the flush.
+    /// Allocated per tick (not kept: an idle connection holds no buffer).
+    private var outbound: ByteBuffer?
+    /// Frames up to this size are copied into `outbound`; larger ones go to the channel as they are.
+    static let coalescingLimit = 1024
     private var flushScheduled = false
     private var sendWindow: FlowWindow
     private var receiveWindow: FlowWindow
@@ -30,7 +36,35 @@ public final class ConnectionCore: MessageFrameSink {
 
     public func write(_ buffer: ByteBuffer) {
         guard let context, !isClosing else { return }
-        context.write(NIOAny(buffer), promise: nil)
+        if buffer.readableBytes <= Self.coalescingLimit {
+            appendOutbound(context) { $0.writeImmutableBuffer(buffer) }
+        } else {
+            writeOutbound(context)
+            context.write(NIOAny(buffer), promise: nil)
+        }
+        scheduleFlush(context)
+    }
+
+    /// Writes a small frame straight into the coalescing buffer (no buffer of its own).
+    public func writeFrame(_ body: (inout ByteBuffer) -> Void) {
+        guard let context, !isClosing else { return }
+        appendOutbound(context, body)
+        scheduleFlush(context)
+    }
+
+    private func appendOutbound(_ context: ChannelHandlerContext, _ body: (inout ByteBuffer) -> Void) {
+        if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 512) }
+        body(&outbound!)
+    }
+
+    /// Hands the coalesced bytes to the channel (before a large frame, and at the flush).
+    private func writeOutbound(_ context: ChannelHandlerContext) {
+        guard let bytes = outbound else { return }
+        outbound = nil
+        context.write(NIOAny(bytes), promise: nil)
+    }
+
+    private func scheduleFlush(_ context: ChannelHandlerContext) {
         needsFlush = true
         // Every write made in this loop tick goes out with one flush (one syscall); during a
         // read burst `channelReadComplete` flushes instead.
@@ -46,13 +80,12 @@ public final class ConnectionCore: MessageFrameSink {
     public func flushIfNeeded() {
         guard needsFlush, let context else { return }
         needsFlush = false
+        writeOutbound(context)
         context.flush()
     }
 
     public func writeWindowUpdate(streamID: UInt32, increment: Int) {
-        var buffer = ByteBufferAllocator().buffer(capacity: WireProtocol.headerSize + 4)
-        buffer.writeWindowUpdate(streamID: streamID, increment: UInt32(increment))
-        write(buffer)
+        writeFrame { $0.writeWindowUpdate(streamID: streamID, increment: UInt32(increment)) }
     }
 
     // MARK: Receiving MESSAGE bytes

@@ -122,7 +122,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Milliseconds between two NOTIFY round trips that carry live run events to followers on other servers (default 10; 0: one round trip at a time, no pause). All followed runs of this server share each one: the most a remote follower waits for a delta beyond a round trip.")
     var runPublishInterval: Int?
 
-    @Option(help: "Serve Prometheus metrics over HTTP at host:port/metrics (e.g. 127.0.0.1:9464). Off by default.")
+    @Option(help: "Serve Prometheus metrics over HTTP at host:port/metrics (e.g. 127.0.0.1:9464). Off by default; calls are counted and timed only when it is on.")
     var metricsListen: String?
 
     func run() async throws {
@@ -215,7 +215,11 @@ struct Serve: AsyncParsableCommand {
 
         let server: RPCServer
         do {
-            server = try RPCServer(configuration: configuration, methods: methods, interceptors: [MetricsInterceptor(), LoggingInterceptor(logger: logger)] + (dataServices.map { [$0.services.authInterceptor] } ?? []),
+            // Calls are counted and timed only when the metrics are served: without a
+            // `--metrics-listen` registry they would go to swift-metrics' no-op backend, at a
+            // cost on every call (locks, clock reads, look-ups).
+            let metrics: [any ServerInterceptor] = metricsChannel == nil ? [] : [MetricsInterceptor()]
+            server = try RPCServer(configuration: configuration, methods: methods, interceptors: metrics + [LoggingInterceptor(logger: logger)] + (dataServices.map { [$0.services.authInterceptor] } ?? []),
                                    drainState: drainState, logger: logger)
             try await server.start()
         } catch {

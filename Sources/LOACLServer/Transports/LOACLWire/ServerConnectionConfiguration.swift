@@ -29,7 +29,8 @@ public struct ServerConnectionConfiguration: Sendable {
     /// frames (PING ACKs, TRAILERS, WINDOW_UPDATEs) are not windowed, so a peer that sends and
     /// never reads is closed once this many bytes wait. Keep it above window + max frame size.
     public var maxOutboundBuffer = 16 * 1024 * 1024
-    /// How often the timers above are checked.
+    /// The shortest wait between two checks of the timers above. The connection's one timer is
+    /// armed for the next of their deadlines (at least this far ahead), not ticked periodically.
     public var timerResolution: TimeAmount = .seconds(1)
     /// Run handlers on the connection's event loop (fewest thread hops; handlers must not
     /// block) instead of Swift's global concurrent executor.

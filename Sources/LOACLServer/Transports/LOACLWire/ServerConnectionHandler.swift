@@ -21,6 +21,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext!
     private var taskExecutor: EventLoopTaskExecutor?
     private var streams: [UInt32: ServerStream] = [:]
+    /// The last HEADERS payload decoded and the call it opens (most calls repeat it byte for byte).
+    private var headersCache = CallHeadersCache()
     private var highestStreamID: UInt32 = 0
     /// Request bytes the connection's calls hold and their handlers have not taken yet.
     private var inboundBuffered = 0
@@ -33,7 +35,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     }
     private var lastActivity = NIODeadline.now()
     private var pingSentAt: NIODeadline?
-    private var timer: RepeatedTask?
+    /// The connection's one timer, armed for the next keepalive, PING-ACK or idle deadline
+    /// (not a periodic tick: an idle connection wakes the loop once per keepalive interval).
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
     /// Closes the connection unless its preface arrives in time (slowloris).
     private var handshakeTimer: Scheduled<Void>?
     /// Set for a connection over the server's limit: answered with this GOAWAY after the preface.
@@ -54,11 +59,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         self.context = context
         core.attach(context)
         if configuration.runHandlersOnEventLoop { taskExecutor = EventLoopTaskExecutor(context.eventLoop) }
-        let resolution = configuration.timerResolution
+        armTimer()
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: resolution, delay: resolution) { _ in
-            bound.value.checkTimers()
-        }
         handshakeTimer = context.eventLoop.scheduleTask(in: configuration.handshakeTimeout) {
             bound.value.handshakeTimedOut()
         }
@@ -159,27 +161,35 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         guard frame.payload.readableBytes <= configuration.maxHeadersSize else {
             return refuse(id, RPCError(.resourceExhausted, "call headers of \(frame.payload.readableBytes) bytes exceed the limit of \(configuration.maxHeadersSize)"))
         }
-        let headers: Loacl_Wire_V1_CallHeaders
-        do {
-            headers = try Loacl_Wire_V1_CallHeaders(framePayload: frame.payload)
-        } catch {
-            return refuse(id, .invalidArgument("HEADERS payload is not a valid CallHeaders: \(error)"))
+        let opened: OpenedCall
+        if let cached = headersCache.lookUp(frame.payload) {
+            opened = cached
+        } else {
+            let headers: Loacl_Wire_V1_CallHeaders
+            do {
+                headers = try Loacl_Wire_V1_CallHeaders(framePayload: frame.payload)
+            } catch {
+                return refuse(id, .invalidArgument("HEADERS payload is not a valid CallHeaders: \(error)"))
+            }
+            guard let method = server.methods.method(forPath: headers.method) else {
+                return refuse(id, RPCError(.unimplemented, "unknown method \(headers.method.prefix(200))"))
+            }
+            let metadata: Metadata
+            do {
+                metadata = try Metadata(wire: headers.metadata)
+            } catch {
+                return refuse(id, error)
+            }
+            opened = OpenedCall(method: method, metadata: metadata, timeoutMs: headers.timeoutMs)
+            headersCache.remember(frame.payload, opened)
         }
-        guard let method = server.methods.method(forPath: headers.method) else {
-            return refuse(id, RPCError(.unimplemented, "unknown method \(headers.method.prefix(200))"))
-        }
+        let method = opened.method, metadata = opened.metadata
         guard streams.count < configuration.maxConcurrentCalls else {
             return refuse(id, RPCError(.resourceExhausted, "more than \(configuration.maxConcurrentCalls) concurrent calls on one connection"))
         }
-        let metadata: Metadata
-        do {
-            metadata = try Metadata(wire: headers.metadata)
-        } catch {
-            return refuse(id, error)
-        }
         let stream = ServerStream(id: id, method: method, eventLoop: context.eventLoop, connection: self, initialWindow: configuration.initialWindow)
         streams[id] = stream
-        let deadline = headers.timeoutMs > 0 ? NIODeadline.now() + .milliseconds(Int64(clamping: headers.timeoutMs)) : nil
+        let deadline = opened.timeoutMs > 0 ? NIODeadline.now() + .milliseconds(Int64(clamping: opened.timeoutMs)) : nil
         server.executor.armDeadline(deadline, on: stream, &stream.call)
         let callContext = ServerContext(method: method.descriptor, metadata: metadata, deadline: deadline, peer: peer,
                                         transportSpecific: LOACLWireCall(streamID: id), taskExecutor: taskExecutor, logger: logger)
@@ -286,6 +296,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         streams[stream.id] = nil
         core.forget(stream.sender)
         closeIfDrained()
+        // The idle deadline only applies without calls: bring the timer forward if it is later.
+        if streams.isEmpty, let armed = timerDeadline, armed > lastActivity + configuration.idleTimeout { armTimer() }
     }
 
     // MARK: Connection errors, draining, timers
@@ -343,6 +355,31 @@ final class ServerConnectionHandler: ChannelInboundHandler {
                     metadata: ["peer": "\(peer.address)", "queued": "\(queued)", "limit": "\(configuration.maxOutboundBuffer)"])
         closing = true
         context.close(promise: nil)
+    }
+
+    /// When `checkTimers` has something to do next: the PING-ACK deadline while a keepalive PING
+    /// is out, else the keepalive deadline, and the idle deadline while no call is open; never
+    /// sooner than `timerResolution` from now (activity since then just moves them on).
+    private func nextTimerDeadline(_ now: NIODeadline) -> NIODeadline {
+        var next = pingSentAt.map { $0 + configuration.keepaliveTimeout } ?? lastActivity + configuration.keepaliveInterval
+        if streams.isEmpty { next = min(next, lastActivity + configuration.idleTimeout) }
+        return max(next, now + configuration.timerResolution)
+    }
+
+    private func armTimer() {
+        guard let context, !closing else { return }
+        timer?.cancel()
+        let deadline = nextTimerDeadline(.now())
+        timerDeadline = deadline
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.timerFired() }
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerDeadline = nil
+        checkTimers()
+        armTimer()
     }
 
     private func checkTimers() {

@@ -134,13 +134,13 @@ final class ServerStream: InboxCallStream, @unchecked Sendable {
         if status == nil && !method.descriptor.serverStreaming && sender.sentMessages == 0 {
             return finish(RPCError.internal("handler returned without a response"))
         }
-        var trailers = ByteBufferAllocator().buffer(capacity: 16)
+        let id = self.id
         if let status {
-            trailers.writeFrame(type: .trailers, streamID: id, message: Loacl_Wire_V1_CallStatus(status))
+            let message = Loacl_Wire_V1_CallStatus(status)
+            connection.core.writeFrame { $0.writeFrame(type: .trailers, streamID: id, message: message) }
         } else {
-            trailers.writeEmptyFrame(type: .trailers, streamID: id)
+            connection.core.writeFrame { $0.writeEmptyFrame(type: .trailers, streamID: id) }
         }
-        connection.write(trailers)
         close()
     }
 
