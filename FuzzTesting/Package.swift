@@ -11,7 +11,9 @@ let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingL
 let parsers: Target.Dependency = .product(name: "LOACLFuzzableParsers", package: root.lastPathComponent.lowercased())
 let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioEmbedded: Target.Dependency = .product(name: "NIOEmbedded", package: "swift-nio")
+let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
 let hpack: Target.Dependency = .product(name: "NIOHPACK", package: "swift-nio-http2")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 
 /// One executable per fuzz target; each exports LLVMFuzzerTestOneInput.
 func fuzzer(_ name: String, _ extra: [Target.Dependency] = []) -> Target {
@@ -25,6 +27,7 @@ let package = Package(
         .package(path: ".."),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         .target(name: "FuzzSupport", dependencies: [nio]),
@@ -41,6 +44,7 @@ let package = Package(
         fuzzer("FuzzChatCompletionsStream"),
         fuzzer("FuzzGRPCMessageReader"),
         fuzzer("FuzzGRPCRequestHead", [hpack]),
+        fuzzer("FuzzServiceValidation", [nioPosix, logging]),
     ],
     swiftLanguageModes: [.v6]
 )
