@@ -19,7 +19,8 @@ let package = Package(
         .library(name: "LOACLMessages", targets: ["LOACLMessages"]),
         // For FuzzTesting/ (a separate package that reaches the parsers through these).
         .library(name: "LOACLFuzzableParsers", targets: [
-            "LOACLCore", "LOACLWire", "LOACLCrypto", "LOACLUpstream", "LOACLServerCore", "LOACLServer", "LOACLPostgres", "LOACLServices",
+            "LOACLCore", "LOACLWire", "LOACLCrypto", "LOACLUpstream", "LOACLTLS", "LOACLPostgres",
+            "LOACLServerCore", "LOACLServer", "LOACLServices",
         ]),
     ],
     dependencies: [

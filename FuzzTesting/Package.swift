@@ -45,6 +45,7 @@ let package = Package(
         fuzzer("FuzzGRPCMessageReader"),
         fuzzer("FuzzGRPCRequestHead", [hpack]),
         fuzzer("FuzzServiceValidation", [nioPosix, logging]),
+        fuzzer("FuzzTLSHandshake", [nioEmbedded]),
     ],
     swiftLanguageModes: [.v6]
 )

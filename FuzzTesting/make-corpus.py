@@ -154,6 +154,26 @@ seed("FuzzGRPCRequestHead", "call", head + "grpc-timeout: 250m\ngrpc-encoding: g
 seed("FuzzGRPCRequestHead", "hours", head + "grpc-timeout: 99999999H\n")
 seed("FuzzGRPCRequestHead", "bad", ":method: GET\ncontent-type: text/plain\nx-Bad Key: %FF é\n")
 
+# ClientHellos as Python's OpenSSL sends them (TLS 1.3 and 1.2 only, with LOACL's ALPN); their
+# random and key share differ on every run of this script.
+import ssl
+for name, version in (("tls13", ssl.TLSVersion.TLSv1_3), ("tls12", ssl.TLSVersion.TLSv1_2)):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = context.maximum_version = version
+    context.set_alpn_protocols(["loacl/1"])
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    connection = context.wrap_bio(incoming, outgoing, server_side=False, server_hostname="localhost")
+    try:
+        connection.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+    seed("FuzzTLSHandshake", f"client-hello-{name}", b"\x00" + hello)
+    seed("FuzzTLSHandshake", f"client-hello-{name}-split", b"\x05" + hello)
+seed("FuzzTLSHandshake", "not-tls", b"\x00LOACL/1\n")
+
 root = os.path.join(HERE, "Corpus")
 for target, files in corpus.items():
     folder = os.path.join(root, target)
