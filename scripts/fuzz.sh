@@ -43,6 +43,11 @@ run() {
     *) args=("-max_total_time=$1"); shift; args+=("$@") ;;
   esac
   echo "== $target ${args[*]}" >&2
+  # FuzzTLSHandshake's server certificate and key.
+  if [ ! -f "$WORK/tls/server-chain.pem" ]; then bash scripts/gen-test-certs.sh "$WORK/tls" >/dev/null; fi
+  export LOACL_FUZZ_TLS_DIR="$WORK/tls"
+  # A trap goes to libFuzzer's own handler (the Swift backtracer reading memory trips ASan).
+  export SWIFT_BACKTRACE=enable=no
   local status=0 started=$SECONDS
   # -print_final_stats: the executions and coverage this run reached, at the end of the log.
   "$BIN/$target" "$corpus" -artifact_prefix="$crashes/" -print_final_stats=1 -max_len=4096 -timeout=10 \

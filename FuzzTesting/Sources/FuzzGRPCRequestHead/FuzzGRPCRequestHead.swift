@@ -12,7 +12,8 @@ public func fuzzGRPCRequestHead(_ start: UnsafeRawPointer?, _ count: Int) -> CIn
     let text = fuzzText(UnsafeRawBufferPointer(start: start, count: count))
     var headers = HPACKHeaders()
     for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-        guard let colon = line.dropFirst().firstIndex(of: ":") else { continue }
+        // HPACKHeaders takes ASCII names only (HTTP/2 refuses others before a handler sees them).
+        guard let colon = line.dropFirst().firstIndex(of: ":"), line[..<colon].allSatisfy(\.isASCII) else { continue }
         let value = line[line.index(after: colon)...]
         headers.add(name: String(line[..<colon]), value: String(value.drop { $0 == " " }))
     }
