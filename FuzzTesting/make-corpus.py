@@ -141,6 +141,12 @@ seed("FuzzChatCompletionsStream", "split", b"\x0b" + chat)
 seed("FuzzChatCompletionsStream", "error", b"\x00" + events({"error": {"message": "overloaded", "type": "server_error", "code": "503"}}))
 seed("FuzzChatCompletionsStream", "no-done", b"\x00" + events({"choices": [{"delta": {"content": "x"}, "finish_reason": "length"}]}))
 
+# Crashes the targets found, kept as seeds so every smoke run replays them.
+seed("FuzzChatCompletionsStream", "crash-usage-overflow", b"\x00" + events(
+    {"choices": [], "usage": {"prompt_tokens": 9223372036854775807, "completion_tokens": 1}}, "[DONE]"))
+seed("FuzzResponsesStream", "crash-usage-overflow", b"\x00" + events(
+    {"type": "response.completed", "response": {"usage": {"input_tokens": 9223372036854775807, "output_tokens": 1}}}))
+
 def grpc_message(data, compressed=False):
     return struct.pack(">BI", 1 if compressed else 0, len(data)) + data
 body = grpc_message(create_thread) + grpc_message(gzip.compress(create_thread, mtime=0), compressed=True) + grpc_message(b"")
