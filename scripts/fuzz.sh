@@ -34,13 +34,25 @@ build() {
 run() {
   local target=$1; shift
   [ -x "$BIN/$target" ] || { echo "fuzz: no target $target (scripts/fuzz.sh --list)" >&2; exit 2; }
-  local corpus="$WORK/corpus/$target" crashes="$WORK/crashes/$target" log="$WORK/logs/$target.log"
+  local corpus="$WORK/corpus/$target" dictionary crashes="$WORK/crashes/$target" log="$WORK/logs/$target.log"
   mkdir -p "$corpus" "$crashes" "$(dirname "$log")"
   if [ -d "FuzzTesting/Corpus/$target" ]; then cp -n FuzzTesting/Corpus/"$target"/* "$corpus"/ 2>/dev/null || true; fi
   local args=()
+  # Tokens libFuzzer splices in (FuzzTesting/Dictionaries): JSON edge cases for every JSON reader.
+  case "$target" in
+    FuzzChatCompletionsStream|FuzzResponsesStream) dictionary=openai ;;
+    FuzzJWT|FuzzJWKS) dictionary=jose ;;
+    FuzzMetadataJSON|FuzzServiceValidation) dictionary=json ;;
+    *) dictionary= ;;
+  esac
+  if [ -n "$dictionary" ]; then
+    cat FuzzTesting/Dictionaries/json.dict > "$WORK/$target.dict"
+    [ "$dictionary" = json ] || cat "FuzzTesting/Dictionaries/$dictionary.dict" >> "$WORK/$target.dict"
+    args+=("-dict=$WORK/$target.dict")
+  fi
   case "${1:-}" in
-    ''|*[!0-9]*) args=("$@") ;;
-    *) args=("-max_total_time=$1"); shift; args+=("$@") ;;
+    ''|*[!0-9]*) args+=("$@") ;;
+    *) args+=("-max_total_time=$1"); shift; args+=("$@") ;;
   esac
   echo "== $target ${args[*]}" >&2
   # FuzzTLSHandshake's server certificate and key.
