@@ -17,6 +17,11 @@ let package = Package(
         .executable(name: "loacl", targets: ["loacl"]),
         .library(name: "LOACLClient", targets: ["LOACLClient"]),
         .library(name: "LOACLMessages", targets: ["LOACLMessages"]),
+        // For FuzzTesting/ (a separate package that reaches the parsers through these).
+        .library(name: "LOACLFuzzableParsers", targets: [
+            "LOACLCore", "LOACLWire", "LOACLCrypto", "LOACLUpstream", "LOACLTLS", "LOACLPostgres",
+            "LOACLServerCore", "LOACLServer", "LOACLServices",
+        ]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),

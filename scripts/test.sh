@@ -60,6 +60,14 @@ if [ -x clients/test.sh ] && [ $# -eq 0 ]; then
   LOACLD="$ROOT/.build/debug/loacld" bash clients/test.sh || status=$?
 fi
 
+# Fuzz smoke (docs/FUZZING.md): builds the libFuzzer targets (FuzzTesting/, ASan) and runs each
+# from its seed corpus for a few seconds; a crash fails the run. Skipped with --filter and with
+# LOACL_SKIP_FUZZ=1 (for local runs; CI runs it). LOACL_FUZZ_SMOKE_SECONDS sets the time per target.
+if [ "${LOACL_SKIP_FUZZ:-0}" != 1 ] && [ $# -eq 0 ]; then
+  echo "== fuzz smoke"
+  bash scripts/fuzz.sh all "${LOACL_FUZZ_SMOKE_SECONDS:-5}" || status=$?
+fi
+
 # One closing line CI can read: totals from Swift Testing (and the client runners' own lines above).
 passed=$(grep -Eo 'Test run with [0-9]+ tests? (in [0-9]+ suites? )?passed' .data/swift-test.log | grep -Eo '[0-9]+' | head -1 || true)
 failed=$(grep -Eo 'Test run with [0-9]+ tests? (in [0-9]+ suites? )?failed' .data/swift-test.log | head -1 || true)

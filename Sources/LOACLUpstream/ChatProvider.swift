@@ -129,6 +129,18 @@ public struct ChatUsage: Sendable, Hashable {
     }
 }
 
+extension ChatUsage {
+    /// Counts as an upstream reported them. They are untrusted: each is clamped to
+    /// 0...Int32.max (what PostgreSQL's `integer` columns hold), so that no sum of them can
+    /// overflow (fuzzing found `prompt_tokens` near Int.max crashing the decoder's own sum); the
+    /// total, when not reported, is the sum of the other two.
+    init(reportedInput input: Int, output: Int, total: Int?) {
+        let clamp = { (count: Int) in min(max(count, 0), Int(Int32.max)) }
+        let input = clamp(input), output = clamp(output)
+        self.init(inputTokens: input, outputTokens: output, totalTokens: clamp(total ?? input + output))
+    }
+}
+
 public enum ChatEvent: Sendable, Hashable {
     /// The next piece of reply text.
     case delta(String)

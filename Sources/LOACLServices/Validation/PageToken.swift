@@ -27,7 +27,12 @@ struct PageToken: Sendable, Equatable {
             throw RPCError.invalidArgument("\(field) is not a valid page token for this list")
         }
         let id = String(parts[2])
-        if kind != .offset { _ = try Validate.uuid(id, field) }
+        if kind == .offset {
+            // Offset tokens carry no id (`o|offset|`); one with an id was not made here.
+            guard id.isEmpty else { throw RPCError.invalidArgument("\(field) is not a valid page token for this list") }
+        } else {
+            _ = try Validate.uuid(id, field)
+        }
         return PageToken(kind: kind, value: value, id: id)
     }
 }

@@ -67,8 +67,7 @@ struct ChatCompletionsStreamDecoder: StreamDecoder {
     private func completion() -> ChatUsage {
         var result: ChatUsage
         if let usage {
-            result = ChatUsage(inputTokens: usage.promptTokens, outputTokens: usage.completionTokens,
-                               totalTokens: usage.totalTokens ?? usage.promptTokens + usage.completionTokens)
+            result = ChatUsage(reportedInput: usage.promptTokens, output: usage.completionTokens, total: usage.totalTokens)
         } else {
             let output = TokenEstimator.estimate(text)
             result = ChatUsage(inputTokens: estimatedInputTokens, outputTokens: output,

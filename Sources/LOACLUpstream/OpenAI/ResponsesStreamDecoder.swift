@@ -84,8 +84,7 @@ struct ResponsesStreamDecoder: StreamDecoder {
     private func usage(_ usage: ResponsesStreamEvent.Usage?, incomplete: String?) -> ChatUsage {
         var result: ChatUsage
         if let usage {
-            result = ChatUsage(inputTokens: usage.inputTokens, outputTokens: usage.outputTokens,
-                               totalTokens: usage.totalTokens ?? usage.inputTokens + usage.outputTokens)
+            result = ChatUsage(reportedInput: usage.inputTokens, output: usage.outputTokens, total: usage.totalTokens)
         } else {
             let output = TokenEstimator.estimate(text)
             result = ChatUsage(inputTokens: estimatedInputTokens, outputTokens: output, totalTokens: estimatedInputTokens + output)
