@@ -15,15 +15,8 @@ set -uo pipefail
 DIR="$(cd "$1" && pwd)"; LABELS="$2"; FILTER="${3:-UpstreamLatencyBenchmark}"
 ROOT="${LOACL_AB_ROOT:?set LOACL_AB_ROOT to the tree the binaries were built in}"
 cd "$ROOT"
-export LOACL_PG_DIR="$ROOT/.data/bench-ab-postgres" LOACL_PG_PORT="${LOACL_BENCH_PG_PORT:-25335}" LOACL_PG_TEST=1
-bash scripts/local-postgres.sh start >/dev/null
-trap 'bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
-if ! bash scripts/local-postgres.sh psql -tA -c "SHOW shared_preload_libraries" | grep -q pg_stat_statements; then
-    bash scripts/local-postgres.sh psql -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" >/dev/null
-    bash scripts/local-postgres.sh stop >/dev/null
-    bash scripts/local-postgres.sh start >/dev/null
-fi
-export LOACL_TEST_PG_HOST="$LOACL_PG_DIR/run" LOACL_TEST_PG_PORT="$LOACL_PG_PORT" LOACL_TEST_PG_USER=postgres LOACL_BENCH=1
+source "$(dirname "${BASH_SOURCE[0]}")/test-cluster.sh"
+start_test_cluster bench-ab-postgres 25335 --pg-stat-statements
 export LOACL_BENCH_ROUNDS="${LOACL_BENCH_ROUNDS:-300}"
 source "$(dirname "${BASH_SOURCE[0]}")/idle-poll.sh"
 hold_idle_poll

@@ -7,10 +7,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-export LOACL_PG_DIR="$ROOT/.data/bench-postgres" LOACL_PG_PORT="${LOACL_BENCH_PG_PORT:-25331}" LOACL_PG_TEST=1
-bash scripts/local-postgres.sh start
-trap 'bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
-export LOACL_TEST_PG_HOST="$LOACL_PG_DIR/run" LOACL_TEST_PG_PORT="$LOACL_PG_PORT" LOACL_TEST_PG_USER=postgres LOACL_BENCH=1
+source "$ROOT/bench/test-cluster.sh"
+start_test_cluster bench-postgres 25331
 # Release build (optimized). The package's other test targets use `@testable import`, so the
 # release test build needs --enable-testable-imports (`swift build` has no such flag: `swift test`
 # builds). LOACL_BENCH_SCRATCH picks the build folder; LOACL_BENCH_EXPLAIN=1 also prints the

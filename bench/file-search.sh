@@ -13,10 +13,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CONFIG=release
 [ "${1:-}" = "--debug" ] && CONFIG=debug
-export LOACL_PG_DIR="$ROOT/.data/bench-search-postgres" LOACL_PG_PORT="${LOACL_BENCH_PG_PORT:-25334}" LOACL_PG_TEST=1
-bash scripts/local-postgres.sh start
-trap 'bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
-export LOACL_TEST_PG_HOST="$LOACL_PG_DIR/run" LOACL_TEST_PG_PORT="$LOACL_PG_PORT" LOACL_TEST_PG_USER=postgres LOACL_BENCH=1
+source "$ROOT/bench/test-cluster.sh"
+start_test_cluster bench-search-postgres 25334
 SCRATCH="${LOACL_BENCH_SCRATCH:-.build-bench}"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; $(nproc) cores), $CONFIG build"
 LOG="$ROOT/.data/bench-file-search.log"

@@ -24,15 +24,8 @@ case "${1:-}" in
     writes) FILTER="RunFollowLatencyBenchmark/postgresWritesPerReply" ;;
     cancel) FILTER="RunFollowLatencyBenchmark/cancelReachesTheUpstreamQuickly" ;;
 esac
-export LOACL_PG_DIR="$ROOT/.data/bench-runs-postgres" LOACL_PG_PORT="${LOACL_BENCH_PG_PORT:-25333}" LOACL_PG_TEST=1
-bash scripts/local-postgres.sh start
-trap 'bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
-if ! bash scripts/local-postgres.sh psql -tA -c "SHOW shared_preload_libraries" | grep -q pg_stat_statements; then
-    bash scripts/local-postgres.sh psql -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
-    bash scripts/local-postgres.sh stop
-    bash scripts/local-postgres.sh start
-fi
-export LOACL_TEST_PG_HOST="$LOACL_PG_DIR/run" LOACL_TEST_PG_PORT="$LOACL_PG_PORT" LOACL_TEST_PG_USER=postgres LOACL_BENCH=1
+source "$ROOT/bench/test-cluster.sh"
+start_test_cluster bench-runs-postgres 25333 --pg-stat-statements
 source "$ROOT/bench/idle-poll.sh"
 hold_idle_poll
 echo "idle states: $IDLE_STATE; $(uptime)"

@@ -12,10 +12,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CONFIG=release
 [ "${1:-}" = "--debug" ] && CONFIG=debug
-export LOACL_PG_DIR="$ROOT/.data/bench-upstream-postgres" LOACL_PG_PORT="${LOACL_BENCH_PG_PORT:-25332}" LOACL_PG_TEST=1
-bash scripts/local-postgres.sh start
-trap 'bash scripts/local-postgres.sh stop >/dev/null 2>&1 || true' EXIT
-export LOACL_TEST_PG_HOST="$LOACL_PG_DIR/run" LOACL_TEST_PG_PORT="$LOACL_PG_PORT" LOACL_TEST_PG_USER=postgres LOACL_BENCH=1
+source "$ROOT/bench/test-cluster.sh"
+start_test_cluster bench-upstream-postgres 25332
 # The test targets use `@testable import`, so an optimized test build needs
 # --enable-testable-imports (as in bench/data-services.sh, whose build folder it shares).
 # Idle vCPUs poll while measuring, as in bench/run.sh (IDLE_POLL=0: idle states allowed).

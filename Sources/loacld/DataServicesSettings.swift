@@ -23,7 +23,7 @@ func makeDataServices(_ settings: Settings, pool: PostgresPool, logger: Logger) 
     var runs = RunEngine.Configuration()
     if let n = try settings.int("run-lease") { runs.lease = .seconds(n) }
     if let n = try settings.int("max-run-followers") { runs.maxFollowers = n }
-    if let n = try settings.int("run-publish-interval") { runs.publishInterval = .milliseconds(max(0, n)) }
+    if let n = try settings.int("run-publish-interval", minimum: 0) { runs.publishInterval = .milliseconds(n) }
     if let n = try settings.int("grace-period") { runs.drainGrace = .seconds(n) }
     let options = DataServicesOptions(
         masterKey: masterKey,

@@ -195,8 +195,6 @@ struct Serve: AsyncParsableCommand {
         }
 
         var methods = MethodTable()
-        let health = HealthService(database: pool)
-        methods.register(contentsOf: health.serverMethods)
         if !disableBenchmarkService && settings.value("disable-benchmark-service") != "true" {
             methods.register(contentsOf: BenchmarkService().serverMethods)
         }
@@ -206,9 +204,11 @@ struct Serve: AsyncParsableCommand {
             methods.register(contentsOf: runtime.services.methods)
             dataServices = runtime
         }
-        // The standard health service (gRPC probes) and server reflection (grpcurl & co) report
-        // every service registered above.
+        // LOACL's health service, the standard one (gRPC probes) and server reflection (grpcurl
+        // & co) report every service registered above.
         let drainState = ServerDrainState()
+        let health = HealthService(database: pool, services: methods.serviceNames, drainState: drainState)
+        methods.register(contentsOf: health.serverMethods)
         methods.register(contentsOf: StandardHealthService(health: health, services: methods.serviceNames,
                                                            drainState: drainState).serverMethods)
         methods.register(contentsOf: ReflectionService(services: methods.serviceNames).serverMethods)
@@ -305,9 +305,12 @@ struct Settings {
 
     func value(_ name: String) -> String? { values(name, default: []).last }
 
-    func int(_ name: String) throws -> Int? {
+    /// `minimum` 1: a positive integer; 0: zero allowed too (e.g. "no pause").
+    func int(_ name: String, minimum: Int = 1) throws -> Int? {
         guard let text = value(name) else { return nil }
-        guard let n = Int(text), n > 0 else { throw ValidationError("\(name) must be a positive integer, not \(text)") }
+        guard let n = Int(text), n >= minimum else {
+            throw ValidationError("\(name) must be \(minimum == 0 ? "a non-negative" : "a positive") integer, not \(text)")
+        }
         return n
     }
 }

@@ -26,9 +26,9 @@ struct LoacldProcess {
         throw NoBinary()
     }
 
-    /// Runs `loacld serve --database-url databaseURL` until it exits or `timeout` passes; if it
-    /// is serving then, stops it with SIGTERM (status nil).
-    static func serve(databaseURL: String, timeout: Duration = .seconds(30)) async throws -> Outcome {
+    /// Runs `loacld serve --database-url databaseURL` (and `arguments`) until it exits or
+    /// `timeout` passes; if it is serving then, stops it with SIGTERM (status nil).
+    static func serve(databaseURL: String, arguments: [String] = [], timeout: Duration = .seconds(30)) async throws -> Outcome {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loacld-" + UUID().uuidString.prefix(8))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -36,7 +36,7 @@ struct LoacldProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try binary())
         process.arguments = ["serve", "--listen", "unix:\(socket)", "--database-url", databaseURL,
-                             "--storage-dir", folder.appendingPathComponent("files").path, "--log-level", "info"]
+                             "--storage-dir", folder.appendingPathComponent("files").path, "--log-level", "info"] + arguments
         process.environment = ProcessInfo.processInfo.environment.merging([
             "LOACL_MASTER_KEY": String(repeating: "ab", count: 32),
             "LOACL_UPSTREAM_PROVIDER": "offline",

@@ -28,8 +28,15 @@ from loacl.v1 import (assistant_pb2, assistant_pb2_grpc, benchmark_pb2, benchmar
 
 def test_health_check(server):
     with grpc.insecure_channel(server.target) as ch:
-        response = health_pb2_grpc.HealthServiceStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10)
-    assert response.version
+        stub = health_pb2_grpc.HealthServiceStub(ch)
+        response = stub.Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert response.version
+        assert response.status == health_pb2.SERVING_STATUS_SERVING
+        named = stub.Check(health_pb2.HealthCheckRequest(service="loacl.v1.BenchmarkService"), timeout=10)
+        assert named.status == health_pb2.SERVING_STATUS_SERVING
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=10)
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_standard_health_service(server):
