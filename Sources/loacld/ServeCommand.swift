@@ -127,7 +127,10 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let settings = try Settings(command: self)
-        let level = Logger.Level(rawValue: settings.value("log-level") ?? "info") ?? .info
+        let levelName = settings.value("log-level") ?? "info"
+        guard let level = Logger.Level(rawValue: levelName) else {
+            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \(levelName)")
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -195,7 +198,7 @@ struct Serve: AsyncParsableCommand {
         }
 
         var methods = MethodTable()
-        if !disableBenchmarkService && settings.value("disable-benchmark-service") != "true" {
+        if !disableBenchmarkService && !["true", "1", "yes"].contains(settings.value("disable-benchmark-service")?.lowercased() ?? "") {
             methods.register(contentsOf: BenchmarkService().serverMethods)
         }
         var dataServices: DataServicesRuntime?

@@ -17,4 +17,14 @@ import Testing
             #expect(negative.stderr.contains("run-publish-interval must be a non-negative integer, not -5"), "\(negative.stderr)")
         }
     }
+
+    /// A misspelt log level stops loacld with the levels it knows, instead of logging at info.
+    @Test func anUnknownLogLevelIsRefused() async throws {
+        try await TenancyGuardTests().withFixture { fixture in
+            let outcome = try await LoacldProcess.serve(databaseURL: fixture.url("loacl_app"), arguments: ["--log-level", "verbose"])
+            #expect(!outcome.listened)
+            #expect(outcome.status != nil && outcome.status != 0, "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("--log-level must be one of trace, debug, info, notice, warning, error, critical, not verbose"), "\(outcome.stderr)")
+        }
+    }
 }
