@@ -14,11 +14,12 @@
 set -uo pipefail
 DIR="$(cd "$1" && pwd)"; LABELS="$2"; FILTER="${3:-UpstreamLatencyBenchmark}"
 ROOT="${LOACL_AB_ROOT:?set LOACL_AB_ROOT to the tree the binaries were built in}"
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
-source "$(dirname "${BASH_SOURCE[0]}")/test-cluster.sh"
+source "$BENCH_DIR/test-cluster.sh"
 start_test_cluster bench-ab-postgres 25335 --pg-stat-statements
 export LOACL_BENCH_ROUNDS="${LOACL_BENCH_ROUNDS:-300}"
-source "$(dirname "${BASH_SOURCE[0]}")/idle-poll.sh"
+source "$BENCH_DIR/idle-poll.sh"
 hold_idle_poll
 n=0
 for label in $LABELS; do
