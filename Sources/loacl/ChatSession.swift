@@ -164,7 +164,10 @@ struct ChatSession {
             case .toolCalls(let step)?:
                 for call in step.calls { Output.note("→ \(call.name)(\(call.argumentsJson))") }
             case .fileSearch(let results)?:
-                for (index, hit) in results.hits.enumerated() { Output.note("[\(index + 1)] \(hit.filename) #\(hit.chunkIndex)") }
+                for (index, hit) in results.hits.enumerated() {
+                    let from = hit.source == .thread ? "attachment" : "knowledge"
+                    Output.note("[\(index + 1)] \(hit.filename) #\(hit.chunkIndex) (\(from))")
+                }
             case .userMessage?, .toolCallDelta?, .toolOutputs?, nil:
                 break
             }

@@ -28,7 +28,7 @@ final class RunningLoacld: Sendable {
         }
         port = chosen
         log = NSTemporaryDirectory() + "loacld-\(UUID().uuidString.prefix(8)).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try LoacldProcess.binary())
         process.arguments = ["serve", "--listen", "tcp:127.0.0.1:\(port)",

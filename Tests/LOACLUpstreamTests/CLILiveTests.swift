@@ -94,4 +94,36 @@ import Testing
 
         _ = try Self.run(loacl, ["assistants", "delete", assistantID] + common, environment: tenant)
     }
+
+    /// `file_search` from a terminal: a knowledge file uploaded with `assistants files upload`,
+    /// found by a chat turn whose words are in it, listed with its source.
+    @Test func chatListsTheFileSearchHitsWithTheirSource() throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let server = env["LOACL_CLI_TEST_SERVER"], let apiKey = env["LOACL_CLI_TEST_API_KEY"] else {
+            Issue.record("CLI live test not run: set LOACL_CLI_TEST_SERVER and LOACL_CLI_TEST_API_KEY (docs/CLI.md, \"Testing\")")
+            return
+        }
+        let loacl = try #require(Self.binary(), "no loacl binary next to the tests; build it (swift build --product loacl) or set LOACL_CLI_BINARY")
+        let common = ["--server", server]
+        let tenant = ["LOACL_API_KEY": apiKey]
+        let created = try Self.run(loacl, ["assistants", "create", "--name", "CLI file search", "--provider", "offline",
+                                           "--tool", "file_search"] + common, environment: tenant)
+        #expect(created.status == 0, "\(created.stderr)")
+        let assistantID = try #require(created.stdout.split(separator: " ").first.map(String.init))
+        defer { _ = try? Self.run(loacl, ["assistants", "delete", assistantID] + common, environment: tenant) }
+
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loacl-cli-" + UUID().uuidString.prefix(8))
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let guide = folder.appendingPathComponent("compost-guide.md")
+        try "# Compost\n\nA wormery turns kitchen peelings into vermicompost within three months.\n".write(to: guide, atomically: true, encoding: .utf8)
+        let uploaded = try Self.run(loacl, ["assistants", "files", "upload", "--assistant", assistantID, guide.path] + common,
+                                    environment: tenant)
+        #expect(uploaded.status == 0, "\(uploaded.stderr)")
+
+        let chat = try Self.run(loacl, ["chat", "--assistant", assistantID, "--fingerprint", "cli-live-test-search",
+                                        "--message", "How long does a wormery take to make vermicompost?"] + common)
+        #expect(chat.status == 0, "\(chat.stderr)")
+        #expect(chat.stderr.contains("[1] compost-guide.md #0 (knowledge)"), "\(chat.stderr)")
+    }
 }
