@@ -5,8 +5,9 @@ import Logging
 import NIOCore
 import NIOHTTP2
 
-/// gRPC over HTTP/2 (docs/GRPC.md), on swift-nio-http2: `NIOHTTP2Handler` (frames, HPACK, the
-/// HTTP/2 state machine; no stream multiplexer) → `GRPCStreamRouter` (each stream's frames to
+/// gRPC over HTTP/2 (docs/GRPC.md), on swift-nio-http2: `GRPCWriteCoalescer` (one socket write
+/// per flush) → `NIOHTTP2Handler` (frames, HPACK, the HTTP/2 state machine; no stream
+/// multiplexer) → `GRPCStreamRouter` (each stream's frames to
 /// its `GRPCServerStream`; stream events to the manager's delegate) → `GRPCConnectionHandler`
 /// (shutdown, peer, refusal) → `NIOHTTP2ServerConnectionManagementHandler` (idle timeout,
 /// keepalive PINGs, graceful GOAWAY).
@@ -38,6 +39,7 @@ struct GRPCTransport: ConnectionTransport {
             taskExecutor: runHandlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil,
             streamDelegate: manager.http2StreamDelegate, logger: logger)
         let sync = channel.pipeline.syncOperations
+        try sync.addHandler(GRPCWriteCoalescer())
         try sync.addHandler(http2)
         try sync.addHandler(router)
         try sync.addHandler(connection)
