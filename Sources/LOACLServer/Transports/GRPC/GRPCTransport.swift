@@ -7,10 +7,9 @@ import NIOHTTP2
 
 /// gRPC over HTTP/2 (docs/GRPC.md), on swift-nio-http2: `GRPCWriteCoalescer` (one socket write
 /// per flush) → `NIOHTTP2Handler` (frames, HPACK, the HTTP/2 state machine; no stream
-/// multiplexer) → `GRPCStreamRouter` (each stream's frames to
-/// its `GRPCServerStream`; stream events to the manager's delegate) → `GRPCConnectionHandler`
-/// (shutdown, peer, refusal) → `NIOHTTP2ServerConnectionManagementHandler` (idle timeout,
-/// keepalive PINGs, graceful GOAWAY).
+/// multiplexer) → `GRPCStreamRouter` (each stream's frames to its `GRPCServerStream`; stream
+/// events to the manager's delegate) → `GRPCConnectionHandler` (shutdown, peer, refusal) →
+/// `NIOHTTP2ServerConnectionManagementHandler` (idle timeout, keepalive PINGs, graceful GOAWAY).
 /// Calls go to the same `ServerCore` as the LOACL wire's.
 struct GRPCTransport: ConnectionTransport {
     let configuration: GRPCConfiguration
