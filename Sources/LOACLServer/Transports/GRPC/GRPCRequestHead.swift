@@ -7,7 +7,7 @@ import NIOHPACK
 struct GRPCRequestHead {
     /// `/package.Service/Method`.
     var path: String
-    var metadata: Metadata
+    var metadata = Metadata()
     var deadline: NIODeadline?
     /// The requests' encoding (`grpc-encoding`).
     var encoding = GRPCEncoding.identity
@@ -22,51 +22,80 @@ struct GRPCRequestHead {
         case status(RPCError)
     }
 
-    /// Headers LOACL reads itself (or HTTP/2's own): never handed to handlers as metadata.
-    private static let reserved: Set<String> = [
-        "te", "content-type", "content-length", "user-agent", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding",
-        "grpc-message-type",
-    ]
-
+    /// The request's headers in one pass (HTTP/2 header names are lowercase: NIOHTTP2Handler
+    /// checks): the first value of each header LOACL reads, every `grpc-accept-encoding` value,
+    /// and the rest as metadata. Checked in this order: method, content type, path, encoding,
+    /// timeout, metadata.
     init(_ headers: HPACKHeaders, now: NIODeadline = .now()) throws(Rejection) {
-        guard headers.first(name: ":method") == "POST" else {
+        var method: String?, contentType: String?, path: String?, encoding: String?, timeout: String?
+        var metadata = Metadata()
+        var badMetadata: RPCError?
+        for (name, value, _) in headers {
+            switch name {
+            case ":method": if method == nil { method = value }
+            case ":path": if path == nil { path = value }
+            case "content-type": if contentType == nil { contentType = value }
+            case "grpc-encoding": if encoding == nil { encoding = value }
+            case "grpc-timeout": if timeout == nil { timeout = value }
+            case "grpc-accept-encoding": if !acceptsGzip { acceptsGzip = Self.lists("gzip", in: value) }
+            // Read by HTTP/2 or not at all: never handed to handlers as metadata.
+            case "te", "content-length", "user-agent", "grpc-message-type": break
+            default:
+                guard badMetadata == nil, !name.hasPrefix(":") else { break }
+                badMetadata = Self.add(name, value, to: &metadata)
+            }
+        }
+        guard method == "POST" else {
             throw .http(status: 405, reason: "gRPC calls are POST requests")
         }
-        let contentType = headers.first(name: "content-type") ?? ""
-        guard contentType == "application/grpc" || contentType.hasPrefix("application/grpc+proto")
-                || contentType.hasPrefix("application/grpc;") else {
-            throw .http(status: 415, reason: "content-type \(contentType.prefix(64)) is not application/grpc[+proto]")
+        let type = contentType ?? ""
+        guard type == "application/grpc" || type.hasPrefix("application/grpc+proto") || type.hasPrefix("application/grpc;") else {
+            throw .http(status: 415, reason: "content-type \(type.prefix(64)) is not application/grpc[+proto]")
         }
-        guard let path = headers.first(name: ":path"), path.hasPrefix("/") else {
+        guard let path, path.hasPrefix("/") else {
             throw .status(RPCError(.unimplemented, "missing :path"))
         }
         self.path = path
-        if let name = headers.first(name: "grpc-encoding") {
-            guard let encoding = GRPCEncoding(rawValue: name) else {
-                throw .status(RPCError(.unimplemented, "message encoding \(name.prefix(32)) is not supported (\(GRPCEncoding.accepted))"))
+        if let encoding {
+            guard let known = GRPCEncoding(rawValue: encoding) else {
+                throw .status(RPCError(.unimplemented, "message encoding \(encoding.prefix(32)) is not supported (\(GRPCEncoding.accepted))"))
             }
-            self.encoding = encoding
+            self.encoding = known
         }
-        acceptsGzip = headers[canonicalForm: "grpc-accept-encoding"].contains { $0 == "gzip" }
-        if let timeout = headers.first(name: "grpc-timeout") {
+        if let timeout {
             guard let amount = Self.timeout(timeout) else {
                 throw .status(RPCError(.invalidArgument, "malformed grpc-timeout \(timeout.prefix(32))"))
             }
             deadline = now + amount
         }
-        metadata = Metadata()
-        for (name, value, _) in headers where !name.hasPrefix(":") && !Self.reserved.contains(name) {
-            guard Metadata.isValidKey(name) else {
-                throw .status(RPCError(.invalidArgument, "invalid metadata key \(name.prefix(64))"))
-            }
-            if name.hasSuffix("-bin") {
-                guard let bytes = GRPCBinaryHeader.decode(value) else {
-                    throw .status(RPCError(.invalidArgument, "metadata \(name) is not base64"))
-                }
-                metadata.add(name, bytes: bytes)
-            } else {
-                metadata.add(name, value)
-            }
+        if let badMetadata { throw .status(badMetadata) }
+        self.metadata = metadata
+    }
+
+    /// Adds one custom header to `metadata` (`-bin` values base64-decoded); the error if it is not valid.
+    private static func add(_ name: String, _ value: String, to metadata: inout Metadata) -> RPCError? {
+        guard Metadata.isValidKey(name) else {
+            return RPCError(.invalidArgument, "invalid metadata key \(name.prefix(64))")
+        }
+        guard name.hasSuffix("-bin") else {
+            metadata.add(name, value)
+            return nil
+        }
+        guard let bytes = GRPCBinaryHeader.decode(value) else {
+            return RPCError(.invalidArgument, "metadata \(name) is not base64")
+        }
+        metadata.add(name, bytes: bytes)
+        return nil
+    }
+
+    /// Whether the comma-separated `list` has `token` (spaces and tabs around items ignored).
+    static func lists(_ token: String, in list: String) -> Bool {
+        func isBlank(_ c: UInt8) -> Bool { c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") }
+        return list.utf8.split(separator: UInt8(ascii: ",")).contains { item in
+            var item = item[...]
+            while let c = item.first, isBlank(c) { item.removeFirst() }
+            while let c = item.last, isBlank(c) { item.removeLast() }
+            return item.elementsEqual(token.utf8)
         }
     }
 

@@ -18,6 +18,13 @@ import NIOHTTP2
 ///   window (`targetWindowSize`).
 /// - Stream ends: RST_STREAM from the client, or the HTTP/2 handler closing a stream (a stream
 ///   error), cancels the call; the connection closing cancels every call.
+///
+/// It sits right after `NIOHTTP2Handler`, so the stream frames and the HTTP/2 handler's per-stream
+/// events (about seven per call) stop here instead of crossing every handler after it: stream
+/// creation and closure go to `streamDelegate` (the connection manager's idle and graceful-close
+/// accounting) as direct calls, window updates are used here only. What the handlers after it
+/// need goes on: connection-level frames (SETTINGS, PING, GOAWAY), the first frame of each read
+/// (the connection is alive: handshake and keepalive timers), and every other event.
 /// Event loop only.
 final class GRPCStreamRouter: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
@@ -28,6 +35,7 @@ final class GRPCStreamRouter: ChannelInboundHandler {
     /// The connection's peer (with its TLS client certificate once the handshake is done).
     private let connection: GRPCConnectionHandler
     private let taskExecutor: EventLoopTaskExecutor?
+    private let streamDelegate: (any NIOHTTP2StreamDelegate)?
     private let logger: Logger
 
     private var context: ChannelHandlerContext?
@@ -36,15 +44,18 @@ final class GRPCStreamRouter: ChannelInboundHandler {
     /// call that already ended (the client's trailers), never to a new one.
     private var lastStreamID = HTTP2StreamID(0)
     private var inRead = false
+    /// Whether a frame went on to the next handler in this read.
+    private var forwardedInRead = false
     private var needsFlush = false
     private var flushScheduled = false
 
     init(server: ServerCore, configuration: GRPCConfiguration, connection: GRPCConnectionHandler,
-         taskExecutor: EventLoopTaskExecutor?, logger: Logger) {
+         taskExecutor: EventLoopTaskExecutor?, streamDelegate: (any NIOHTTP2StreamDelegate)?, logger: Logger) {
         self.server = server
         self.configuration = configuration
         self.connection = connection
         self.taskExecutor = taskExecutor
+        self.streamDelegate = streamDelegate
         self.logger = logger
     }
 
@@ -83,25 +94,32 @@ final class GRPCStreamRouter: ChannelInboundHandler {
         default:
             break
         }
+        if frame.streamID == .rootStream || !forwardedInRead {
+            forwardedInRead = true
+            context.fireChannelRead(data)
+        }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         inRead = false
+        forwardedInRead = false
         flushIfNeeded()
         context.fireChannelReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
-        case let window as NIOHTTP2WindowUpdatedEvent where window.streamID == .rootStream:
-            connectionWindowChanged(window.inboundWindowSize)
+        case let window as NIOHTTP2WindowUpdatedEvent:
+            if window.streamID == .rootStream { connectionWindowChanged(window.inboundWindowSize) }
+        case let created as NIOHTTP2StreamCreatedEvent:
+            streamDelegate?.streamCreated(created.streamID, channel: context.channel)
         case let closed as StreamClosedEvent:
             // Closed under the call (a stream error NIOHTTP2Handler answered): end it.
             if let stream = streams[closed.streamID] { stream.cancel() }
+            streamDelegate?.streamClosed(closed.streamID, channel: context.channel)
         default:
-            break
+            context.fireUserInboundEventTriggered(event)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 
     // MARK: Calls

@@ -5,10 +5,11 @@ import Logging
 import NIOCore
 import NIOHTTP2
 
-/// gRPC over HTTP/2 (docs/GRPC.md), on swift-nio-http2: `NIOHTTP2Handler` (frames, HPACK, the
-/// HTTP/2 state machine; no stream multiplexer) → `GRPCConnectionHandler` (shutdown, peer,
-/// refusal) → `NIOHTTP2ServerConnectionManagementHandler` (idle timeout, keepalive PINGs,
-/// graceful GOAWAY) → `GRPCStreamRouter` (each stream's frames to its `GRPCServerStream`).
+/// gRPC over HTTP/2 (docs/GRPC.md), on swift-nio-http2: `GRPCWriteCoalescer` (one socket write
+/// per flush) → `NIOHTTP2Handler` (frames, HPACK, the HTTP/2 state machine; no stream
+/// multiplexer) → `GRPCStreamRouter` (each stream's frames to its `GRPCServerStream`; stream
+/// events to the manager's delegate) → `GRPCConnectionHandler` (shutdown, peer, refusal) →
+/// `NIOHTTP2ServerConnectionManagementHandler` (idle timeout, keepalive PINGs, graceful GOAWAY).
 /// Calls go to the same `ServerCore` as the LOACL wire's.
 struct GRPCTransport: ConnectionTransport {
     let configuration: GRPCConfiguration
@@ -34,11 +35,13 @@ struct GRPCTransport: ConnectionTransport {
         let http2 = NIOHTTP2Handler(mode: .server, connectionConfiguration: connectionConfiguration)
         let router = GRPCStreamRouter(
             server: server, configuration: configuration, connection: connection,
-            taskExecutor: runHandlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil, logger: logger)
+            taskExecutor: runHandlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil,
+            streamDelegate: manager.http2StreamDelegate, logger: logger)
         let sync = channel.pipeline.syncOperations
+        try sync.addHandler(GRPCWriteCoalescer())
         try sync.addHandler(http2)
+        try sync.addHandler(router)
         try sync.addHandler(connection)
         try sync.addHandler(manager)
-        try sync.addHandler(router)
     }
 }
