@@ -92,7 +92,7 @@ let package = Package(
 
         // MARK: Executables
         .executableTarget(name: "loacld", dependencies: [
-            "LOACLServer", "LOACLServerCore", "LOACLServices", "LOACLMigrations", "LOACLPostgres", "LOACLTLS", logging, metrics, nio, nioPosix,
+            "LOACLServer", "LOACLServerCore", "LOACLServices", "LOACLMessages", "LOACLMigrations", "LOACLPostgres", "LOACLTLS", logging, metrics, nio, nioPosix,
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LOACLCore
+import LOACLMessages
 import LOACLPostgres
 import LOACLServer
 import LOACLServerCore
@@ -210,10 +211,12 @@ struct Serve: AsyncParsableCommand {
         // LOACL's health service, the standard one (gRPC probes) and server reflection (grpcurl
         // & co) report every service registered above.
         let drainState = ServerDrainState()
-        let health = HealthService(database: pool, services: methods.serviceNames, drainState: drainState)
+        // What both health services answer for: every service of this server, these included.
+        let served = methods.serviceNames.union([Loacl_V1_HealthService.name, Grpc_Health_V1_Health.name,
+                                                 Grpc_Reflection_V1_ServerReflection.name, Grpc_Reflection_V1Alpha_ServerReflection.name])
+        let health = HealthService(database: pool, services: served, drainState: drainState)
         methods.register(contentsOf: health.serverMethods)
-        methods.register(contentsOf: StandardHealthService(health: health, services: methods.serviceNames,
-                                                           drainState: drainState).serverMethods)
+        methods.register(contentsOf: StandardHealthService(health: health, services: served, drainState: drainState).serverMethods)
         methods.register(contentsOf: ReflectionService(services: methods.serviceNames).serverMethods)
 
         let server: RPCServer

@@ -32,8 +32,9 @@ def test_health_check(server):
         response = stub.Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert response.version
         assert response.status == health_pb2.SERVING_STATUS_SERVING
-        named = stub.Check(health_pb2.HealthCheckRequest(service="loacl.v1.BenchmarkService"), timeout=10)
-        assert named.status == health_pb2.SERVING_STATUS_SERVING
+        for name in ("loacl.v1.BenchmarkService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"):
+            named = stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=10)
+            assert named.status == health_pb2.SERVING_STATUS_SERVING, name
         with pytest.raises(grpc.RpcError) as info:
             stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=10)
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
