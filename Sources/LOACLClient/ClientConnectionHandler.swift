@@ -83,16 +83,17 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         let stream = ClientStream(id: id, eventLoop: context!.eventLoop, connection: self, initialWindow: core.initialWindow,
                                   expectsSingleResponse: expectsSingleResponse)
         streams[id] = stream
-        var headers = headers
-        headers.setInteger(id, at: headers.readerIndex + 6)
-        write(headers)
-        if var message = firstMessage {
-            message.setInteger(id, at: message.readerIndex + 6)
+        // Both frames were encoded for stream 0 (the caller's thread does not know the id);
+        // the id goes into the copies the connection writes.
+        core.write(headers, streamID: id)
+        if let message = firstMessage {
             stream.halfClosed = true
-            if !(try stream.sender.sendNow(message)) {
+            if !(try stream.sender.sendNow(message, streamID: id)) {
                 // The window is full: send it once it opens.
+                var message = message
+                message.setInteger(id, at: message.readerIndex + WireProtocol.streamIDOffset)
                 let sender = stream.sender
-                Task { try? await sender.send(message) }
+                Task { [message] in try? await sender.send(message) }
             }
         }
         if let timeout {

@@ -10,8 +10,8 @@ final class ClientStream: @unchecked Sendable {
     let eventLoop: any EventLoop
     private unowned let connection: ClientConnectionHandler
     /// Response messages of a server- or bidi-streaming call; ends on TRAILERS OK, fails with the
-    /// call's RPCError otherwise.
-    private(set) var inbox: MessageInbox!
+    /// call's RPCError otherwise. Single-response calls have none (they use `singleResponse`).
+    private(set) var inbox: MessageInbox?
     /// Unary and client-streaming calls: the one response, handed over when TRAILERS arrive, so
     /// the caller is resumed exactly once per call.
     private let expectsSingleResponse: Bool
@@ -33,7 +33,7 @@ final class ClientStream: @unchecked Sendable {
         self.connection = connection
         self.receiveWindow = FlowWindow(initial: initialWindow)
         self.sender = StreamSender(eventLoop: eventLoop, initialWindow: initialWindow, sink: connection.core)
-        self.inbox = MessageInbox { [unowned self] n in self.consumed(n) }
+        if !expectsSingleResponse { self.inbox = MessageInbox { [unowned self] n in self.consumed(n) } }
     }
 
     private func consumed(_ n: Int) {
@@ -49,7 +49,7 @@ final class ClientStream: @unchecked Sendable {
     func receiveHeaders(_ metadata: Metadata) { responseMetadata = metadata }
 
     func receive(_ payload: ByteBuffer) {
-        guard expectsSingleResponse else { return inbox.push(payload) }
+        guard expectsSingleResponse else { return inbox!.push(payload) }
         consumed(payload.readableBytes)
         guard singleResponse == nil else { return cancel(RPCError(.internal, "server sent more than one response message")) }
         singleResponse = payload
@@ -95,9 +95,9 @@ final class ClientStream: @unchecked Sendable {
         if let status {
             // Responses the server sent before its error status are still the call's: readers
             // get them, then the error. (A local cancel has already dropped them.)
-            inbox.finish(throwing: status)
+            inbox?.finish(throwing: status)
         } else {
-            inbox.end()
+            inbox?.end()
         }
         connection.streamClosed(self)
     }
@@ -109,7 +109,7 @@ final class ClientStream: @unchecked Sendable {
         frame.writeEmptyFrame(type: .cancel, streamID: id)
         connection.write(frame)
         // The caller gave up (or the call broke locally): what is still buffered is not wanted.
-        inbox.fail(error)
+        inbox?.fail(error)
         complete(error)
     }
 
@@ -120,7 +120,8 @@ final class ClientStream: @unchecked Sendable {
     }
 
     func next() async throws -> ByteBuffer? {
-        try await inbox.next(on: eventLoop)
+        guard let inbox else { preconditionFailure("next() on a single-response call") }
+        return try await inbox.next(on: eventLoop)
     }
 
     /// Sends the half-close HEADERS (END_STREAM, empty payload).

@@ -6,6 +6,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A connection to a LOACL server that any number of concurrent calls share (multiplexed as
 /// streams on one socket). It connects on first use and, after the connection drops or the
@@ -15,11 +16,19 @@ import NIOPosix
 /// `unary`/`serverStreaming`/`clientStreaming`/`bidirectional` methods.
 public final class LOACLClientConnection: Sendable {
     public let configuration: ClientConfiguration
-    private let group: any EventLoopGroup
+    /// The event loop every connection of this client runs on (picked once, kept across
+    /// reconnects), so `taskExecutor` stays valid for the client's lifetime.
+    private let eventLoop: any EventLoop
+    /// Runs Swift tasks on `eventLoop`. Calls made from a task with this executor preference
+    /// start and finish on the connection's own thread: no hop to the loop and back per call.
+    public let taskExecutor: any TaskExecutor
     private let logger: Logger
     private let state = NIOLockedValueBox(State.idle)
     /// Built once: loading CA files and keys is too slow to repeat per connection.
     private let tlsContext: TLSContext?
+    /// HEADERS frames of calls without metadata or timeout, by method path: encoded once.
+    private let plainHeaders = Mutex<[String: ByteBuffer]>([:])
+    private static let plainHeadersLimit = 256
 
     private enum State {
         case idle
@@ -46,7 +55,8 @@ public final class LOACLClientConnection: Sendable {
         } else {
             self.tlsContext = nil
         }
-        self.group = eventLoopGroup
+        self.eventLoop = eventLoopGroup.next()
+        self.taskExecutor = EventLoopTaskExecutor(eventLoop)
         self.logger = logger
     }
 
@@ -93,7 +103,7 @@ public final class LOACLClientConnection: Sendable {
         let future: EventLoopFuture<Connected> = try state.withLockedValue { state in
             switch state {
             case .ready(let c) where c.usable.withLockedValue({ $0 }):
-                return group.any().makeSucceededFuture(c)
+                return eventLoop.makeSucceededFuture(c)
             case .connecting(let f):
                 return f
             case .closed:
@@ -125,7 +135,7 @@ public final class LOACLClientConnection: Sendable {
         let maxFrameSize = configuration.maxFrameSize
         let tlsContext = self.tlsContext
         let endpoint = configuration.endpoint
-        let bootstrap = ClientBootstrap(group: group)
+        let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -153,6 +163,18 @@ public final class LOACLClientConnection: Sendable {
 
     /// CallHeaders for `method` as a HEADERS frame with stream id 0 (patched when the call starts).
     private func headersFrame(_ method: ProtoMethodDescriptor, _ options: CallOptions) -> ByteBuffer {
+        let plain = options.timeout == nil && options.metadata.isEmpty
+        if plain, let frame = plainHeaders.withLock({ $0[method.path] }) { return frame }
+        let frame = encodeHeadersFrame(method, options)
+        if plain {
+            plainHeaders.withLock { cache in
+                if cache.count < Self.plainHeadersLimit { cache[method.path] = frame }
+            }
+        }
+        return frame
+    }
+
+    private func encodeHeadersFrame(_ method: ProtoMethodDescriptor, _ options: CallOptions) -> ByteBuffer {
         var headers = Loacl_Wire_V1_CallHeaders()
         headers.method = method.path
         if let timeout = options.timeout {
@@ -172,10 +194,12 @@ public final class LOACLClientConnection: Sendable {
         for attempt in 0..<2 {
             let connection = try await connected()
             do {
-                return try await connection.channel.eventLoop.submit {
+                let start: @Sendable () throws -> ClientStream = {
                     try connection.handler.value.startCall(headers: headersFrame, firstMessage: firstMessage,
                                                            timeout: options.timeout, expectsSingleResponse: single)
-                }.get()
+                }
+                if connection.channel.eventLoop.inEventLoop { return try start() }
+                return try await connection.channel.eventLoop.submit(start).get()
             } catch let error as RPCError where error.code == .unavailable && attempt == 0 {
                 connection.usable.withLockedValue { $0 = false }
                 continue
@@ -184,8 +208,9 @@ public final class LOACLClientConnection: Sendable {
         throw RPCError(.unavailable, "no usable connection")
     }
 
-    /// A unary call in one hop to the event loop and one back: the loop opens the stream, writes
-    /// HEADERS and the request, and parks the caller until TRAILERS.
+    /// A unary call in one hop to the event loop and one back (none from a task that prefers
+    /// `taskExecutor`): the loop opens the stream, writes HEADERS and the request, and parks the
+    /// caller until TRAILERS.
     func unaryCall(_ method: ProtoMethodDescriptor, options: CallOptions, message: ByteBuffer) async throws -> ByteBuffer {
         let headersFrame = headersFrame(method, options)
         for attempt in 0..<2 {
@@ -194,7 +219,7 @@ public final class LOACLClientConnection: Sendable {
             do {
                 return try await withTaskCancellationHandler {
                     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer, any Error>) in
-                        connection.channel.eventLoop.execute {
+                        let start: @Sendable () -> Void = {
                             do {
                                 let stream = try connection.handler.value.startCall(
                                     headers: headersFrame, firstMessage: message, timeout: options.timeout, expectsSingleResponse: true)
@@ -204,6 +229,9 @@ public final class LOACLClientConnection: Sendable {
                                 continuation.resume(throwing: error)
                             }
                         }
+                        // A caller already on the loop (its task prefers `taskExecutor`) starts the
+                        // call in place; any other hops there once.
+                        if connection.channel.eventLoop.inEventLoop { start() } else { connection.channel.eventLoop.execute(start) }
                     }
                 } onCancel: {
                     started.cancel()

@@ -34,6 +34,9 @@ public protocol MessageFrameSink: AnyObject {
     func waitForConnectionWindow(_ sender: StreamSender)
     /// Queues bytes for the socket (flushed once per loop tick).
     func write(_ buffer: ByteBuffer)
+    /// Queues a frame encoded with another stream id (0), writing `streamID` into its header on
+    /// the way: no copy of the frame's own buffer, however many references it has.
+    func write(_ frame: ByteBuffer, streamID: UInt32)
 }
 
 /// Sends one stream's MESSAGE frames under flow control: a write that does not fit the stream
@@ -76,20 +79,21 @@ public final class StreamSender: @unchecked Sendable {
     }
 
     /// On the loop: sends `frame` now if the windows allow it and no write waits; false when it
-    /// would have to wait.
-    public func sendNow(_ frame: ByteBuffer) throws -> Bool {
+    /// would have to wait. With `streamID`, the frame was encoded for stream 0 and gets that id
+    /// as it is written.
+    public func sendNow(_ frame: ByteBuffer, streamID: UInt32? = nil) throws -> Bool {
         guard pending == nil else { return false }
-        return try trySend(frame)
+        return try trySend(frame, streamID: streamID)
     }
 
-    private func trySend(_ frame: ByteBuffer) throws -> Bool {
+    private func trySend(_ frame: ByteBuffer, streamID: UInt32? = nil) throws -> Bool {
         if let closedError { throw closedError }
         precondition(pending == nil, "overlapping writes on one stream")
         let size = frame.readableBytes - WireProtocol.headerSize
         guard window.allows(size), sink.spendConnectionSendWindow(size) else { return false }
         window.consume(size)
         sentMessages += 1
-        sink.write(frame)
+        if let streamID { sink.write(frame, streamID: streamID) } else { sink.write(frame) }
         return true
     }
 

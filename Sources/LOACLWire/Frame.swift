@@ -6,6 +6,8 @@ public enum WireProtocol {
     public static let preface: [UInt8] = Array("LOACL/1\n".utf8)
     /// Bytes in a frame header: length (u32) · type (u8) · flags (u8) · stream id (u32).
     public static let headerSize = 10
+    /// Where the stream id sits in a frame header.
+    public static let streamIDOffset = 6
     /// Default maximum payload of one frame.
     public static let defaultMaxFrameSize = 4 * 1024 * 1024
     /// Initial flow-control window of every stream and of the connection.

@@ -25,10 +25,13 @@ struct Client: AsyncParsableCommand {
     @Option(help: "Measured seconds.") var duration = 5.0
     @Option(help: "Seconds of warmup (calls started then are not counted).") var warmup = 0.5
     @Option(help: "unary or streaming.") var mode = "unary"
+    @Option(help: "Where the callers' tasks run: loop (each on its connection's event loop, the client's taskExecutor: no thread hop per call) or global (Swift's global executor: two hops per call).")
+    var executor = "loop"
 
     func validate() throws {
         guard (port == nil) != (unix == nil) else { throw ValidationError("give exactly one of --port and --unix") }
         guard mode == "unary" || mode == "streaming" else { throw ValidationError("--mode is unary or streaming") }
+        guard executor == "loop" || executor == "global" else { throw ValidationError("--executor is loop or global") }
         guard connections > 0, concurrency > 0, duration > 0 else { throw ValidationError("counts and duration must be positive") }
     }
 
@@ -45,14 +48,17 @@ struct Client: AsyncParsableCommand {
         let measureFrom = start + .seconds(warmup)
         let end = measureFrom + .seconds(duration)
         let streaming = mode == "streaming"
+        let onLoop = executor == "loop"
 
-        let (latencies, errors) = await withTaskGroup(of: ([UInt64], Int).self) { group in
+        let cpuStart = Self.processCPUMicroseconds()
+        let (latencies, errors, allCalls) = await withTaskGroup(of: ([UInt64], Int, Int).self) { group in
             for i in 0..<concurrency {
                 let client = clients[i % clients.count]
-                group.addTask {
+                group.addTask(executorPreference: onLoop ? client.taskExecutor : nil) {
                     var samples: [UInt64] = []
                     samples.reserveCapacity(1 << 16)
                     var errors = 0
+                    var calls = 0
                     if streaming {
                         do {
                             try await client.bidirectional(Loacl_V1_BenchmarkService.Method.streamingCall,
@@ -63,6 +69,7 @@ struct Client: AsyncParsableCommand {
                                     let t0 = clock.now
                                     try await writer.write(call)
                                     guard let response = try await iterator.next() else { break }
+                                    calls += 1
                                     if response.payload.count != expectedSize { errors += 1 }
                                     if t0 >= measureFrom { samples.append(Self.nanos(clock.now - t0)) }
                                 }
@@ -76,6 +83,7 @@ struct Client: AsyncParsableCommand {
                             let t0 = clock.now
                             do {
                                 let response: Loacl_V1_BenchmarkResponse = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall, call)
+                                calls += 1
                                 if response.payload.count != expectedSize { errors += 1; continue }
                                 if t0 >= measureFrom { samples.append(Self.nanos(clock.now - t0)) }
                             } catch {
@@ -84,17 +92,20 @@ struct Client: AsyncParsableCommand {
                             }
                         }
                     }
-                    return (samples, errors)
+                    return (samples, errors, calls)
                 }
             }
             var all: [UInt64] = []
             var errors = 0
-            for await (samples, e) in group {
+            var calls = 0
+            for await (samples, e, c) in group {
                 all += samples
                 errors += e
+                calls += c
             }
-            return (all, errors)
+            return (all, errors, calls)
         }
+        let cpuPerCall = Double(Self.processCPUMicroseconds() - cpuStart) / Double(max(allCalls, 1))
         for client in clients { await client.close() }
         if errors > 0 { FileHandle.standardError.write(Data("loacl-bench: \(errors) failed calls\n".utf8)) }
         guard !latencies.isEmpty else {
@@ -107,8 +118,16 @@ struct Client: AsyncParsableCommand {
             return Double(sorted[min(rank, sorted.count) - 1]) / 1000
         }
         let rate = Double(sorted.count) / duration
-        print(String(format: "calls_per_sec=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f calls=%d",
-                     rate, percentile(0.5), percentile(0.99), percentile(0.999), sorted.count))
+        // client_cpu_us: this process's CPU time (user + system, every thread) per completed call,
+        // warm-up included: what the load generator itself costs.
+        print(String(format: "calls_per_sec=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f calls=%d client_cpu_us=%.2f",
+                     rate, percentile(0.5), percentile(0.99), percentile(0.999), sorted.count, cpuPerCall))
+    }
+
+    static func processCPUMicroseconds() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000 + Int(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
     }
 
     static func nanos(_ d: Duration) -> UInt64 {

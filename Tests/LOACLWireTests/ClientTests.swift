@@ -2,6 +2,7 @@ import Foundation
 import LOACLClient
 import LOACLServer
 import LOACLServerCore
+import LOACLWire
 import Testing
 
 /// The Swift client against a real server over real sockets.
@@ -30,7 +31,11 @@ struct ClientTests {
         defer { Task { await server.stop() } }
         let client = try server.client()
         defer { Task { await client.close() } }
+        try await Self.streamingCalls(client)
+    }
 
+    /// One call of each streaming kind, with its expectations.
+    static func streamingCalls(_ client: LOACLClientConnection) async throws {
         let repeated = try await client.serverStreaming(TestMethods.repeatEcho, benchmarkRequest("x", responseSize: 50), responseType: Res.self) { responses in
             var count = 0
             for try await response in responses {
@@ -147,6 +152,59 @@ struct ClientTests {
             return ok
         }
         #expect(results == 1000)
+    }
+
+    /// A caller on the connection's own executor starts calls in place (no hop to the loop) and
+    /// is resumed there: every call kind, flow control with a reply larger than the window, a
+    /// deadline, cancellation, and enough concurrent calls that writes are flushed mid-tick.
+    @Test("calls from tasks on the connection's executor: every kind, 3 MiB, deadline, cancel, 1,000 at once")
+    func callsOnTheConnectionsExecutor() async throws {
+        let server = try await TestServer.start { $0.connection.maxConcurrentCalls = 1024 }
+        defer { Task { await server.stop() } }
+        let client = try server.client()
+        defer { Task { await client.close() } }
+        let loop = try #require(client.taskExecutor as? EventLoopTaskExecutor).eventLoop
+
+        try await Task(executorPreference: client.taskExecutor) {
+            #expect(loop.inEventLoop)
+            let small: Res = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall, benchmarkRequest("on the loop"))
+            #expect(small.payload == Array("on the loop".utf8))
+            #expect(loop.inEventLoop, "resumed on the connection's loop")
+            let big: Res = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall, benchmarkRequest("", responseSize: 3 * 1024 * 1024))
+            #expect(big.payload.count == 3 * 1024 * 1024)
+            let sent: Res = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall,
+                                                  benchmarkRequest(String(repeating: "u", count: 3 * 1024 * 1024)))
+            #expect(sent.payload.count == 3 * 1024 * 1024, "a request larger than the window waits for credit")
+            try await Self.streamingCalls(client)
+            do {
+                let _: Res = try await client.unary(TestMethods.hang, Req(), options: CallOptions(timeout: .milliseconds(100)))
+                Issue.record("the deadline did not end the call")
+            } catch let error as RPCError {
+                #expect(error.code == .deadlineExceeded)
+            }
+        }.value
+
+        let hanging = Task(executorPreference: client.taskExecutor) {
+            let _: Res = try await client.unary(TestMethods.hang, Req())
+        }
+        #expect(await eventually { server.probe.started.withLockedValue { $0 } == 2 })
+        hanging.cancel()
+        await #expect(throws: RPCError.self) { try await hanging.value }
+        #expect(await eventually { server.probe.cancellations.withLockedValue { $0 } == 2 })
+
+        let ok = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for i in 0..<1000 {
+                group.addTask(executorPreference: client.taskExecutor) {
+                    let text = "call \(i)"
+                    let response: Res = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall, benchmarkRequest(text))
+                    return response.payload == Array(text.utf8)
+                }
+            }
+            var ok = 0
+            for try await r in group where r { ok += 1 }
+            return ok
+        }
+        #expect(ok == 1000)
     }
 
     @Test("GOAWAY drain: in-flight calls finish, then the server is gone")
