@@ -5,7 +5,7 @@ import NIOCore
 
 extension LOACLClientConnection {
     /// One request, one response.
-    public func unary<Request: ProtoMessage, Response: ProtoMessage>(
+    nonisolated(nonsending) public func unary<Request: ProtoMessage, Response: ProtoMessage>(
         _ method: ProtoMethodDescriptor, _ request: Request, options: CallOptions = CallOptions(),
         responseType: Response.Type = Response.self
     ) async throws -> Response {
@@ -77,7 +77,7 @@ extension ClientStream {
     func singleResponse() async throws -> ByteBuffer {
         do {
             return try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { continuation in
+                try await withUnsafeThrowingContinuation { continuation in
                     if eventLoop.inEventLoop {
                         awaitSingleResponse(continuation)
                     } else {

@@ -16,7 +16,7 @@ final class ClientStream: @unchecked Sendable {
     /// the caller is resumed exactly once per call.
     private let expectsSingleResponse: Bool
     private var singleResponse: ByteBuffer?
-    private var singleWaiter: CheckedContinuation<ByteBuffer, any Error>?
+    private var singleWaiter: UnsafeContinuation<ByteBuffer, any Error>?
     let sender: StreamSender
     var receiveWindow: FlowWindow
     /// Metadata of the server's response HEADERS, if it sent one.
@@ -55,8 +55,11 @@ final class ClientStream: @unchecked Sendable {
         singleResponse = payload
     }
 
-    /// Parks the caller of a unary or client-streaming call until TRAILERS (event loop).
-    func awaitSingleResponse(_ continuation: CheckedContinuation<ByteBuffer, any Error>) {
+    /// Parks the caller of a unary or client-streaming call until TRAILERS (event loop). The
+    /// continuation is resumed exactly once: here if the call is already over, else by the one
+    /// `complete` every stream gets (TRAILERS, cancel, deadline, GOAWAY or the connection's end),
+    /// so the unchecked kind is safe and spares an allocation per call.
+    func awaitSingleResponse(_ continuation: UnsafeContinuation<ByteBuffer, any Error>) {
         precondition(expectsSingleResponse && singleWaiter == nil)
         if isFinished, let response = singleResponse {
             continuation.resume(returning: response)

@@ -77,7 +77,7 @@ public final class LOACLClientConnection: Sendable {
 
     // MARK: Connecting
 
-    func connected() async throws -> Connected {
+    nonisolated(nonsending) func connected() async throws -> Connected {
         // Fast path: a usable connection, no suspension.
         let ready: Connected? = state.withLockedValue { state in
             if case .ready(let c) = state, c.usable.withLockedValue({ $0 }) { return c }
@@ -211,14 +211,14 @@ public final class LOACLClientConnection: Sendable {
     /// A unary call in one hop to the event loop and one back (none from a task that prefers
     /// `taskExecutor`): the loop opens the stream, writes HEADERS and the request, and parks the
     /// caller until TRAILERS.
-    func unaryCall(_ method: ProtoMethodDescriptor, options: CallOptions, message: ByteBuffer) async throws -> ByteBuffer {
+    nonisolated(nonsending) func unaryCall(_ method: ProtoMethodDescriptor, options: CallOptions, message: ByteBuffer) async throws -> ByteBuffer {
         let headersFrame = headersFrame(method, options)
         for attempt in 0..<2 {
             let connection = try await connected()
             let started = StartedStream()
             do {
                 return try await withTaskCancellationHandler {
-                    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ByteBuffer, any Error>) in
+                    try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<ByteBuffer, any Error>) in
                         let start: @Sendable () -> Void = {
                             do {
                                 let stream = try connection.handler.value.startCall(
