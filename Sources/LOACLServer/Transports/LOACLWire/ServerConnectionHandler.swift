@@ -12,35 +12,35 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
     typealias OutboundOut = ByteBuffer
 
-    private let configuration: ServerConnectionConfiguration
+    let configuration: ServerConnectionConfiguration
     /// The method router and call executor every transport shares.
-    private let server: ServerCore
-    private var logger: Logger
-    private var peer: PeerInfo
+    let server: ServerCore
+    var logger: Logger
+    var peer: PeerInfo
 
-    private var context: ChannelHandlerContext!
+    var context: ChannelHandlerContext!
     private var taskExecutor: EventLoopTaskExecutor?
-    private var streams: [UInt32: ServerStream] = [:]
+    var streams: [UInt32: ServerStream] = [:]
     /// The last HEADERS payload decoded and the call it opens (most calls repeat it byte for byte).
     private var headersCache = CallHeadersCache()
-    private var highestStreamID: UInt32 = 0
+    var highestStreamID: UInt32 = 0
     /// Request bytes the connection's calls hold and their handlers have not taken yet.
     private var inboundBuffered = 0
     /// Coalesced writes and connection-level flow control.
     let core: ConnectionCore
-    private var draining = false
-    private var closing: Bool {
+    var draining = false
+    var closing: Bool {
         get { core.isClosing }
         set { core.isClosing = newValue }
     }
-    private var lastActivity = NIODeadline.now()
-    private var pingSentAt: NIODeadline?
+    /// Keepalive, PING-ACK and idle deadlines.
+    var liveness: ConnectionLiveness
     /// The connection's one timer, armed for the next keepalive, PING-ACK or idle deadline
     /// (not a periodic tick: an idle connection wakes the loop once per keepalive interval).
-    private var timer: Scheduled<Void>?
-    private var timerDeadline: NIODeadline?
+    var timer: Scheduled<Void>?
+    var timerDeadline: NIODeadline?
     /// Closes the connection unless its preface arrives in time (slowloris).
-    private var handshakeTimer: Scheduled<Void>?
+    var handshakeTimer: Scheduled<Void>?
     /// Set for a connection over the server's limit: answered with this GOAWAY after the preface.
     private let refusal: RPCError?
 
@@ -51,6 +51,10 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         self.refusal = refusal
         self.logger = logger
         self.core = ConnectionCore(initialWindow: configuration.initialWindow)
+        self.liveness = ConnectionLiveness(
+            limits: .init(keepaliveInterval: configuration.keepaliveInterval, keepaliveTimeout: configuration.keepaliveTimeout,
+                          idleTimeout: configuration.idleTimeout, resolution: configuration.timerResolution),
+            now: .now())
     }
 
     // MARK: Channel lifecycle
@@ -117,7 +121,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         let frame = unwrapInboundIn(data)
-        lastActivity = .now()
+        liveness.activity(at: .now())
         core.inRead = true
         switch frame.type {
         case .headers: receiveHeaders(frame)
@@ -264,7 +268,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         guard frame.streamID == 0 else { return connectionError(.invalidArgument, "PING on stream \(frame.streamID)") }
         guard frame.payload.readableBytes == 8 else { return connectionError(.invalidArgument, "PING payload must be 8 bytes") }
         if frame.flags.contains(.ack) {
-            pingSentAt = nil
+            liveness.pingAcknowledged()
             return
         }
         var reply = context.channel.allocator.buffer(capacity: WireProtocol.headerSize + 8)
@@ -297,114 +301,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         core.forget(stream.sender)
         closeIfDrained()
         // The idle deadline only applies without calls: bring the timer forward if it is later.
-        if streams.isEmpty, let armed = timerDeadline, armed > lastActivity + configuration.idleTimeout { armTimer() }
-    }
-
-    // MARK: Connection errors, draining, timers
-
-    private func connectionError(_ code: StatusCode, _ reason: String) {
-        guard !closing, let context else { return }
-        logger.info("protocol violation; closing connection", metadata: ["peer": "\(peer.address)", "reason": "\(reason)"])
-        sendGoAway(code, reason)
-        core.flushIfNeeded()
-        closing = true
-        context.close(promise: nil)
-    }
-
-    private func sendGoAway(_ code: StatusCode, _ reason: String) {
-        var goAway = Loacl_Wire_V1_GoAway()
-        goAway.lastStreamID = highestStreamID
-        goAway.code = code.rawValue
-        goAway.reason = reason
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        buffer.writeFrame(type: .goAway, streamID: 0, message: goAway)
-        write(buffer)
-    }
-
-    private func startDraining(reason: String) {
-        guard !draining, !closing else { return }
-        draining = true
-        sendGoAway(.ok, reason)
-        core.flushIfNeeded()
-        closeIfDrained()
-    }
-
-    private func closeIfDrained() {
-        guard draining, streams.isEmpty, !closing, let context else { return }
-        closing = true
-        core.flushIfNeeded()
-        context.close(promise: nil)
-    }
-
-    private func handshakeTimedOut() {
-        guard handshakeTimer != nil, !closing, let context else { return }
-        logger.info("connection preface not received in time; closing connection",
-                    metadata: ["peer": "\(peer.address)", "timeout": "\(configuration.handshakeTimeout)"])
-        closing = true
-        context.close(promise: nil)
-    }
-
-    /// Bounds what a peer that sends but never reads makes the server queue (replies to its
-    /// PINGs, CANCELs' TRAILERS, ...): checked after every read burst.
-    private func closeIfPeerStopsReading() {
-        guard !closing, let context, let options = context.channel.syncOptions,
-              let queued = try? options.getOption(.bufferedWritableBytes),
-              queued > configuration.maxOutboundBuffer
-        else { return }
-        logger.info("peer does not read; closing connection",
-                    metadata: ["peer": "\(peer.address)", "queued": "\(queued)", "limit": "\(configuration.maxOutboundBuffer)"])
-        closing = true
-        context.close(promise: nil)
-    }
-
-    /// When `checkTimers` has something to do next: the PING-ACK deadline while a keepalive PING
-    /// is out, else the keepalive deadline, and the idle deadline while no call is open; never
-    /// sooner than `timerResolution` from now (activity since then just moves them on).
-    private func nextTimerDeadline(_ now: NIODeadline) -> NIODeadline {
-        var next = pingSentAt.map { $0 + configuration.keepaliveTimeout } ?? lastActivity + configuration.keepaliveInterval
-        if streams.isEmpty { next = min(next, lastActivity + configuration.idleTimeout) }
-        return max(next, now + configuration.timerResolution)
-    }
-
-    private func armTimer() {
-        guard let context, !closing else { return }
-        timer?.cancel()
-        let deadline = nextTimerDeadline(.now())
-        timerDeadline = deadline
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.timerFired() }
-    }
-
-    private func timerFired() {
-        timer = nil
-        timerDeadline = nil
-        checkTimers()
-        armTimer()
-    }
-
-    private func checkTimers() {
-        guard !closing, context != nil else { return }
-        let now = NIODeadline.now()
-        if let sent = pingSentAt, now - sent > configuration.keepaliveTimeout {
-            logger.info("keepalive PING not answered; closing connection", metadata: ["peer": "\(peer.address)"])
-            closing = true
-            context.close(promise: nil)
-            return
-        }
-        if streams.isEmpty && now - lastActivity > configuration.idleTimeout {
-            sendGoAway(.ok, "idle")
-            core.flushIfNeeded()
-            draining = true
-            closeIfDrained()
-            return
-        }
-        if pingSentAt == nil && now - lastActivity > configuration.keepaliveInterval {
-            pingSentAt = now
-            var ping = context.channel.allocator.buffer(capacity: WireProtocol.headerSize + 8)
-            ping.writeFrameHeader(length: 8, type: .ping, flags: [], streamID: 0)
-            ping.writeInteger(UInt64(now.uptimeNanoseconds))
-            write(ping)
-        }
+        if streams.isEmpty, let armed = timerDeadline, armed > liveness.idleDeadline { armTimer() }
     }
 }
 
