@@ -12,7 +12,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     private var context: ChannelHandlerContext?
     /// Coalesced writes and connection-level flow control.
-    let core = ConnectionCore()
+    let core = ConnectionCore(earlyFlushBytes: ConnectionCore.clientEarlyFlushBytes)
     private var streams: [UInt32: ClientStream] = [:]
     private var nextStreamID: UInt32 = 1
     /// Set once the connection must not take new calls (GOAWAY received, closed, ids used up).

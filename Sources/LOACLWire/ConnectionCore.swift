@@ -2,7 +2,7 @@ import NIOCore
 
 /// What both ends of a LOACL connection do the same way: coalesced writes (the small frames of a
 /// loop tick or read burst are copied into one buffer and handed to the channel with one write
-/// and one flush, or every 4 KiB when there are more), the connection-level flow-control windows, batched credit, and the streams
+/// and one flush, or early once enough is gathered), the connection-level flow-control windows, batched credit, and the streams
 /// waiting for connection window. Owned by the server's and the client's connection handler;
 /// event loop only.
 public final class ConnectionCore: MessageFrameSink {
@@ -17,12 +17,11 @@ public final class ConnectionCore: MessageFrameSink {
     private var outbound: ByteBuffer?
     /// Frames up to this size are copied into `outbound`; larger ones go to the channel as they are.
     static let coalescingLimit = 1024
-    /// Gathered bytes that are flushed at once, without waiting for the end of the tick. With
-    /// many calls in flight, one flush per tick makes the two ends take turns (one writes a
-    /// whole batch while the other idles, then the reverse); a page's worth going out early lets
-    /// the peer start on it while this end builds the rest: ≈ 1.7× the calls/s of pipelined
-    /// unary echo on loopback (bench/RESULTS.md, session 9), for one more write per 4 KiB.
-    static let flushThreshold = 4096
+    /// What the client gathers before flushing early.
+    public static let clientEarlyFlushBytes = 4096
+    /// Gathered bytes that are flushed at once, without waiting for the end of the tick (nil:
+    /// only at the end). See `init`.
+    private let earlyFlushBytes: Int
     private var flushScheduled = false
     private var sendWindow: FlowWindow
     private var receiveWindow: FlowWindow
@@ -30,8 +29,15 @@ public final class ConnectionCore: MessageFrameSink {
     private var blockedSenders: [StreamSender] = []
     public let initialWindow: Int
 
-    public init(initialWindow: Int = WireProtocol.defaultInitialWindow) {
+    /// `earlyFlushBytes`: flush as soon as this much is gathered. With many calls in flight, one
+    /// flush per tick makes the two ends take turns (one writes a whole batch while the other
+    /// idles, then the reverse); a page going out early lets the peer start on it while this end
+    /// builds the rest. One end doing it is enough to break the turns: the client does
+    /// (`clientEarlyFlushBytes`), at the cost of one more write per 4 KiB; the server keeps one
+    /// write per tick, its cheapest per call (bench/RESULTS.md, session 9).
+    public init(initialWindow: Int = WireProtocol.defaultInitialWindow, earlyFlushBytes: Int? = nil) {
         self.initialWindow = initialWindow
+        self.earlyFlushBytes = earlyFlushBytes ?? .max
         self.sendWindow = FlowWindow(initial: initialWindow)
         self.receiveWindow = FlowWindow(initial: initialWindow)
     }
@@ -44,7 +50,7 @@ public final class ConnectionCore: MessageFrameSink {
         guard let context, !isClosing else { return }
         if buffer.readableBytes <= Self.coalescingLimit {
             appendOutbound(context) { $0.writeImmutableBuffer(buffer) }
-            if outbound!.readableBytes >= Self.flushThreshold { return flushNow() }
+            if outbound!.readableBytes >= earlyFlushBytes { return flushNow() }
         } else {
             writeOutbound(context)
             context.write(NIOAny(buffer), promise: nil)
@@ -69,7 +75,7 @@ public final class ConnectionCore: MessageFrameSink {
     public func writeFrame(_ body: (inout ByteBuffer) -> Void) {
         guard let context, !isClosing else { return }
         appendOutbound(context, body)
-        if outbound!.readableBytes >= Self.flushThreshold { return flushNow() }
+        if outbound!.readableBytes >= earlyFlushBytes { return flushNow() }
         scheduleFlush(context)
     }
 
