@@ -112,13 +112,14 @@ let package = Package(
         // services tests (the one stand-in: this machine cannot reach OpenAI).
         .target(name: "LOACLFakeOpenAI", dependencies: [nio, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio")],
                 path: "Tests/LOACLFakeOpenAI"),
-        // JWT signing keys made with the openssl tool, for the JWT and JWKS tests.
+        // JWT signing keys made with the openssl tool, for the JWT and JWKS tests, and
+        // `offCooperativePool` for tests that must block (child processes, libpq set-up).
         .target(name: "LOACLTestKeys", dependencies: ["LOACLEncoding"], path: "Tests/LOACLTestKeys"),
         .testTarget(name: "LOACLMessagesTests", dependencies: ["LOACLMessages"]),
         .testTarget(name: "LOACLPostgresTests", dependencies: ["LOACLPostgres", "LOACLMigrations", logging]),
         .testTarget(name: "LOACLTLSTests", dependencies: ["LOACLTLS", "LOACLCrypto", "LOACLTestKeys", nio, nioPosix]),
         .testTarget(name: "LOACLUpstreamTests", dependencies: [
-            "LOACLUpstream", "LOACLFakeOpenAI", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
+            "LOACLUpstream", "LOACLFakeOpenAI", "LOACLTestKeys", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "LOACLServicesTests", dependencies: [
             "LOACLServices", "LOACLServer", "LOACLServerCore", "LOACLClient", "LOACLPostgres", "LOACLMigrations", "LOACLCrypto",

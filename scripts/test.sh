@@ -51,6 +51,12 @@ export LOACL_CLI_TEST_SERVER="tcp:127.0.0.1:$LIVE_PORT"
 export LOACL_CLI_TEST_API_KEY="sk-test-$(openssl rand -hex 12)"
 export LOACL_CLI_BINARY="$BIN/loacl"
 
+# TLS material for the TLS tests, made once before they start (made inside the test process,
+# every test waiting for it would hold a thread of the cooperative pool all tests share).
+export LOACL_TEST_CERTS_DIR="$ROOT/.data/test-certs"
+rm -rf "$LOACL_TEST_CERTS_DIR"
+bash scripts/gen-test-certs.sh "$LOACL_TEST_CERTS_DIR" >/dev/null
+
 status=0
 echo "== swift test"
 swift test --skip-build "$@" 2>&1 | tee .data/swift-test.log || status=$?

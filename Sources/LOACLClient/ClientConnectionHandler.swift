@@ -126,6 +126,8 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             stream.receive(frame.payload)
         case .trailers:
             guard let stream = streams[frame.streamID] else { return }
+            // OK with nothing else to say is an empty CallStatus: nothing to decode.
+            if frame.payload.readableBytes == 0 { return stream.complete(nil) }
             do {
                 let status = try Loacl_Wire_V1_CallStatus(framePayload: frame.payload)
                 stream.complete(status.rpcError)

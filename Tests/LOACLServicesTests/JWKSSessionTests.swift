@@ -13,8 +13,8 @@ import Testing
 @Suite("Authenticated sessions with JWKS-signed tokens")
 struct JWKSSessionTests {
     @Test func rs256AndEs256TokensStartSessions() async throws {
-        let rsa = try TestSigningKey.generate(.rsa, keyID: "rsa-1")
-        let ec = try TestSigningKey.generate(.ec, keyID: "ec-1")
+        let rsa = try await TestSigningKey.generate(.rsa, keyID: "rsa-1")
+        let ec = try await TestSigningKey.generate(.ec, keyID: "ec-1")
         let jwks = TestSigningKey.jwks([rsa, ec])
         let provider = try await FakeOpenAIServer.start { _, _ in .status(200, body: jwks) }
         defer { Task { await provider.stop() } }
@@ -36,7 +36,7 @@ struct JWKSSessionTests {
 
             for key in [rsa, ec] {
                 let user = UUID().uuidString.lowercased()
-                let started = try await start(try key.token(claims: claims(user)))
+                let started = try await start(try await key.token(claims: claims(user)))
                 #expect(started.session.type == .authenticated && started.session.userID == user)
                 let got: Loacl_V1_GetSessionResponse = try await h.call(SS.getSession, Loacl_V1_GetSessionRequest(),
                                                                           as: .session(started.sessionToken))
@@ -48,10 +48,10 @@ struct JWKSSessionTests {
 
             let user = UUID().uuidString
             let rejected = [
-                try rsa.token(claims: claims(user), header: #"{"alg":"RS256","kid":"rsa-9"}"#),
-                try rsa.token(claims: claims(user, iss: "https://elsewhere.example/auth/v1")),
-                try ec.token(claims: claims(user, aud: "anon")),
-                try ec.token(claims: claims(user, expiresIn: -600)),
+                try await rsa.token(claims: claims(user), header: #"{"alg":"RS256","kid":"rsa-9"}"#),
+                try await rsa.token(claims: claims(user, iss: "https://elsewhere.example/auth/v1")),
+                try await ec.token(claims: claims(user, aud: "anon")),
+                try await ec.token(claims: claims(user, expiresIn: -600)),
                 JWTVerifier.sign(claims: claims(user), secret: Array(rsa.publicKeyPEM.utf8), header: #"{"alg":"HS256","kid":"rsa-1"}"#),
                 Base64URL.encode(#"{"alg":"none","kid":"rsa-1"}"#.utf8) + "." + Base64URL.encode(claims(user).utf8) + ".",
             ]

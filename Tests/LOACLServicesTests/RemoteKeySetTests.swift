@@ -49,8 +49,8 @@ struct RemoteKeySetTests {
     let claims = #"{"sub":"8d0f8f4e-3c1a-4f1e-9a55-2c0a5b7f1e11","exp":\#(Int(Date().timeIntervalSince1970) + 600)}"#
 
     @Test func cachesAndRefetchesAnUnknownKidAtMostOnceAMinute() async throws {
-        let first = try TestSigningKey.generate(.ec, keyID: "ec-1")
-        let rotated = try TestSigningKey.generate(.ed25519, keyID: "ed-2")
+        let first = try await TestSigningKey.generate(.ec, keyID: "ec-1")
+        let rotated = try await TestSigningKey.generate(.ed25519, keyID: "ed-2")
         let provider = try await Provider([first])
         defer { Task { await provider.server.stop() } }
         let clock = ManualClock()
@@ -74,7 +74,7 @@ struct RemoteKeySetTests {
         #expect(provider.fetches == 2)
 
         // Made-up kids cost at most one fetch a minute however many arrive.
-        let forged = try first.token(claims: claims, header: #"{"alg":"ES256","kid":"made-up"}"#)
+        let forged = try await first.token(claims: claims, header: #"{"alg":"ES256","kid":"made-up"}"#)
         clock.advance(.seconds(60))
         for _ in 0..<5 {
             await #expect(throws: JWTError.unknownKey("made-up")) { try await verifier.verify(forged) }
@@ -83,11 +83,11 @@ struct RemoteKeySetTests {
     }
 
     @Test func concurrentCallersShareOneFetch() async throws {
-        let key = try TestSigningKey.generate(.ed25519, keyID: "ed-1")
+        let key = try await TestSigningKey.generate(.ed25519, keyID: "ed-1")
         let provider = try await Provider([key])
         defer { Task { await provider.server.stop() } }
         let verifier = provider.verifier()
-        let token = try key.token(claims: claims)
+        let token = try await key.token(claims: claims)
         let verified = try await withThrowingTaskGroup(of: Bool.self) { group in
             for _ in 0..<20 { group.addTask { try await verifier.verify(token).subject != nil } }
             return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
@@ -98,12 +98,12 @@ struct RemoteKeySetTests {
     }
 
     @Test func refreshesAfterMaxAgeAndKeepsKeysWhenAFetchFails() async throws {
-        let key = try TestSigningKey.generate(.ec, keyID: "ec-1")
+        let key = try await TestSigningKey.generate(.ec, keyID: "ec-1")
         let provider = try await Provider([key])
         defer { Task { await provider.server.stop() } }
         let clock = ManualClock()
         let verifier = provider.verifier(clock: clock)
-        let token = try key.token(claims: claims)
+        let token = try await key.token(claims: claims)
 
         #expect(try await verifier.verify(token).subject != nil)
         clock.advance(.seconds(299)) // max-age=300: still fresh
@@ -129,8 +129,8 @@ struct RemoteKeySetTests {
         #expect(provider.fetches == 4)
     }
 
-    @Test func optionsReadTheFileAndRefuseHalfConfigurations() throws {
-        let key = try TestSigningKey.generate(.rsa, keyID: "rsa-1")
+    @Test func optionsReadTheFileAndRefuseHalfConfigurations() async throws {
+        let key = try await TestSigningKey.generate(.rsa, keyID: "rsa-1")
         let path = NSTemporaryDirectory() + "loacl-jwks-" + UUID().uuidString.prefix(8) + ".json"
         try Data(TestSigningKey.jwks([key]).utf8).write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }

@@ -2,6 +2,7 @@ import Foundation
 import LOACLCore
 import LOACLMessages
 import LOACLServices
+import LOACLTestKeys
 import Testing
 
 @Suite("Sweeper, API key secrecy")
@@ -52,7 +53,7 @@ struct SweeperAndSecretsTests {
             #expect(try h.superuser("SELECT count(*) FROM loacl.tenants").scalar == "1")
             #expect(try h.superuser("SELECT key_hint FROM loacl.tenants").scalar == "sk-..." + String(key.suffix(4)))
 
-            let dump = try Self.pgDump(h)
+            let dump = try await offCooperativePool { try Self.pgDump(h) }
             #expect(dump.contains("loacl.tenants") || dump.contains("tenants"))
             #expect(!dump.contains(key))
             #expect(!dump.contains(String(key.dropFirst(3).prefix(20))))

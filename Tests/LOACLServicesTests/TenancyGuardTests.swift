@@ -3,6 +3,7 @@ import Foundation
 import LOACLCore
 import LOACLPostgres
 @testable import LOACLServices
+import LOACLTestKeys
 import Testing
 
 /// loacld refuses a database on which Row Level Security would not bind it (issue 17, part 1):
@@ -23,14 +24,14 @@ import Testing
         }
 
         static func make() async throws -> Fixture {
-            try await offPool {
+            try await offCooperativePool {
                 let cluster = try PGCluster.fromEnvironment()
                 return Fixture(cluster: cluster, database: try cluster.createMigratedDatabase())
             }
         }
 
         func drop() async {
-            _ = try? await offPool { [self] in
+            _ = try? await offCooperativePool { [self] in
                 cluster.dropDatabase(database)
                 try superuser(database: "postgres") { admin in
                     for role in roles.reversed() { try admin.exec("DROP ROLE IF EXISTS \(role)") }
@@ -135,8 +136,8 @@ import Testing
         let finish = DispatchSemaphore(value: 0)
         // Holds the first (checked) connection, so the next call must open a second one.
         let holder = Task { try await pool.withConnection { _ in started.signal(); finish.wait() } }
-        try await offPool { started.wait() }
-        try await offPool { try fixture.superuser { try $0.exec("ALTER TABLE loacl.files NO FORCE ROW LEVEL SECURITY") } }
+        try await offCooperativePool { started.wait() }
+        try await offCooperativePool { try fixture.superuser { try $0.exec("ALTER TABLE loacl.files NO FORCE ROW LEVEL SECURITY") } }
 
         await #expect { try await pool.withConnection { _ in } } throws: { error in
             let error = try #require(error as? PostgresError)

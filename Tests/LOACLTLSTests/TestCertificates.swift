@@ -4,7 +4,10 @@ import Foundation
 struct TestCertificates: Sendable {
     let directory: String
 
+    /// scripts/test.sh makes them before the tests start (LOACL_TEST_CERTS_DIR): making them here
+    /// blocks, in this initialiser, every test that needs them on the cooperative pool.
     static let shared: TestCertificates = {
+        if let made = ProcessInfo.processInfo.environment["LOACL_TEST_CERTS_DIR"] { return TestCertificates(directory: made) }
         let directory = NSTemporaryDirectory() + "loacl-tls-tests-\(getpid())-\(UUID().uuidString.prefix(8))"
         let script = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -2,9 +2,11 @@
 // LOACLTestKeys, shared by the crypto and services tests), so the tokens LOACL verifies come
 // from an independent implementation:
 //
-//     let key = try TestSigningKey.generate(.ec, keyID: "ec-1")
-//     let jwks = TestSigningKey.jwks([key])                       // {"keys":[…]}
-//     let token = try key.token(claims: #"{"sub":"…","exp":…}"#)  // ES256, kid ec-1
+//     let key = try await TestSigningKey.generate(.ec, keyID: "ec-1")
+//     let jwks = TestSigningKey.jwks([key])                             // {"keys":[…]}
+//     let token = try await key.token(claims: #"{"sub":"…","exp":…}"#)  // ES256, kid ec-1
+//
+// Each runs `openssl` off the cooperative pool (`offCooperativePool`).
 import Foundation
 import LOACLEncoding
 
@@ -31,7 +33,11 @@ public struct TestSigningKey: Sendable {
     /// The JWK (JSON object text) of the public key.
     public let jwk: String
 
-    public static func generate(_ kind: Kind, keyID: String) throws -> TestSigningKey {
+    public static func generate(_ kind: Kind, keyID: String) async throws -> TestSigningKey {
+        try await offCooperativePool { try generateBlocking(kind, keyID: keyID) }
+    }
+
+    private static func generateBlocking(_ kind: Kind, keyID: String) throws -> TestSigningKey {
         let folder = NSTemporaryDirectory() + "loacl-jwk-" + UUID().uuidString.prefix(8)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = folder + "/key.pem"
@@ -67,14 +73,18 @@ public struct TestSigningKey: Sendable {
     }
 
     /// A signed token; `header` defaults to this key's `alg` and `kid`.
-    public func token(claims: String, header: String? = nil) throws -> String {
+    public func token(claims: String, header: String? = nil) async throws -> String {
         let header = header ?? #"{"alg":"\#(kind.algorithm)","typ":"JWT","kid":"\#(keyID)"}"#
         let input = Base64URL.encode(header.utf8) + "." + Base64URL.encode(claims.utf8)
-        return input + "." + Base64URL.encode(try signature(input))
+        return input + "." + Base64URL.encode(try await signature(input))
     }
 
     /// The JWS signature of `input`: PKCS#1 v1.5 (RS256), raw r || s (ES256) or Ed25519.
-    public func signature(_ input: String) throws -> [UInt8] {
+    public func signature(_ input: String) async throws -> [UInt8] {
+        try await offCooperativePool { try signatureBlocking(input) }
+    }
+
+    private func signatureBlocking(_ input: String) throws -> [UInt8] {
         let inputPath = privateKeyPath + "." + UUID().uuidString // tests sign in parallel
         try Data(input.utf8).write(to: URL(fileURLWithPath: inputPath))
         defer { try? FileManager.default.removeItem(atPath: inputPath) }

@@ -1,4 +1,5 @@
 import Foundation
+import LOACLTestKeys
 import Testing
 
 /// The `loacl` CLI against a live LOACL server whose assistants use the offline provider:
@@ -28,7 +29,13 @@ import Testing
         return nil
     }
 
-    static func run(_ binary: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    /// Runs the CLI to its end on a Dispatch thread (a chat turn takes a while; waiting for it on
+    /// the cooperative pool would hold one of the threads every test shares).
+    static func run(_ binary: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
+        try await offCooperativePool { try runBlocking(binary, arguments, environment: environment) }
+    }
+
+    private static func runBlocking(_ binary: String, _ arguments: [String], environment: [String: String]) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
@@ -45,7 +52,7 @@ import Testing
                    stderr: String(decoding: stderr, as: UTF8.self))
     }
 
-    @Test func chatOneTurnWithTheOfflineProvider() throws {
+    @Test func chatOneTurnWithTheOfflineProvider() async throws {
         let env = ProcessInfo.processInfo.environment
         guard let server = env["LOACL_CLI_TEST_SERVER"], let apiKey = env["LOACL_CLI_TEST_API_KEY"] else {
             Issue.record("""
@@ -59,19 +66,19 @@ import Testing
         let common = ["--server", server]
         let tenant = ["LOACL_API_KEY": apiKey]
 
-        let created = try Self.run(loacl, ["assistants", "create", "--name", "CLI test gardener", "--provider", "offline",
+        let created = try await Self.run(loacl, ["assistants", "create", "--name", "CLI test gardener", "--provider", "offline",
                                            "--instructions", "You are a gardening assistant for balcony growers.",
                                            "--follow-up-count", "3"] + common, environment: tenant)
         #expect(created.status == 0, "\(created.stderr)")
         let assistantID = try #require(created.stdout.split(separator: " ").first.map(String.init))
         #expect(UUID(uuidString: assistantID) != nil, "assistants create printed \(created.stdout)")
 
-        let question = try Self.run(loacl, ["questions", "create", "--assistant", assistantID,
+        let question = try await Self.run(loacl, ["questions", "create", "--assistant", assistantID,
                                             "--question", "How do I water tomatoes in hot weather?", "--priority", "5"] + common,
                                     environment: tenant)
         #expect(question.status == 0, "\(question.stderr)")
 
-        let chat = try Self.run(loacl, ["chat", "--assistant", assistantID, "--fingerprint", "cli-live-test-device",
+        let chat = try await Self.run(loacl, ["chat", "--assistant", assistantID, "--fingerprint", "cli-live-test-device",
                                         "--message", "How often should I water tomatoes on a balcony?"] + common)
         #expect(chat.status == 0, "\(chat.stderr)")
         #expect(chat.stdout.contains("Offline mode"))
@@ -83,21 +90,21 @@ import Testing
         let lines = chat.stderr.split(separator: "\n").map(String.init)
         let token = try #require(lines.first { $0.hasPrefix("session token") }?.split(separator: " ").last.map(String.init))
         let thread = try #require(lines.first { $0.hasPrefix("thread ") }?.split(separator: " ").last.map(String.init))
-        let messages = try Self.run(loacl, ["messages", "list", "--thread", thread, "--session-token", token] + common)
+        let messages = try await Self.run(loacl, ["messages", "list", "--thread", thread, "--session-token", token] + common)
         #expect(messages.status == 0, "\(messages.stderr)")
         #expect(messages.stdout.contains("] user ("))
         #expect(messages.stdout.contains("] assistant ("))
 
-        let missing = try Self.run(loacl, ["assistants", "get", UUID().uuidString.lowercased()] + common, environment: tenant)
+        let missing = try await Self.run(loacl, ["assistants", "get", UUID().uuidString.lowercased()] + common, environment: tenant)
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("NOT_FOUND (5)"))
 
-        _ = try Self.run(loacl, ["assistants", "delete", assistantID] + common, environment: tenant)
+        _ = try await Self.run(loacl, ["assistants", "delete", assistantID] + common, environment: tenant)
     }
 
     /// `file_search` from a terminal: a knowledge file uploaded with `assistants files upload`,
     /// found by a chat turn whose words are in it, listed with its source.
-    @Test func chatListsTheFileSearchHitsWithTheirSource() throws {
+    @Test func chatListsTheFileSearchHitsWithTheirSource() async throws {
         let env = ProcessInfo.processInfo.environment
         guard let server = env["LOACL_CLI_TEST_SERVER"], let apiKey = env["LOACL_CLI_TEST_API_KEY"] else {
             Issue.record("CLI live test not run: set LOACL_CLI_TEST_SERVER and LOACL_CLI_TEST_API_KEY (docs/CLI.md, \"Testing\")")
@@ -106,24 +113,23 @@ import Testing
         let loacl = try #require(Self.binary(), "no loacl binary next to the tests; build it (swift build --product loacl) or set LOACL_CLI_BINARY")
         let common = ["--server", server]
         let tenant = ["LOACL_API_KEY": apiKey]
-        let created = try Self.run(loacl, ["assistants", "create", "--name", "CLI file search", "--provider", "offline",
+        let created = try await Self.run(loacl, ["assistants", "create", "--name", "CLI file search", "--provider", "offline",
                                            "--tool", "file_search"] + common, environment: tenant)
         #expect(created.status == 0, "\(created.stderr)")
         let assistantID = try #require(created.stdout.split(separator: " ").first.map(String.init))
-        defer { _ = try? Self.run(loacl, ["assistants", "delete", assistantID] + common, environment: tenant) }
-
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("loacl-cli-" + UUID().uuidString.prefix(8))
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let guide = folder.appendingPathComponent("compost-guide.md")
         try "# Compost\n\nA wormery turns kitchen peelings into vermicompost within three months.\n".write(to: guide, atomically: true, encoding: .utf8)
-        let uploaded = try Self.run(loacl, ["assistants", "files", "upload", "--assistant", assistantID, guide.path] + common,
+        let uploaded = try await Self.run(loacl, ["assistants", "files", "upload", "--assistant", assistantID, guide.path] + common,
                                     environment: tenant)
         #expect(uploaded.status == 0, "\(uploaded.stderr)")
 
-        let chat = try Self.run(loacl, ["chat", "--assistant", assistantID, "--fingerprint", "cli-live-test-search",
+        let chat = try await Self.run(loacl, ["chat", "--assistant", assistantID, "--fingerprint", "cli-live-test-search",
                                         "--message", "How long does a wormery take to make vermicompost?"] + common)
         #expect(chat.status == 0, "\(chat.stderr)")
         #expect(chat.stderr.contains("[1] compost-guide.md #0 (knowledge)"), "\(chat.stderr)")
+        _ = try? await Self.run(loacl, ["assistants", "delete", assistantID] + common, environment: tenant)
     }
 }

@@ -5,7 +5,10 @@ struct Certificates: Sendable {
     let directory: String
     func path(_ name: String) -> String { directory + "/" + name }
 
+    /// scripts/test.sh makes them before the tests start (LOACL_TEST_CERTS_DIR): making them here
+    /// blocks, in this initialiser, every test that needs them on the cooperative pool.
     static let shared: Certificates = {
+        if let made = ProcessInfo.processInfo.environment["LOACL_TEST_CERTS_DIR"] { return Certificates(directory: made) }
         let directory = NSTemporaryDirectory() + "loacl-wire-certs-\(getpid())"
         let script = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
