@@ -278,8 +278,14 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     // MARK: Running calls
 
+    /// Runs the call's handler. On the event loop's executor it begins inside this call (and an
+    /// echo runs, responds and finishes here): the task is kept only if the call is still open.
     private func start(_ stream: ServerStream, _ callContext: ServerContext) {
-        server.executor.start(stream.method, on: stream, context: callContext, executor: taskExecutor, &stream.call)
+        guard let taskExecutor else {
+            return server.executor.start(stream.method, on: stream, context: callContext, executor: nil, &stream.call)
+        }
+        let task = server.executor.startImmediately(stream.method, on: stream, context: callContext, executor: taskExecutor)
+        if !stream.isClosed { stream.call.task = task }
     }
 
     /// Answers a call that will not run with TRAILERS.
