@@ -7,7 +7,7 @@ import NIOCore
 /// The client side of one LOACL connection: opens calls, routes frames to them, runs flow
 /// control, answers PINGs and handles GOAWAY. Lives on the connection's event loop only.
 final class ClientConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = Frame
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private var context: ChannelHandlerContext?
@@ -20,10 +20,13 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Told (from the event loop) when this connection stops taking new calls.
     private let onUnusable: @Sendable () -> Void
     private let logger: Logger
+    /// Cuts the bytes read into the server's preface and frames, handled in place.
+    private var reader: FrameReader
 
-    init(logger: Logger, onUnusable: @escaping @Sendable () -> Void) {
+    init(logger: Logger, maxFrameSize: Int, onUnusable: @escaping @Sendable () -> Void) {
         self.logger = logger
         self.onUnusable = onUnusable
+        self.reader = FrameReader(expectPreface: true, maxFrameSize: maxFrameSize)
     }
 
     // MARK: Lifecycle
@@ -108,8 +111,18 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     // MARK: Inbound frames
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
         core.inRead = true
+        do throws(FrameDecodingError) {
+            try reader.read(unwrapInboundIn(data)) { event in
+                if case .frame(let frame) = event { receive(frame, context) }
+                return unusable == nil || context.channel.isActive
+            }
+        } catch {
+            protocolError("\(error)")
+        }
+    }
+
+    private func receive(_ frame: Frame, _ context: ChannelHandlerContext) {
         switch frame.type {
         case .headers:
             if let stream = streams[frame.streamID], let headers = try? Loacl_Wire_V1_CallHeaders(framePayload: frame.payload) {

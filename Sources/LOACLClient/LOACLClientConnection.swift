@@ -142,8 +142,7 @@ public final class LOACLClientConnection: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tlsContext { try sync.addTLSClientHandler(context: tlsContext) }
-                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(expectPreface: true, maxFrameSize: maxFrameSize)))
-                    try sync.addHandler(ClientConnectionHandler(logger: logger) { usable.withLockedValue { $0 = false } })
+                    try sync.addHandler(ClientConnectionHandler(logger: logger, maxFrameSize: maxFrameSize) { usable.withLockedValue { $0 = false } })
                 }
             }
         let channelFuture: EventLoopFuture<any Channel>

@@ -4,8 +4,8 @@ import LOACLWire
 import Logging
 import NIOCore
 
-/// The LOACL wire (docs/PROTOCOL.md): `ByteToMessageHandler(FrameDecoder)` →
-/// `ServerConnectionHandler`, one per connection.
+/// The LOACL wire (docs/PROTOCOL.md): `ServerConnectionHandler`, one per connection, reading
+/// frames itself (`FrameReader`).
 struct LOACLWireTransport: ConnectionTransport {
     let configuration: ServerConnectionConfiguration
     let server: ServerCore
@@ -13,7 +13,6 @@ struct LOACLWireTransport: ConnectionTransport {
 
     func initializeConnection(_ channel: any Channel, peer: PeerInfo, refusal: RPCError?) throws {
         let sync = channel.pipeline.syncOperations
-        try sync.addHandler(ByteToMessageHandler(FrameDecoder(expectPreface: true, maxFrameSize: configuration.maxFrameSize)))
         try sync.addHandler(ServerConnectionHandler(configuration: configuration, server: server, peer: peer,
                                                     refusal: refusal, logger: logger))
     }

@@ -9,7 +9,7 @@ import NIOCore
 /// The server side of one LOACL connection: validates frames, opens and routes calls, runs flow
 /// control, timers and graceful shutdown. Lives on the connection's event loop only.
 final class ServerConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = Frame
+    typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     let configuration: ServerConnectionConfiguration
@@ -23,6 +23,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     var streams: [UInt32: ServerStream] = [:]
     /// The last HEADERS payload decoded and the call it opens (most calls repeat it byte for byte).
     private var headersCache = CallHeadersCache()
+    /// Cuts the bytes read into the preface and frames, handled in place.
+    private var reader: FrameReader
     var highestStreamID: UInt32 = 0
     /// Request bytes the connection's calls hold and their handlers have not taken yet.
     private var inboundBuffered = 0
@@ -51,6 +53,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         self.refusal = refusal
         self.logger = logger
         self.core = ConnectionCore(initialWindow: configuration.initialWindow)
+        self.reader = FrameReader(expectPreface: true, maxFrameSize: configuration.maxFrameSize)
         self.liveness = ConnectionLiveness(
             limits: .init(keepaliveInterval: configuration.keepaliveInterval, keepaliveTimeout: configuration.keepaliveTimeout,
                           idleTimeout: configuration.idleTimeout, resolution: configuration.timerResolution),
@@ -87,13 +90,6 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
-        case is PrefaceReceived:
-            handshakeTimer?.cancel()
-            handshakeTimer = nil
-            var preface = context.channel.allocator.buffer(capacity: WireProtocol.preface.count)
-            preface.writeBytes(WireProtocol.preface)
-            write(preface)
-            if let refusal { connectionError(refusal.code, refusal.message) }
         case let handshake as TLSHandshakeCompleted:
             peer.certificateSubject = handshake.peerSubject
         case is GracefulShutdown:
@@ -104,25 +100,45 @@ final class ServerConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        switch error {
-        case FrameDecodingError.badPreface:
-            connectionError(.invalidArgument, "connection preface is not LOACL/1")
-        case let FrameDecodingError.frameTooLarge(length, limit):
-            connectionError(.resourceExhausted, "frame payload of \(length) bytes exceeds the limit of \(limit)")
-        default:
-            logger.info("connection error", metadata: ["peer": "\(peer.address)", "error": "\(error)"])
-            closing = true
-            context.close(promise: nil)
-        }
+        logger.info("connection error", metadata: ["peer": "\(peer.address)", "error": "\(error)"])
+        closing = true
+        context.close(promise: nil)
     }
 
     // MARK: Inbound frames
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
-        let frame = unwrapInboundIn(data)
         liveness.activity(at: .now())
         core.inRead = true
+        do throws(FrameDecodingError) {
+            try reader.read(unwrapInboundIn(data)) { event in
+                switch event {
+                case .preface: prefaceReceived()
+                case .frame(let frame): receive(frame)
+                }
+                return !closing
+            }
+        } catch {
+            switch error {
+            case .badPreface:
+                connectionError(.invalidArgument, "connection preface is not LOACL/1")
+            case .frameTooLarge(let length, let limit):
+                connectionError(.resourceExhausted, "frame payload of \(length) bytes exceeds the limit of \(limit)")
+            }
+        }
+    }
+
+    private func prefaceReceived() {
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
+        var preface = context.channel.allocator.buffer(capacity: WireProtocol.preface.count)
+        preface.writeBytes(WireProtocol.preface)
+        write(preface)
+        if let refusal { connectionError(refusal.code, refusal.message) }
+    }
+
+    private func receive(_ frame: Frame) {
         switch frame.type {
         case .headers: receiveHeaders(frame)
         case .message: receiveMessage(frame)
