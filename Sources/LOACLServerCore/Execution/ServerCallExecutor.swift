@@ -28,13 +28,32 @@ public struct ServerCallExecutor: Sendable {
     /// cancels the task when the call ends first (cancel, deadline, disconnect).
     package func start(_ method: ServerMethod, on stream: any ServerCallStream, context: ServerContext,
                        executor: (any TaskExecutor)?, _ call: inout ServerCallHandle) {
-        call.task = task(method, stream, context, executor)
+        let operation = self.operation(method, stream, context)
+        if let executor {
+            call.task = Task(executorPreference: executor, operation: operation)
+        } else {
+            call.task = Task(operation: operation)
+        }
     }
 
-    private func task(_ method: ServerMethod, _ stream: any ServerCallStream, _ context: ServerContext,
-                      _ executor: (any TaskExecutor)?) -> Task<Void, Never> {
+    /// Like `start` with `executor` being the stream's event loop, but the handler begins right
+    /// here, on the loop, before this returns (`Task.immediate`), and runs until it first
+    /// suspends; it resumes on `executor`. A handler that never suspends (an echo, a cache hit)
+    /// runs, responds and finishes the stream inside this call: no task switch, no loop hop.
+    /// Call on the stream's event loop. The returned task belongs in the call's handle
+    /// (`ServerCallHandle.task`) unless the call has already ended.
+    package func startImmediately(_ method: ServerMethod, on stream: any ServerCallStream, context: ServerContext,
+                                  executor: any TaskExecutor) -> Task<Void, Never> {
+        let operation = self.operation(method, stream, context)
+        guard #available(macOS 26, *) else { return Task(executorPreference: executor, operation: operation) }
+        return Task.immediate(executorPreference: executor, operation: operation)
+    }
+
+    /// The call's task body: interceptors and handler, then the stream finished with its status.
+    private func operation(_ method: ServerMethod, _ stream: any ServerCallStream,
+                           _ context: ServerContext) -> @Sendable () async -> Void {
         let interceptors = self.interceptors
-        let operation: @Sendable () async -> Void = {
+        return {
             let status = await Self.run(method, stream, context, interceptors)
             if stream.eventLoop.inEventLoop {
                 stream.finish(status)
@@ -42,8 +61,6 @@ public struct ServerCallExecutor: Sendable {
                 stream.eventLoop.execute { stream.finish(status) }
             }
         }
-        if let executor { return Task(executorPreference: executor, operation: operation) }
-        return Task(operation: operation)
     }
 
     /// Runs interceptors and the handler; returns the call's status (nil = OK).

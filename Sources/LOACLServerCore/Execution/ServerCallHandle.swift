@@ -5,7 +5,7 @@ import NIOCore
 /// client cancel, disconnect). Touched on the call's event loop only.
 public struct ServerCallHandle: Sendable {
     var deadlineTimer: Scheduled<Void>?
-    var task: Task<Void, Never>?
+    package var task: Task<Void, Never>?
 
     public init() {}
 

@@ -171,8 +171,14 @@ final class GRPCServerStream: InboxCallStream, @unchecked Sendable {
         uncredited = 0
     }
 
+    /// Runs the handler. On the event loop's executor it starts inside this call and may finish
+    /// the call before this returns (an echo does): the task is kept only if the call is still open.
     private func start(_ callContext: ServerContext) {
         guard let method else { return }
-        server.executor.start(method, on: self, context: callContext, executor: taskExecutor, &call)
+        guard let taskExecutor else {
+            return server.executor.start(method, on: self, context: callContext, executor: nil, &call)
+        }
+        let task = server.executor.startImmediately(method, on: self, context: callContext, executor: taskExecutor)
+        if !isClosed { call.task = task }
     }
 }
