@@ -15,6 +15,7 @@ import NIOHPACK
 ///   exactly `:method` and `:authority` (no extended CONNECT: the server never offers it).
 /// - Trailers: no pseudo-header field.
 enum HTTP2HeaderBlockCheck {
+    /// Whether `headers`, the first header block of a stream, are a well-formed request's.
     static func isValidRequest(_ headers: HPACKHeaders) -> Bool {
         var seen: UInt8 = 0
         var regular = false
@@ -35,6 +36,7 @@ enum HTTP2HeaderBlockCheck {
         return isConnect ? seen == method | authority : seen & (method | scheme | path) == method | scheme | path
     }
 
+    /// Whether `headers`, a later header block of a stream, are well-formed trailers.
     static func isValidTrailers(_ headers: HPACKHeaders) -> Bool {
         for (name, value, _) in headers {
             guard name.utf8.first != UInt8(ascii: ":"), isValidRegular(name, value) else { return false }
