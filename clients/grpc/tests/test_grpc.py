@@ -321,6 +321,55 @@ def test_http2_garbage_closes_only_that_connection(server):
         assert health_pb2_grpc.HealthServiceStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10).version
 
 
+def _h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def _hpack_literals(headers: list[tuple[str, str]]) -> bytes:
+    """A header block of literal fields without indexing (new names, no Huffman)."""
+    return b"".join(b"\x00" + bytes([len(n)]) + n.encode("latin-1") + bytes([len(v)]) + v.encode("latin-1")
+                    for n, v in headers)
+
+
+_ECHO_REQUEST = [(":method", "POST"), (":scheme", "http"), (":path", "/loacl.v1.BenchmarkService/UnaryCall"),
+                 (":authority", "x"), ("content-type", "application/grpc"), ("te", "trailers")]
+
+
+@pytest.mark.parametrize("headers,trailers", [
+    (_ECHO_REQUEST + [("X-Upper", "1")], None),                                   # uppercase name
+    (_ECHO_REQUEST + [("connection", "close")], None),                            # connection-specific
+    ([(n, "gzip" if n == "te" else v) for n, v in _ECHO_REQUEST], None),         # te other than trailers
+    (_ECHO_REQUEST + [(":foo", "x")], None),                                      # pseudo-header after regular
+    ([(n, v) for n, v in _ECHO_REQUEST if n != ":scheme"], None),                 # missing :scheme
+    (_ECHO_REQUEST[:3] + [(":path", "/x")] + _ECHO_REQUEST[3:], None),            # duplicate :path
+    (_ECHO_REQUEST + [("x-foo", "a\rb")], None),                                 # CR in a value
+    (_ECHO_REQUEST, [(":path", "/")]),                                            # pseudo-header in trailers
+])
+def test_malformed_header_blocks_reset_the_stream(server, headers, trailers):
+    """RFC 9113 §8.2–8.3: a malformed request or trailer block is a stream error (RST_STREAM
+    PROTOCOL_ERROR); the connection serves on."""
+    body = b"\x00\x00\x00\x00\x02\x0a\x00"  # one length-prefixed BenchmarkRequest{payload: ""}
+    frames = _h2_frame(1, 0x4, 1, _hpack_literals(headers)) + _h2_frame(0, 0x1 if trailers is None else 0, 1, body)
+    if trailers is not None:
+        frames += _h2_frame(1, 0x5, 1, _hpack_literals(trailers))
+    valid = _h2_frame(1, 0x4, 3, _hpack_literals(_ECHO_REQUEST)) + _h2_frame(0, 0x1, 3, body)
+    with socket.create_connection(("127.0.0.1", int(server.target.rsplit(":", 1)[1])), timeout=10) as raw:
+        raw.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _h2_frame(4, 0, 0, b"") + frames + valid)
+        received, seen = b"", []
+        while not any(kind == 1 and flags & 1 and stream == 3 for kind, flags, stream, _ in seen):
+            chunk = raw.recv(65536)
+            assert chunk, f"connection closed; frames: {seen}"
+            received += chunk
+            while len(received) >= 9 and len(received) >= 9 + int.from_bytes(received[:3], "big"):
+                length = int.from_bytes(received[:3], "big")
+                seen.append((received[3], received[4], int.from_bytes(received[5:9], "big") & 0x7FFFFFFF,
+                             received[9:9 + length]))
+                received = received[9 + length:]
+    on_1 = [(kind, payload) for kind, _, stream, payload in seen if stream == 1]
+    assert (3, (1).to_bytes(4, "big")) in on_1, f"no RST_STREAM PROTOCOL_ERROR on stream 1: {seen}"
+    assert trailers is not None or all(kind == 3 for kind, _ in on_1), f"stream 1 was answered: {seen}"
+
+
 def test_silent_connections_are_closed_after_the_handshake_timeout(server):
     """A client that never sends the HTTP/2 preface is closed after --handshake-timeout (2 s);
     a working connection outlives it."""

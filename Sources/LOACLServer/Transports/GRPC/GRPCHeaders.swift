@@ -39,12 +39,15 @@ enum GRPCHeaders {
          "grpc-message": percentEncoded(reason)]
     }
 
+    /// Entries that are not valid HTTP/2 fields (`HTTP2HeaderBlockCheck.isSendable`: a peer would
+    /// take the whole block as malformed) are left out.
     private static func append(_ metadata: Metadata, to headers: inout HPACKHeaders) {
         for entry in metadata {
-            switch entry.value {
-            case .text(let text): headers.add(name: entry.key, value: text)
-            case .binary(let bytes): headers.add(name: entry.key, value: GRPCBinaryHeader.encode(bytes))
+            let value = switch entry.value {
+            case .text(let text): text
+            case .binary(let bytes): GRPCBinaryHeader.encode(bytes)
             }
+            if HTTP2HeaderBlockCheck.isSendable(entry.key, value) { headers.add(name: entry.key, value: value) }
         }
     }
 

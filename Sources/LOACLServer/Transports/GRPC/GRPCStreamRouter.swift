@@ -80,11 +80,17 @@ final class GRPCStreamRouter: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         switch frame.payload {
         case .headers(let headers):
-            if let stream = streams[frame.streamID] {
-                stream.receiveHeaders(headers)
-            } else if frame.streamID > lastStreamID {
-                lastStreamID = frame.streamID
+            let opens = frame.streamID > lastStreamID
+            if opens { lastStreamID = frame.streamID }
+            guard opens ? HTTP2HeaderBlockCheck.isValidRequest(headers.headers)
+                        : HTTP2HeaderBlockCheck.isValidTrailers(headers.headers) else {
+                malformed(frame.streamID)
+                break
+            }
+            if opens {
                 open(frame.streamID, headers)
+            } else if let stream = streams[frame.streamID] {
+                stream.receiveHeaders(headers)
             }
         case .data(let data):
             // (Looked up first: a stream that ends removes itself from `streams`.)
@@ -131,6 +137,13 @@ final class GRPCStreamRouter: ChannelInboundHandler {
                                       logger: logger)
         streams[id] = stream
         stream.receiveHeaders(headers)
+    }
+
+    /// A malformed header block on `id` (`HTTP2HeaderBlockCheck`): a stream error of type
+    /// PROTOCOL_ERROR, as NIOHTTP2Handler's own validation answers it; the call, if any, ends.
+    private func malformed(_ id: HTTP2StreamID) {
+        streams[id]?.cancel()
+        write(.rstStream(.protocolError), on: id)
     }
 
     /// The call on `id` ended (trailers sent or cancelled): frames for it are dropped from now on.

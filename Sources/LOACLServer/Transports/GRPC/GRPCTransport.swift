@@ -32,6 +32,9 @@ struct GRPCTransport: ConnectionTransport {
             HTTP2Setting(parameter: .maxHeaderListSize, value: configuration.maxHeaderListSize),
             HTTP2Setting(parameter: .initialWindowSize, value: configuration.targetWindowSize),
         ]
+        // Received header blocks are checked by GRPCStreamRouter (HTTP2HeaderBlockCheck), sent ones are
+        // LOACL's own (constants, and handler metadata GRPCHeaders filters): the one flag covers both.
+        connectionConfiguration.headerBlockValidation = .disabled
         let http2 = NIOHTTP2Handler(mode: .server, connectionConfiguration: connectionConfiguration)
         let router = GRPCStreamRouter(
             server: server, configuration: configuration, connection: connection,
