@@ -9,7 +9,7 @@ extension LOACLClientConnection {
         _ method: ProtoMethodDescriptor, _ request: Request, options: CallOptions = CallOptions(),
         responseType: Response.Type = Response.self
     ) async throws -> Response {
-        let payload = try await unaryCall(method, options: options, message: request.messageFrame(streamID: 0, flags: .endStream))
+        let payload = try await unaryCall(method, options: options, request: request)
         return try decodeResponse(Response.self, payload)
     }
 

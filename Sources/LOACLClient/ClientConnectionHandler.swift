@@ -79,6 +79,28 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// Opens a call: HEADERS, then (for single-request calls) the request MESSAGE with END_STREAM
     /// when the windows allow; `firstMessage` is a MESSAGE frame encoded with stream id 0.
     func startCall(headers: ByteBuffer, firstMessage: ByteBuffer?, timeout: Duration?, expectsSingleResponse: Bool) throws -> ClientStream {
+        let stream = try openStream(headers: headers, timeout: timeout, expectsSingleResponse: expectsSingleResponse)
+        if let firstMessage { try sendRequest(firstMessage, on: stream) }
+        return stream
+    }
+
+    /// Opens a unary call and sends its request, packed straight into the connection's outgoing
+    /// bytes when it is small and the windows allow it (no buffer of its own).
+    func startUnary<Request: ProtoMessage>(headers: ByteBuffer, request: Request, timeout: Duration?) throws -> ClientStream {
+        let stream = try openStream(headers: headers, timeout: timeout, expectsSingleResponse: true)
+        let id = stream.id, sender = stream.sender
+        let sent = try request.withPacked { size, pack in
+            try sender.sendPacked(streamID: id, flags: .endStream, payloadSize: size, pack: pack)
+        }
+        if sent {
+            stream.halfClosed = true
+        } else {
+            try sendRequest(request.messageFrame(streamID: 0, flags: .endStream), on: stream)
+        }
+        return stream
+    }
+
+    private func openStream(headers: ByteBuffer, timeout: Duration?, expectsSingleResponse: Bool) throws -> ClientStream {
         if let unusable { throw unusable }
         guard context != nil else { throw RPCError(.unavailable, "not connected") }
         let id = nextStreamID
@@ -86,19 +108,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
         let stream = ClientStream(id: id, eventLoop: context!.eventLoop, connection: self, initialWindow: core.initialWindow,
                                   expectsSingleResponse: expectsSingleResponse)
         streams[id] = stream
-        // Both frames were encoded for stream 0 (the caller's thread does not know the id);
-        // the id goes into the copies the connection writes.
+        // HEADERS was encoded for stream 0 (the caller's thread does not know the id); the id
+        // goes into the copy the connection writes.
         core.write(headers, streamID: id)
-        if let message = firstMessage {
-            stream.halfClosed = true
-            if !(try stream.sender.sendNow(message, streamID: id)) {
-                // The window is full: send it once it opens.
-                var message = message
-                message.setInteger(id, at: message.readerIndex + WireProtocol.streamIDOffset)
-                let sender = stream.sender
-                Task { [message] in try? await sender.send(message) }
-            }
-        }
         if let timeout {
             let nanos = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
             stream.deadlineTimer = context!.eventLoop.scheduleTask(in: .nanoseconds(nanos)) { [weak stream] in
@@ -106,6 +118,18 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             }
         }
         return stream
+    }
+
+    /// Sends a single request's MESSAGE frame (END_STREAM, encoded for stream 0): now if the
+    /// windows allow, else once they open.
+    private func sendRequest(_ message: ByteBuffer, on stream: ClientStream) throws {
+        stream.halfClosed = true
+        if !(try stream.sender.sendNow(message, streamID: stream.id)) {
+            var message = message
+            message.setInteger(stream.id, at: message.readerIndex + WireProtocol.streamIDOffset)
+            let sender = stream.sender
+            Task { [message] in try? await sender.send(message) }
+        }
     }
 
     // MARK: Inbound frames

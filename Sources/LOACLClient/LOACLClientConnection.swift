@@ -210,7 +210,7 @@ public final class LOACLClientConnection: Sendable {
     /// A unary call in one hop to the event loop and one back (none from a task that prefers
     /// `taskExecutor`): the loop opens the stream, writes HEADERS and the request, and parks the
     /// caller until TRAILERS.
-    nonisolated(nonsending) func unaryCall(_ method: ProtoMethodDescriptor, options: CallOptions, message: ByteBuffer) async throws -> ByteBuffer {
+    nonisolated(nonsending) func unaryCall<Request: ProtoMessage>(_ method: ProtoMethodDescriptor, options: CallOptions, request: Request) async throws -> ByteBuffer {
         let headersFrame = headersFrame(method, options)
         for attempt in 0..<2 {
             let connection = try await connected()
@@ -220,8 +220,7 @@ public final class LOACLClientConnection: Sendable {
                     try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<ByteBuffer, any Error>) in
                         let start: @Sendable () -> Void = {
                             do {
-                                let stream = try connection.handler.value.startCall(
-                                    headers: headersFrame, firstMessage: message, timeout: options.timeout, expectsSingleResponse: true)
+                                let stream = try connection.handler.value.startUnary(headers: headersFrame, request: request, timeout: options.timeout)
                                 started.set(stream)
                                 stream.awaitSingleResponse(continuation)
                             } catch {

@@ -17,6 +17,7 @@ public final class ConnectionCore: MessageFrameSink {
     private var outbound: ByteBuffer?
     /// Frames up to this size are copied into `outbound`; larger ones go to the channel as they are.
     static let coalescingLimit = 1024
+    public var smallFrameLimit: Int { Self.coalescingLimit }
     /// What the client gathers before flushing early.
     public static let clientEarlyFlushBytes = 4096
     /// Gathered bytes that are flushed at once, without waiting for the end of the tick (nil:

@@ -37,6 +37,10 @@ public protocol MessageFrameSink: AnyObject {
     /// Queues a frame encoded with another stream id (0), writing `streamID` into its header on
     /// the way: no copy of the frame's own buffer, however many references it has.
     func write(_ frame: ByteBuffer, streamID: UInt32)
+    /// Writes a small frame straight into the outgoing bytes (`body` appends it).
+    func writeFrame(_ body: (inout ByteBuffer) -> Void)
+    /// Frames up to this size may be written with `writeFrame`.
+    var smallFrameLimit: Int { get }
 }
 
 /// Sends one stream's MESSAGE frames under flow control: a write that does not fit the stream
@@ -94,6 +98,21 @@ public final class StreamSender: @unchecked Sendable {
         window.consume(size)
         sentMessages += 1
         if let streamID { sink.write(frame, streamID: streamID) } else { sink.write(frame) }
+        return true
+    }
+
+    /// On the loop: sends a MESSAGE of `size` payload bytes that `pack` writes straight into the
+    /// connection's outgoing bytes (no buffer of its own), if it is small, the windows allow it
+    /// now and no write waits. False when it cannot go that way (nothing was written: send it as
+    /// a frame instead).
+    public func sendPacked(streamID: UInt32, flags: FrameFlags = [], payloadSize size: Int,
+                           pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> Bool {
+        if let closedError { throw closedError }
+        guard pending == nil, WireProtocol.headerSize + size <= sink.smallFrameLimit, window.allows(size),
+              sink.spendConnectionSendWindow(size) else { return false }
+        window.consume(size)
+        sentMessages += 1
+        sink.writeFrame { $0.writeFrame(type: .message, flags: flags, streamID: streamID, payloadSize: size, pack: pack) }
         return true
     }
 

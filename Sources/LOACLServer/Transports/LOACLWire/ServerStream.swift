@@ -95,12 +95,17 @@ final class ServerStream: InboxCallStream, @unchecked Sendable {
     // MARK: Called from the handler task
 
     func send<M: ProtoMessage>(_ message: M) async throws {
-        // Encoded on whichever thread the handler runs; the loop only queues the buffer.
-        let frame = message.messageFrame(streamID: id)
         if !method.descriptor.serverStreaming && sender.sentMessages > 0 {
             throw RPCError.internal("\(method.descriptor.path) sent more than one response")
         }
-        try await sender.send(frame)
+        // On the loop, a small message the windows allow is packed straight into the
+        // connection's outgoing bytes.
+        if eventLoop.inEventLoop {
+            let id = self.id, sender = self.sender
+            if try message.withPacked({ size, pack in try sender.sendPacked(streamID: id, payloadSize: size, pack: pack) }) { return }
+        }
+        // Elsewhere encoded on whichever thread the handler runs; the loop only queues the buffer.
+        try await sender.send(message.messageFrame(streamID: id))
     }
 
     func sendNow<M: ProtoMessage>(_ message: M) -> Bool {
