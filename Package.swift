@@ -116,7 +116,7 @@ let package = Package(
         // `offCooperativePool` for tests that must block (child processes, libpq set-up).
         .target(name: "LOACLTestKeys", dependencies: ["LOACLEncoding"], path: "Tests/LOACLTestKeys"),
         .testTarget(name: "LOACLMessagesTests", dependencies: ["LOACLMessages"]),
-        .testTarget(name: "LOACLPostgresTests", dependencies: ["LOACLPostgres", "LOACLMigrations", logging]),
+        .testTarget(name: "LOACLPostgresTests", dependencies: ["LOACLPostgres", "LOACLMigrations", "LOACLTestKeys", logging]),
         .testTarget(name: "LOACLTLSTests", dependencies: ["LOACLTLS", "LOACLCrypto", "LOACLTestKeys", nio, nioPosix]),
         .testTarget(name: "LOACLUpstreamTests", dependencies: [
             "LOACLUpstream", "LOACLFakeOpenAI", "LOACLTestKeys", nio, nioPosix, logging, .product(name: "NIOHTTP1", package: "swift-nio"),

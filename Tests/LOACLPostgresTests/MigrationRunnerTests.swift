@@ -1,14 +1,15 @@
 import Foundation
 import LOACLMigrations
 import LOACLPostgres
+import LOACLTestKeys
 import Testing
 
 @Suite("Migration runner against a fresh database")
 struct MigrationRunnerTests {
     let database: TestDatabase
 
-    init() throws {
-        database = try TestDatabase()
+    init() async throws {
+        database = try await offCooperativePool { try TestDatabase() }
     }
 
     @Test func appliesToEmptyDatabaseThenIsNoOp() throws {

@@ -1,4 +1,5 @@
 import LOACLPostgres
+import LOACLTestKeys
 import Testing
 
 @Suite("libpq connection wrapper")
@@ -6,8 +7,8 @@ struct PostgresConnectionTests {
     let database: TestDatabase
     let connection: PostgresConnection
 
-    init() throws {
-        database = try TestDatabase()
+    init() async throws {
+        database = try await offCooperativePool { try TestDatabase() }
         connection = try database.connect(as: "loacl_owner")
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import LOACLPostgres
+import LOACLTestKeys
 import Testing
 
 /// Prepared-statement caching, pipelines (several statements per round trip), queued statements
@@ -9,8 +10,8 @@ struct PostgresPipelineTests {
     let database: TestDatabase
     let connection: PostgresConnection
 
-    init() throws {
-        database = try TestDatabase()
+    init() async throws {
+        database = try await offCooperativePool { try TestDatabase() }
         connection = try database.connect(as: "loacl_owner")
         try connection.exec("CREATE TABLE public.p (id int PRIMARY KEY, label text NOT NULL)")
     }

@@ -1,12 +1,13 @@
 import LOACLPostgres
+import LOACLTestKeys
 import Testing
 
 @Suite("Async connection pool")
 struct PostgresPoolTests {
     let database: TestDatabase
 
-    init() throws {
-        database = try TestDatabase()
+    init() async throws {
+        database = try await offCooperativePool { try TestDatabase() }
     }
 
     func makePool(max: Int, timeout: Duration = .seconds(10)) -> PostgresPool {

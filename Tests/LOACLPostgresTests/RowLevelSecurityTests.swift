@@ -1,4 +1,5 @@
 import LOACLPostgres
+import LOACLTestKeys
 import Testing
 
 @Suite("Row level security as loacl_app")
@@ -20,9 +21,12 @@ struct RowLevelSecurityTests {
                                           "UPDATE knowledge_files", "UPDATE knowledge_chunks",
                                           "DELETE knowledge_terms", "UPDATE file_chunks", "DELETE file_terms"]
 
-    init() throws {
-        database = try TestDatabase()
-        try database.migrate()
+    init() async throws {
+        database = try await offCooperativePool {
+            let database = try TestDatabase()
+            try database.migrate()
+            return database
+        }
         app = try database.connect(as: "loacl_app")
         admin = try database.connect(as: "postgres")
         fixture = try RLSFixture(app: app)

@@ -31,7 +31,9 @@ enum TestCluster {
     }
 }
 
-/// A fresh database (owned by loacl_owner) for one test; dropped on deinit.
+/// A fresh database (owned by loacl_owner) for one test; dropped on deinit. Make it with
+/// `offCooperativePool { try TestDatabase() }` from async code: creating (and migrating) it
+/// blocks, and every test of the process shares the cooperative pool's few threads.
 final class TestDatabase: Sendable {
     let name: String
     let host: String

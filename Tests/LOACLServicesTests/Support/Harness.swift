@@ -1,4 +1,5 @@
 import Foundation
+import LOACLTestKeys
 import LOACLClient
 import LOACLCore
 import LOACLCrypto
@@ -74,7 +75,10 @@ final class Harness: Sendable {
                       acquireTimeout: Duration = .seconds(5), logLevel: Logger.Level = .trace,
                       userTokens: UserTokenVerifier = UserTokenVerifier(JWTVerifier(secret: jwtSecret))) async throws -> Harness {
         let cluster = try cluster ?? PGCluster.fromEnvironment()
-        let name = try cluster.createMigratedDatabase()
+        // Off the cooperative pool: CREATE DATABASE and every migration, for each of the many
+        // tests that start a harness at once, would otherwise hold its threads (every async test
+        // of the process stalled for 15–25 s at the start of a run).
+        let name = try await offCooperativePool { try cluster.createMigratedDatabase() }
         let logs = LogCapture(level: logLevel)
         let pool = PostgresPool(configuration: .init(conninfo: cluster.conninfo(database: name, user: "loacl_app"),
                                                      maxConnections: poolSize, acquireTimeout: acquireTimeout,
@@ -105,7 +109,8 @@ final class Harness: Sendable {
         await server.shutdownGracefully()
         services.runs.close()
         await pool.close()
-        cluster.dropDatabase(databaseName)
+        let cluster = self.cluster, databaseName = self.databaseName
+        _ = try? await offCooperativePool { cluster.dropDatabase(databaseName) }
         try? FileManager.default.removeItem(atPath: storageRoot)
     }
 
