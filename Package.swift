@@ -114,7 +114,7 @@ let package = Package(
                 path: "Tests/LOACLFakeOpenAI"),
         // JWT signing keys made with the openssl tool, for the JWT and JWKS tests, and
         // `offCooperativePool` for tests that must block (child processes, libpq set-up).
-        .target(name: "LOACLTestKeys", dependencies: ["LOACLEncoding"], path: "Tests/LOACLTestKeys"),
+        .target(name: "LOACLTestKeys", dependencies: ["LOACLEncoding", nioPosix], path: "Tests/LOACLTestKeys"),
         .testTarget(name: "LOACLMessagesTests", dependencies: ["LOACLMessages"]),
         .testTarget(name: "LOACLPostgresTests", dependencies: ["LOACLPostgres", "LOACLMigrations", "LOACLTestKeys", logging]),
         .testTarget(name: "LOACLTLSTests", dependencies: ["LOACLTLS", "LOACLCrypto", "LOACLTestKeys", nio, nioPosix]),

@@ -1,12 +1,18 @@
-import Dispatch
+import NIOPosix
 
-/// Runs blocking work (a child process, libpq set-up) on a Dispatch thread instead of one of the
-/// few threads of Swift's cooperative pool. Every test of the process shares that pool (one
-/// thread per core: two here); a test that blocks on it stalls every other async test, and
-/// under load two blocked tests stalled the whole suite for ≈ 20 s.
+/// Runs blocking work (a child process, libpq set-up) on a small thread pool of its own instead
+/// of one of the few threads of Swift's cooperative pool. Every test of the process shares that
+/// pool (one thread per core: two here); a test that blocks on it stalls every other async test,
+/// and under load two blocked tests stalled the whole suite for ≈ 20 s. Four threads: enough for
+/// the tests that set up at once, few enough that their databases are not all created at the
+/// same moment.
 @discardableResult
 public func offCooperativePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
-    }
+    try await blockingWork.runIfActive(body)
 }
+
+private let blockingWork: NIOThreadPool = {
+    let pool = NIOThreadPool(numberOfThreads: 4)
+    pool.start()
+    return pool
+}()
