@@ -93,10 +93,7 @@ public final class StreamSender: @unchecked Sendable {
     private func trySend(_ frame: ByteBuffer, streamID: UInt32? = nil) throws -> Bool {
         if let closedError { throw closedError }
         precondition(pending == nil, "overlapping writes on one stream")
-        let size = frame.readableBytes - WireProtocol.headerSize
-        guard window.allows(size), sink.spendConnectionSendWindow(size) else { return false }
-        window.consume(size)
-        sentMessages += 1
+        guard spend(frame.readableBytes - WireProtocol.headerSize) else { return false }
         if let streamID { sink.write(frame, streamID: streamID) } else { sink.write(frame) }
         return true
     }
@@ -108,11 +105,16 @@ public final class StreamSender: @unchecked Sendable {
     public func sendPacked(streamID: UInt32, flags: FrameFlags = [], payloadSize size: Int,
                            pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> Bool {
         if let closedError { throw closedError }
-        guard pending == nil, WireProtocol.headerSize + size <= sink.smallFrameLimit, window.allows(size),
-              sink.spendConnectionSendWindow(size) else { return false }
+        guard pending == nil, WireProtocol.headerSize + size <= sink.smallFrameLimit, spend(size) else { return false }
+        sink.writeFrame { $0.writeFrame(type: .message, flags: flags, streamID: streamID, payloadSize: size, pack: pack) }
+        return true
+    }
+
+    /// Takes `size` bytes from the stream's and the connection's windows, if both allow them.
+    private func spend(_ size: Int) -> Bool {
+        guard window.allows(size), sink.spendConnectionSendWindow(size) else { return false }
         window.consume(size)
         sentMessages += 1
-        sink.writeFrame { $0.writeFrame(type: .message, flags: flags, streamID: streamID, payloadSize: size, pack: pack) }
         return true
     }
 

@@ -23,28 +23,17 @@ public struct ServerCallExecutor: Sendable {
         }
     }
 
-    /// Runs `method` through the interceptors in a new task (preferring `executor`, e.g. the
-    /// connection's event loop), then finishes the stream with the call's status. `call.cancel()`
-    /// cancels the task when the call ends first (cancel, deadline, disconnect).
+    /// Runs `method` through the interceptors in a new task, then finishes the stream with the
+    /// call's status. With `executor` (the stream's event loop; call this on it) the handler begins
+    /// right here (`Task.immediate`) and runs until it first suspends, resuming on `executor`: a
+    /// handler that never suspends (an echo, a cache hit) runs, responds and finishes the stream
+    /// inside this call, with no task switch. Without one, a plain task on the global executor.
+    /// The returned task belongs in the call's handle (`ServerCallHandle.task`, whose `cancel()`
+    /// cancels it when the call ends first) unless the call has already ended.
     package func start(_ method: ServerMethod, on stream: any ServerCallStream, context: ServerContext,
-                       executor: (any TaskExecutor)?, _ call: inout ServerCallHandle) {
+                       executor: (any TaskExecutor)?) -> Task<Void, Never> {
         let operation = self.operation(method, stream, context)
-        if let executor {
-            call.task = Task(executorPreference: executor, operation: operation)
-        } else {
-            call.task = Task(operation: operation)
-        }
-    }
-
-    /// Like `start` with `executor` being the stream's event loop, but the handler begins right
-    /// here, on the loop, before this returns (`Task.immediate`), and runs until it first
-    /// suspends; it resumes on `executor`. A handler that never suspends (an echo, a cache hit)
-    /// runs, responds and finishes the stream inside this call: no task switch, no loop hop.
-    /// Call on the stream's event loop. The returned task belongs in the call's handle
-    /// (`ServerCallHandle.task`) unless the call has already ended.
-    package func startImmediately(_ method: ServerMethod, on stream: any ServerCallStream, context: ServerContext,
-                                  executor: any TaskExecutor) -> Task<Void, Never> {
-        let operation = self.operation(method, stream, context)
+        guard let executor else { return Task(operation: operation) }
         guard #available(macOS 26, *) else { return Task(executorPreference: executor, operation: operation) }
         return Task.immediate(executorPreference: executor, operation: operation)
     }

@@ -175,10 +175,7 @@ final class GRPCServerStream: InboxCallStream, @unchecked Sendable {
     /// the call before this returns (an echo does): the task is kept only if the call is still open.
     private func start(_ callContext: ServerContext) {
         guard let method else { return }
-        guard let taskExecutor else {
-            return server.executor.start(method, on: self, context: callContext, executor: nil, &call)
-        }
-        let task = server.executor.startImmediately(method, on: self, context: callContext, executor: taskExecutor)
+        let task = server.executor.start(method, on: self, context: callContext, executor: taskExecutor)
         if !isClosed { call.task = task }
     }
 }

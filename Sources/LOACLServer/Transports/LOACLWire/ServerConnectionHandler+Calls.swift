@@ -73,10 +73,7 @@ extension ServerConnectionHandler {
     /// Runs the call's handler. On the event loop's executor it begins inside this call (and an
     /// echo runs, responds and finishes here): the task is kept only if the call is still open.
     func start(_ stream: ServerStream, _ callContext: ServerContext) {
-        guard let taskExecutor else {
-            return server.executor.start(stream.method, on: stream, context: callContext, executor: nil, &stream.call)
-        }
-        let task = server.executor.startImmediately(stream.method, on: stream, context: callContext, executor: taskExecutor)
+        let task = server.executor.start(stream.method, on: stream, context: callContext, executor: taskExecutor)
         if !stream.isClosed { stream.call.task = task }
     }
 
