@@ -302,25 +302,6 @@ def test_client_cancel_reaches_the_handler(server):
                              "peer=grpc:")
 
 
-def test_http2_garbage_closes_only_that_connection(server):
-    """A frame-level error (a malformed frame after the preface) ends that connection with GOAWAY;
-    the server serves the next one."""
-    with socket.create_connection(("127.0.0.1", int(server.target.rsplit(":", 1)[1])), timeout=10) as raw:
-        raw.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # SETTINGS
-                    + b"\x00\x00\x03\x08\x00\x00\x00\x00\x00abc")  # WINDOW_UPDATE of 3 bytes: FRAME_SIZE_ERROR
-        received = b""
-        while True:
-            chunk = raw.recv(4096)
-            if not chunk:
-                break
-            received += chunk
-            if b"\x07\x00\x00\x00\x00\x00" in received:  # a GOAWAY frame header (type 7, stream 0)
-                break
-    assert b"\x07\x00\x00\x00\x00\x00" in received
-    with grpc.insecure_channel(server.target) as ch:
-        assert health_pb2_grpc.HealthServiceStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10).version
-
-
 def _h2_frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
     return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
 
@@ -329,6 +310,81 @@ def _hpack_literals(headers: list[tuple[str, str]]) -> bytes:
     """A header block of literal fields without indexing (new names, no Huffman)."""
     return b"".join(b"\x00" + bytes([len(n)]) + n.encode("latin-1") + bytes([len(v)]) + v.encode("latin-1")
                     for n, v in headers)
+
+
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _h2_frame(4, 0, 0, b"")  # and an empty SETTINGS
+_GET = [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "x")]
+
+
+def _read_frames(raw: socket.socket, done) -> list[tuple[int, int, int, bytes]]:
+    """The frames (type, flags, stream, payload) the server sends on `raw`, until `done(frames)`
+    or the server closes the connection."""
+    received, seen = b"", []
+    while not done(seen):
+        chunk = raw.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+        while len(received) >= 9 and len(received) >= 9 + int.from_bytes(received[:3], "big"):
+            length = int.from_bytes(received[:3], "big")
+            seen.append((received[3], received[4], int.from_bytes(received[5:9], "big") & 0x7FFFFFFF,
+                         received[9:9 + length]))
+            received = received[9 + length:]
+    return seen
+
+
+def _ended(stream_id: int):
+    """Whether a frame that ends stream `stream_id` (END_STREAM) is among the frames."""
+    return lambda seen: any(kind in (0, 1) and flags & 1 and stream == stream_id for kind, flags, stream, _ in seen)
+
+
+def _raw_connection(server) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", int(server.target.rsplit(":", 1)[1])), timeout=10)
+
+
+# Connection errors (RFC 9113 §5.4.1): what is sent after the preface; what is sent once stream 1
+# has ended (or None); the GOAWAY error codes accepted.
+_CONNECTION_ERRORS = {
+    "window-update-of-3-bytes": (_h2_frame(8, 0, 0, b"abc"), None, {6}),                 # FRAME_SIZE_ERROR
+    "ping-of-6-bytes": (_h2_frame(6, 0, 0, bytes(6)), None, {6}),
+    "ping-on-a-stream": (_h2_frame(6, 0, 1, bytes(8)), None, {1}),                       # PROTOCOL_ERROR
+    "settings-ack-with-a-payload": (_h2_frame(4, 1, 0, bytes(6)), None, {6}),
+    "initial-window-over-2^31-1": (_h2_frame(4, 0, 0, b"\x00\x04\x80\x00\x00\x00"), None, {3}),  # FLOW_CONTROL_ERROR
+    "connection-window-over-2^31-1": (_h2_frame(8, 0, 0, (0x7FFFFFFF).to_bytes(4, "big")), None, {3}),
+    "data-on-an-idle-stream": (_h2_frame(0, 1, 1, b"x"), None, {1}),
+    "headers-on-an-even-stream": (_h2_frame(1, 5, 2, _hpack_literals(_GET)), None, {1}),
+    "continuation-without-headers": (_h2_frame(9, 4, 1, _hpack_literals(_GET)), None, {1}),
+    "hpack-index-out-of-range": (_h2_frame(1, 5, 1, b"\xff\xff\x7f"), None, {9}),     # COMPRESSION_ERROR
+    # RFC 9113 §5.1 names STREAM_CLOSED; swift-nio-http2 sends PROTOCOL_ERROR.
+    "headers-on-a-closed-stream": (_h2_frame(1, 5, 1, _hpack_literals(_GET)), _h2_frame(1, 5, 1, _hpack_literals(_GET)),
+                                   {1, 5}),
+}
+
+
+@pytest.mark.parametrize("first,second,codes", _CONNECTION_ERRORS.values(), ids=_CONNECTION_ERRORS.keys())
+def test_frame_level_errors_close_only_that_connection(server, first, second, codes):
+    """A frame-level connection error gets GOAWAY with its error code, then the server closes the
+    TCP connection (RFC 9113 §5.4.1; a peer cannot hold it open). Another connection, with a call
+    in flight, is served on, and so is a new one."""
+    requests: queue.Queue = queue.Queue()
+    with grpc.insecure_channel(server.target) as ch:
+        call = benchmark_pb2_grpc.BenchmarkServiceStub(ch).StreamingCall(iter(requests.get, None), timeout=30)
+        requests.put(benchmark_pb2.BenchmarkRequest(payload=b"before"))
+        assert next(call).payload == b"before"
+        with _raw_connection(server) as raw:
+            raw.sendall(_PREFACE + first)
+            if second is not None:
+                _read_frames(raw, _ended(1))
+                raw.sendall(second)
+            seen = _read_frames(raw, lambda seen: False)  # until the server closes (or the 10 s timeout)
+        goaways = [int.from_bytes(payload[4:8], "big") for kind, _, _, payload in seen if kind == 7]
+        assert goaways and goaways[-1] in codes, f"frames: {seen}"
+        requests.put(benchmark_pb2.BenchmarkRequest(payload=b"after"))
+        assert next(call).payload == b"after"
+        call.cancel()
+        requests.put(None)
+    with grpc.insecure_channel(server.target) as ch:
+        assert health_pb2_grpc.HealthServiceStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10).version
 
 
 _ECHO_REQUEST = [(":method", "POST"), (":scheme", "http"), (":path", "/loacl.v1.BenchmarkService/UnaryCall"),
@@ -353,18 +409,10 @@ def test_malformed_header_blocks_reset_the_stream(server, headers, trailers):
     if trailers is not None:
         frames += _h2_frame(1, 0x5, 1, _hpack_literals(trailers))
     valid = _h2_frame(1, 0x4, 3, _hpack_literals(_ECHO_REQUEST)) + _h2_frame(0, 0x1, 3, body)
-    with socket.create_connection(("127.0.0.1", int(server.target.rsplit(":", 1)[1])), timeout=10) as raw:
-        raw.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + _h2_frame(4, 0, 0, b"") + frames + valid)
-        received, seen = b"", []
-        while not any(kind == 1 and flags & 1 and stream == 3 for kind, flags, stream, _ in seen):
-            chunk = raw.recv(65536)
-            assert chunk, f"connection closed; frames: {seen}"
-            received += chunk
-            while len(received) >= 9 and len(received) >= 9 + int.from_bytes(received[:3], "big"):
-                length = int.from_bytes(received[:3], "big")
-                seen.append((received[3], received[4], int.from_bytes(received[5:9], "big") & 0x7FFFFFFF,
-                             received[9:9 + length]))
-                received = received[9 + length:]
+    with _raw_connection(server) as raw:
+        raw.sendall(_PREFACE + frames + valid)
+        seen = _read_frames(raw, _ended(3))
+    assert _ended(3)(seen), f"connection closed; frames: {seen}"
     on_1 = [(kind, payload) for kind, _, stream, payload in seen if stream == 1]
     assert (3, (1).to_bytes(4, "big")) in on_1, f"no RST_STREAM PROTOCOL_ERROR on stream 1: {seen}"
     assert trailers is not None or all(kind == 3 for kind, _ in on_1), f"stream 1 was answered: {seen}"

@@ -9,8 +9,10 @@ import NIOHTTP2
 /// turns the server's `GracefulShutdown` into NIO's quiesce event (GOAWAY, drain, close by
 /// `NIOHTTP2ServerConnectionManagementHandler`), keeps the peer (with its TLS client
 /// certificate) for new streams, closes a connection whose first HTTP/2 frame does not arrive
-/// within the handshake timeout (slowloris), and answers one over the server's limit with GOAWAY.
-final class GRPCConnectionHandler: ChannelInboundHandler {
+/// within the handshake timeout (slowloris), answers one over the server's limit with GOAWAY, and
+/// closes the connection after the GOAWAY of a connection error (as its `NIOHTTP2FrameDelegate`,
+/// it sees the frames `NIOHTTP2Handler` writes).
+final class GRPCConnectionHandler: ChannelInboundHandler, NIOHTTP2FrameDelegate {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
@@ -19,6 +21,10 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     private let handshakeTimeout: TimeAmount
     private let logger: Logger
     private var handshakeTimer: Scheduled<Void>?
+    /// NIOHTTP2Handler wrote GOAWAY with an error code: a connection error, whose error follows.
+    private var sentErrorGoAway = false
+    /// The close after that GOAWAY is scheduled.
+    private var closing = false
 
     init(peer: PeerInfo, refusal: RPCError?, handshakeTimeout: TimeAmount, logger: Logger) {
         self.peer = peer
@@ -74,10 +80,26 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// HTTP/2 protocol errors: NIOHTTP2Handler has already answered them (RST_STREAM for a
-    /// stream's, GOAWAY for the connection's), so other streams live on. A peer that stays after
-    /// a connection GOAWAY is closed by the idle timeout.
+    /// HTTP/2 protocol errors: NIOHTTP2Handler has already answered them, RST_STREAM for a
+    /// stream's (the connection serves on) and GOAWAY for the connection's. After that GOAWAY the
+    /// connection is closed (RFC 9113 §5.4.1: the endpoint MUST close the TCP connection), so a
+    /// peer cannot hold it open; other connections are not touched.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        logger.debug("HTTP/2 protocol error", metadata: ["peer": "\(peer.address)", "error": "\(error)"])
+        logger.debug("HTTP/2 protocol error", metadata: ["peer": "\(peer.address)", "error": "\(error)",
+                                                        "connectionError": "\(sentErrorGoAway)"])
+        guard sentErrorGoAway, !closing else { return }
+        // On the next loop tick, after a flush: an error can come while NIOHTTP2Handler is still
+        // writing (the GOAWAY not yet flushed), and closing then would drop the GOAWAY.
+        closing = true
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            bound.value.flush()
+            bound.value.close(promise: nil)
+        }
+    }
+
+    /// Every frame NIOHTTP2Handler writes (one enum check each).
+    func wroteFrame(_ frame: HTTP2Frame) {
+        if case .goAway(_, let code, _) = frame.payload, code != .noError { sentErrorGoAway = true }
     }
 }

@@ -35,7 +35,7 @@ struct GRPCTransport: ConnectionTransport {
         // Received header blocks are checked by GRPCStreamRouter (HTTP2HeaderBlockCheck), sent ones are
         // LOACL's own (constants, and handler metadata GRPCHeaders filters): the one flag covers both.
         connectionConfiguration.headerBlockValidation = .disabled
-        let http2 = NIOHTTP2Handler(mode: .server, connectionConfiguration: connectionConfiguration)
+        let http2 = NIOHTTP2Handler(mode: .server, frameDelegate: connection, connectionConfiguration: connectionConfiguration)
         let router = GRPCStreamRouter(
             server: server, configuration: configuration, connection: connection,
             taskExecutor: runHandlersOnEventLoop ? EventLoopTaskExecutor(channel.eventLoop) : nil,
