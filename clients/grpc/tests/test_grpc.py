@@ -243,16 +243,19 @@ def test_oversized_message_is_resource_exhausted(server):
 
 
 def curl_status(server, *args: str) -> str:
-    """HTTP status of a non-gRPC HTTP/2 request (curl, prior knowledge)."""
-    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--http2-prior-knowledge", *args,
+    """HTTP status and body of a non-gRPC HTTP/2 request (curl, prior knowledge), as "status body"."""
+    out = subprocess.run(["curl", "-s", "-w", "%{http_code}", "--http2-prior-knowledge", *args,
                           f"http://{server.target}/loacl.v1.HealthService/Check"], capture_output=True, text=True, timeout=30)
-    return out.stdout
+    return out.stdout[-3:] + " " + out.stdout[:-3]
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_non_grpc_requests_get_http_errors_and_the_server_serves_on(server):
-    assert curl_status(server, "-X", "POST", "-H", "content-type: application/json", "--data", "{}") == "415"
-    assert curl_status(server) == "405"  # GET
+    """HTTP 415 / 405 with the reason as a text/plain body (HTTP/2 conformance tools such as h2spec
+    expect a response body to exercise flow control on)."""
+    assert (curl_status(server, "-X", "POST", "-H", "content-type: application/json", "--data", "{}")
+            == "415 content-type application/json is not application/grpc[+proto]\n")
+    assert curl_status(server) == "405 gRPC calls are POST requests\n"  # GET
     with grpc.insecure_channel(server.target) as ch:
         assert health_pb2_grpc.HealthServiceStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10).version
 

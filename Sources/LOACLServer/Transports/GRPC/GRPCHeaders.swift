@@ -33,7 +33,8 @@ enum GRPCHeaders {
     ]
     private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
 
-    /// An answer to a request that is not gRPC at all (wrong method or content type).
+    /// An answer to a request that is not gRPC at all (wrong method or content type); `reason` is
+    /// its body too (`GRPCServerStream.end(httpStatus:reason:)`).
     static func httpError(status: Int, reason: String) -> HPACKHeaders {
         [":status": "\(status)", "content-type": "text/plain", "grpc-status": "\(StatusCode.internal.rawValue)",
          "grpc-message": percentEncoded(reason)]

@@ -114,17 +114,27 @@ extension GRPCServerStream {
     }
 
     /// Sends `trailers` (END_STREAM) and ends the call. When the response is complete before the
-    /// request, the stream is reset with NO_ERROR (unless `reset` is false: an HTTP error, which
-    /// HTTP clients such as curl report as failed when reset mid-upload): the client need not
-    /// send the rest.
-    func end(_ trailers: HPACKHeaders, reset: Bool = true) {
+    /// request, the stream is reset with NO_ERROR: the client need not send the rest.
+    func end(_ trailers: HPACKHeaders) {
         guard !isClosed else { return }
         // Closed first: the write may close the HTTP/2 stream, whose event comes back here.
         isClosed = true
         router.write(.headers(.init(headers: trailers, endStream: true)), on: id)
-        if reset && !clientFinished {
+        if !clientFinished {
             router.write(.rstStream(.noError), on: id)
         }
+        tearDown()
+    }
+
+    /// Answers a request that is not gRPC (wrong method or content type): the HTTP status and
+    /// `reason`, in a header and as the text/plain body, and ends the call. No RST_STREAM follows
+    /// (HTTP clients such as curl report a reset mid-upload as a failure).
+    func end(httpStatus status: Int, reason: String) {
+        guard !isClosed else { return }
+        isClosed = true
+        router.write(.headers(.init(headers: GRPCHeaders.httpError(status: status, reason: reason))), on: id)
+        let body = ByteBuffer(string: reason + "\n")
+        router.write(.data(.init(data: .byteBuffer(body), endStream: true)), on: id)
         tearDown()
     }
 

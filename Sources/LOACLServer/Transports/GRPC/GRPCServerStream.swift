@@ -93,7 +93,7 @@ final class GRPCServerStream: InboxCallStream, @unchecked Sendable {
         } catch {
             switch error {
             case .http(let status, let reason):
-                return end(GRPCHeaders.httpError(status: status, reason: reason), reset: false)
+                return end(httpStatus: status, reason: reason)
             case .status(let status):
                 return finish(status)
             }
