@@ -8,6 +8,14 @@ let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+/// The server's per-call modules (LOACLServerCore, LOACLServer) are built without the runtime's
+/// dynamic exclusivity checks: their class state is confined to one event loop, and the checks
+/// (`swift_beginAccess` and its thread-local access set on every class `var` access) cost 5–7 %
+/// of the server's CPU per unary call (bench/RESULTS.md, session 10). Unsafe flags are allowed
+/// here because neither module is in a library product: packages that depend on LOACLClient or
+/// LOACLMessages never build them. LOACLWire, which the client shares, marks its hot state
+/// `@exclusivity(unchecked)` instead.
+let serverHotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
 
 let package = Package(
     name: "loacl",
@@ -64,7 +72,8 @@ let package = Package(
         .target(name: "LOACLWire", dependencies: ["LOACLCore", "LOACLMessages", nio]),
         // MARK: Server core, transport-agnostic: method router, call executor (interceptors,
         // deadlines, error → status), context, interceptors, generated handler protocols
-        .target(name: "LOACLServerCore", dependencies: ["LOACLCore", "LOACLMessages", nio, logging, metrics]),
+        .target(name: "LOACLServerCore", dependencies: ["LOACLCore", "LOACLMessages", nio, logging, metrics],
+                swiftSettings: serverHotPath),
         // MARK: Server transports and listeners (the LOACL wire; gRPC over swift-nio-http2), feeding
         // the core; graceful shutdown
         .target(name: "LOACLServer", dependencies: [
@@ -73,7 +82,7 @@ let package = Package(
             // gzip for gRPC messages (zlib through compress-nio).
             .product(name: "CompressNIO", package: "compress-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
+        ], swiftSettings: serverHotPath),
         // MARK: Upstream model providers (OpenAI Responses, OpenAI-compatible chat, offline)
         .target(name: "LOACLUpstream", dependencies: [
             nio, logging, .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -57,6 +57,13 @@ public final class RPCServer: Service, Sendable {
         self.closedPromise = group.any().makePromise()
     }
 
+    /// A server released without a graceful shutdown (one whose `start()` failed, say) completes
+    /// its closed promise here: NIO stops a process (debug builds) that leaks an open promise.
+    /// After a shutdown this is a no-op (a promise completes once).
+    deinit {
+        closedPromise.succeed(())
+    }
+
     /// Binds every listener. Returns the bound endpoints (with the real port for `:0`), in the
     /// order of `configuration.listeners`.
     @discardableResult

@@ -5,16 +5,21 @@ import NIOCore
 /// and one flush, or early once enough is gathered), the connection-level flow-control windows, batched credit, and the streams
 /// waiting for connection window. Owned by the server's and the client's connection handler;
 /// event loop only.
+///
+/// Every stored `var` is `@exclusivity(unchecked)`: they are touched on one thread (the event
+/// loop) and never by overlapping accesses, and the runtime's per-access exclusivity check
+/// (`swift_beginAccess` with its thread-local access set) was ≈ 3 % of the server's CPU on the
+/// per-frame path (bench/RESULTS.md, session 10).
 public final class ConnectionCore: MessageFrameSink {
-    public private(set) var context: ChannelHandlerContext?
+    @exclusivity(unchecked) public private(set) var context: ChannelHandlerContext?
     /// True while a read burst is being processed: `channelReadComplete` flushes then.
-    public var inRead = false
+    @exclusivity(unchecked) public var inRead = false
     /// Set once the connection is closing: nothing more is written.
-    public var isClosing = false
-    private var needsFlush = false
+    @exclusivity(unchecked) public var isClosing = false
+    @exclusivity(unchecked) private var needsFlush = false
     /// Small frames written since the last flush, in order; handed to the channel at the flush.
     /// Allocated per tick (not kept: an idle connection holds no buffer).
-    private var outbound: ByteBuffer?
+    @exclusivity(unchecked) private var outbound: ByteBuffer?
     /// Frames up to this size are copied into `outbound`; larger ones go to the channel as they are.
     static let coalescingLimit = 1024
     public var smallFrameLimit: Int { Self.coalescingLimit }
@@ -23,11 +28,11 @@ public final class ConnectionCore: MessageFrameSink {
     /// Gathered bytes that are flushed at once, without waiting for the end of the tick (nil:
     /// only at the end). See `init`.
     private let earlyFlushBytes: Int
-    private var flushScheduled = false
-    private var sendWindow: FlowWindow
-    private var receiveWindow: FlowWindow
-    private var pendingCredit = 0
-    private var blockedSenders: [StreamSender] = []
+    @exclusivity(unchecked) private var flushScheduled = false
+    @exclusivity(unchecked) private var sendWindow: FlowWindow
+    @exclusivity(unchecked) private var receiveWindow: FlowWindow
+    @exclusivity(unchecked) private var pendingCredit = 0
+    @exclusivity(unchecked) private var blockedSenders: [StreamSender] = []
     public let initialWindow: Int
 
     /// `earlyFlushBytes`: flush as soon as this much is gathered. With many calls in flight, one

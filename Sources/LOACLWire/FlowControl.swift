@@ -48,14 +48,15 @@ public protocol MessageFrameSink: AnyObject {
 /// reader slows the writer instead of growing a buffer.
 ///
 /// State is touched only on the event loop (`send` hops there when needed), hence
-/// `@unchecked Sendable`.
+/// `@unchecked Sendable`, and never by overlapping accesses, hence `@exclusivity(unchecked)`
+/// (no runtime access check per send; see `ConnectionCore`).
 public final class StreamSender: @unchecked Sendable {
     public let eventLoop: any EventLoop
     private unowned let sink: any MessageFrameSink
-    private var window: FlowWindow
-    private var pending: (frame: ByteBuffer, continuation: CheckedContinuation<Void, any Error>)?
-    private var closedError: (any Error)?
-    public private(set) var sentMessages = 0
+    @exclusivity(unchecked) private var window: FlowWindow
+    @exclusivity(unchecked) private var pending: (frame: ByteBuffer, continuation: CheckedContinuation<Void, any Error>)?
+    @exclusivity(unchecked) private var closedError: (any Error)?
+    @exclusivity(unchecked) public private(set) var sentMessages = 0
 
     public init(eventLoop: any EventLoop, initialWindow: Int, sink: any MessageFrameSink) {
         self.eventLoop = eventLoop
@@ -143,8 +144,12 @@ public final class StreamSender: @unchecked Sendable {
         }
     }
 
+    /// The error a stream closed by cancellation reports: one boxed `CancellationError` shared by
+    /// every stream, so that closing a call allocates nothing.
+    public static let cancelled: any Error = CancellationError()
+
     /// No more sends: a waiting write and every later one fail with `error`.
-    public func close(_ error: any Error) {
+    public func close(_ error: any Error = StreamSender.cancelled) {
         guard closedError == nil else { return }
         closedError = error
         if let waiting = pending {

@@ -96,4 +96,19 @@ struct LimitsAndShutdownTests {
         #expect(raw.isClosedByPeer())
         await stopping.value
     }
+
+    @Test("a listener that cannot bind: start() throws bindFailed naming it, and releasing the server is safe")
+    func bindFailureIsAnErrorNotACrash() async throws {
+        let running = try await TestServer.start()
+        defer { Task { await running.stop() } }
+        var configuration = ServerConfiguration(listeners: [.tcp(host: "127.0.0.1", port: running.tcpPort)])
+        configuration.gracePeriod = .seconds(1)
+        var second: RPCServer? = try RPCServer(configuration: configuration, methods: MethodTable(testMethods(Probe())))
+        await #expect { try await second?.start() } throws: { error in
+            guard case RPCServerError.bindFailed(let endpoint, _) = error else { return false }
+            return endpoint.contains("\(running.tcpPort)")
+        }
+        // Before: NIO stopped the process here ("leaking promise") in debug builds.
+        second = nil
+    }
 }

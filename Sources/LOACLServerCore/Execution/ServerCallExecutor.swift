@@ -32,23 +32,26 @@ public struct ServerCallExecutor: Sendable {
     /// cancels it when the call ends first) unless the call has already ended.
     package func start(_ method: ServerMethod, on stream: any ServerCallStream, context: ServerContext,
                        executor: (any TaskExecutor)?) -> Task<Void, Never> {
-        let operation = self.operation(method, stream, context)
-        guard let executor else { return Task(operation: operation) }
-        guard #available(macOS 26, *) else { return Task(executorPreference: executor, operation: operation) }
-        return Task.immediate(executorPreference: executor, operation: operation)
+        // Each branch hands its task a closure literal of the exact type it takes: a closure built
+        // elsewhere and passed in costs a reabstraction thunk (and its context) per call.
+        let interceptors = self.interceptors
+        guard let executor else {
+            return Task { await Self.runAndFinish(method, stream, context, interceptors) }
+        }
+        guard #available(macOS 26, *) else {
+            return Task(executorPreference: executor) { await Self.runAndFinish(method, stream, context, interceptors) }
+        }
+        return Task.immediate(executorPreference: executor) { await Self.runAndFinish(method, stream, context, interceptors) }
     }
 
     /// The call's task body: interceptors and handler, then the stream finished with its status.
-    private func operation(_ method: ServerMethod, _ stream: any ServerCallStream,
-                           _ context: ServerContext) -> @Sendable () async -> Void {
-        let interceptors = self.interceptors
-        return {
-            let status = await Self.run(method, stream, context, interceptors)
-            if stream.eventLoop.inEventLoop {
-                stream.finish(status)
-            } else {
-                stream.eventLoop.execute { stream.finish(status) }
-            }
+    private static func runAndFinish(_ method: ServerMethod, _ stream: any ServerCallStream, _ context: ServerContext,
+                                     _ interceptors: [any ServerInterceptor]) async {
+        let status = await run(method, stream, context, interceptors)
+        if stream.eventLoop.inEventLoop {
+            stream.finish(status)
+        } else {
+            stream.eventLoop.execute { stream.finish(status) }
         }
     }
 

@@ -158,8 +158,8 @@ final class ServerStream: InboxCallStream, @unchecked Sendable {
     private func close() {
         isClosed = true
         call.cancel()
-        sender.close(CancellationError())
-        inbox?.fail(CancellationError())
+        sender.close()
+        inbox?.fail(StreamSender.cancelled)
         release(heldBytes)
         connection.streamClosed(self)
     }
