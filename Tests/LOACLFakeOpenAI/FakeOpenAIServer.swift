@@ -141,56 +141,65 @@ public final class FakeOpenAIServer: Sendable {
         state.withLock { $0.firstChunks[index] = .now }
     }
 
-    /// Writes `reply` from a task; writes fail (and the task ends) once the client has gone.
+    /// Writes `reply` on the channel's event loop, waiting with the loop's timers: no Swift task is
+    /// involved, so replies keep their timing even while every thread of the test process's
+    /// cooperative pool is busy (a test blocked in a synchronous call, hundreds of tests starting
+    /// at once). A reply written from a task waited for a free pool thread, and a wait over the
+    /// client's 10 s read timeout made it retry: one request too many in the tests' counts.
+    /// Writes to a client that has gone fail silently. Call on the channel's event loop.
     fileprivate static func send(_ reply: Reply, on channel: any Channel, receivedAt: ContinuousClock.Instant,
-                                 firstChunk: @Sendable () -> Void = {}) async {
-        do {
-            switch reply {
-            case .status(let code, let extra, let body):
-                var headers = HTTPHeaders(extra)
-                if !headers.contains(name: "content-type") { headers.add(name: "Content-Type", value: "application/json") }
-                headers.add(name: "Content-Length", value: "\(body.utf8.count)")
-                let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: code), headers: headers)
-                channel.write(HTTPServerResponsePart.head(head), promise: nil)
-                channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
-                try await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
-            case .stream(let chunks, let delay, let end, let firstDelay):
-                // No Content-Length: NIO's encoder sends the body chunked, as OpenAI does.
-                let headers = HTTPHeaders([("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache")])
-                let head = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))
-                if firstDelay > .zero {
-                    try await channel.writeAndFlush(head)
-                    try await Task.sleep(until: receivedAt + firstDelay, clock: .continuous)
-                }
-                firstChunk()
-                if delay == .zero, case .finish = end {
-                    // As fast as a server can: the rest in one event-loop turn, each chunk still
-                    // flushed on its own. Awaiting each write from this task costs two thread
-                    // hops per chunk, and the fake upstream's own CPU time would show in the
-                    // benchmarks as if it were the code under test's.
-                    try await channel.eventLoop.submit {
-                        if firstDelay == .zero { channel.writeAndFlush(head, promise: nil) }
-                        for chunk in chunks {
-                            channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: chunk))), promise: nil)
-                        }
-                        channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
-                    }.get()
-                    return
-                }
-                if firstDelay == .zero { try await channel.writeAndFlush(head) }
-                for (i, chunk) in chunks.enumerated() {
-                    if delay > .zero, i > 0 { try await Task.sleep(for: delay) }
-                    try await channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: chunk))))
+                                 firstChunk: @escaping @Sendable () -> Void = {}) {
+        switch reply {
+        case .status(let code, let extra, let body):
+            var headers = HTTPHeaders(extra)
+            if !headers.contains(name: "content-type") { headers.add(name: "Content-Type", value: "application/json") }
+            headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+            let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: code), headers: headers)
+            channel.write(HTTPServerResponsePart.head(head), promise: nil)
+            channel.write(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
+            channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
+        case .stream(let chunks, let delay, let end, let firstDelay):
+            // No Content-Length: NIO's encoder sends the body chunked, as OpenAI does.
+            let headers = HTTPHeaders([("Content-Type", "text/event-stream; charset=utf-8"), ("Cache-Control", "no-cache")])
+            let head = HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))
+            let loop = channel.eventLoop
+            // Chunks from `index` on: without a delay all in this turn (each flushed on its own),
+            // with one, the next chunk after `delay` on the loop's timer.
+            @Sendable func write(from index: Int) {
+                var i = index
+                while i < chunks.count {
+                    channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: chunks[i]))), promise: nil)
+                    i += 1
+                    if delay > .zero, i < chunks.count {
+                        let next = i
+                        loop.scheduleTask(in: timeAmount(delay)) { write(from: next) }
+                        return
+                    }
                 }
                 switch end {
-                case .finish: try await channel.writeAndFlush(HTTPServerResponsePart.end(nil))
-                case .drop: try await channel.close()
-                case .hold: try await channel.closeFuture.get()
+                case .finish: channel.writeAndFlush(HTTPServerResponsePart.end(nil), promise: nil)
+                case .drop: channel.close(promise: nil)
+                case .hold: break // left open until the client closes it
                 }
             }
-        } catch {
-            // The client went away; nothing more to send.
+            if firstDelay > .zero {
+                channel.writeAndFlush(head, promise: nil)
+                let wait = firstDelay - (ContinuousClock.now - receivedAt)
+                loop.scheduleTask(in: timeAmount(max(wait, .zero))) {
+                    firstChunk()
+                    write(from: 0)
+                }
+            } else {
+                firstChunk()
+                channel.writeAndFlush(head, promise: nil)
+                write(from: 0)
+            }
         }
+    }
+
+    private static func timeAmount(_ duration: Duration) -> TimeAmount {
+        let (seconds, attoseconds) = duration.components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     private final class Handler: ChannelInboundHandler {
@@ -219,7 +228,7 @@ public final class FakeOpenAIServer: Sendable {
                 let (reply, index) = server.received(request)
                 let channel = context.channel
                 let server = self.server
-                Task { await FakeOpenAIServer.send(reply, on: channel, receivedAt: request.receivedAt) { server.firstChunkWritten(index) } }
+                FakeOpenAIServer.send(reply, on: channel, receivedAt: request.receivedAt) { server.firstChunkWritten(index) }
             }
         }
     }

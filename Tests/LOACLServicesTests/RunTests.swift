@@ -405,13 +405,16 @@ struct RunTests {
         configuration.maxFollowers = 2
         try await withRuns(reply: Self.paced(3000, every: .milliseconds(10)), runs: configuration) { rig in
             // The caller (SendMessage) and one StreamRun follow; a third follower does not fit.
+            // Both stay until the third has been tried (the upstream keeps its pace on its own
+            // timers however slowly this test's tasks get a thread).
             let runID = Mutex("")
             let callerSaw = Mutex(0)
+            let thirdTried = SharedFlag()
             let caller = Task {
                 try await rig.send("many eyes", on: rig.a.client) { events in
                     runID.withLock { $0 = events.runID }
                     callerSaw.withLock { $0 = events.deltaCount }
-                    return events.deltaCount >= 100
+                    return thirdTried.isSet
                 }
             }
             for _ in 0..<6000 where callerSaw.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
@@ -420,15 +423,17 @@ struct RunTests {
             let follower = Task {
                 try await rig.follow(id, on: rig.a.client) { events in
                     followerSaw.withLock { $0 = events.deltaCount }
-                    return events.deltaCount >= 100
+                    return thirdTried.isSet
                 }
             }
             for _ in 0..<6000 where followerSaw.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
             let third = await refusal { _ = try await rig.follow(id, on: rig.a.client) { _ in true } }
+            thirdTried.set()
             #expect(third?.code == .resourceExhausted, "\(String(describing: third))")
+            // The two that fit were served.
             let callerEvents = try await caller.value
             let followerEvents = try await follower.value
-            #expect(callerEvents.deltaCount == 100 && followerEvents.deltaCount == 100)
+            #expect(callerEvents.deltaCount > 0 && followerEvents.deltaCount > 0)
             _ = try await rig.cancel(id, on: rig.a)
         }
     }
@@ -447,3 +452,9 @@ struct RunTests {
     }
 }
 
+/// A flag several tasks read and one sets.
+private final class SharedFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}
