@@ -34,13 +34,15 @@ public final class RPCServer: Service, Sendable {
 
     /// Throws `TLSError` when the TLS certificate, key or CA cannot be loaded, and
     /// `RPCServerError.missingTLSConfiguration` for a `tls:` or `grpcs:` listener without TLS settings.
+    /// - Parameter interceptors: run around every call, outermost first (authentication).
+    /// - Parameter observers: told of every call's start and end, outside the interceptors (logging, metrics).
     /// - Parameter drainState: set when the graceful shutdown starts (for readiness reporting).
     public init(configuration: ServerConfiguration, methods: MethodTable, interceptors: [any ServerInterceptor] = [],
-                drainState: ServerDrainState = ServerDrainState(),
+                observers: [any ServerCallObserver] = [], drainState: ServerDrainState = ServerDrainState(),
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger = Logger(label: "loacl.server")) throws {
         self.configuration = configuration
         self.drainState = drainState
-        let core = ServerCore(methods: methods, interceptors: interceptors)
+        let core = ServerCore(methods: methods, interceptors: interceptors, observers: observers)
         self.loaclWire = LOACLWireTransport(configuration: configuration.connection, server: core, logger: logger)
         self.grpc = GRPCTransport(configuration: configuration.grpc, server: core,
                                   runHandlersOnEventLoop: configuration.connection.runHandlersOnEventLoop, logger: logger)

@@ -224,9 +224,10 @@ struct Serve: AsyncParsableCommand {
             // Calls are counted and timed only when the metrics are served: without a
             // `--metrics-listen` registry they would go to swift-metrics' no-op backend, at a
             // cost on every call (locks, clock reads, look-ups).
-            let metrics: [any ServerInterceptor] = metricsChannel == nil ? [] : [MetricsInterceptor()]
-            server = try RPCServer(configuration: configuration, methods: methods, interceptors: metrics + [LoggingInterceptor(logger: logger)] + (dataServices.map { [$0.services.authInterceptor] } ?? []),
-                                   drainState: drainState, logger: logger)
+            let metrics: [any ServerCallObserver] = metricsChannel == nil ? [] : [MetricsObserver()]
+            server = try RPCServer(configuration: configuration, methods: methods,
+                                   interceptors: dataServices.map { [$0.services.authInterceptor] } ?? [],
+                                   observers: metrics + [LoggingObserver(logger: logger)], drainState: drainState, logger: logger)
             try await server.start()
         } catch {
             logger.critical("cannot start: \(error)")

@@ -38,7 +38,7 @@ struct RunServer {
         var methods = MethodTable()
         methods.register(contentsOf: services.methods)
         let server = try RPCServer(configuration: ServerConfiguration(listeners: [.tcp(host: "127.0.0.1", port: 0)]), methods: methods,
-                                   interceptors: [LoggingInterceptor(logger: h.logs.logger), services.authInterceptor], logger: h.logs.logger)
+                                   interceptors: [services.authInterceptor], observers: [LoggingObserver(logger: h.logs.logger)], logger: h.logs.logger)
         guard case .tcp(_, let port)? = try await server.start().first else { throw RPCError.internal("no port") }
         let client = try LOACLClientConnection(configuration: ClientConfiguration(endpoint: .tcp(host: "127.0.0.1", port: port)))
         return RunServer(pool: pool, services: services, server: server, port: port, client: client)

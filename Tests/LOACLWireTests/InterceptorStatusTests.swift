@@ -8,9 +8,9 @@ import MetricsTestKit
 import NIOConcurrencyHelpers
 import Testing
 
-/// The logging and metrics interceptors record the status the client receives (issue 17,
+/// The logging and metrics observers record the status the client receives (issue 17,
 /// part 4): INTERNAL for a plain Swift error, DEADLINE_EXCEEDED for a passed deadline; before,
-/// both were recorded as CANCELLED.
+/// both were recorded as CANCELLED. (They were interceptors then; observers since session 10.)
 @Suite struct InterceptorStatusTests {
     typealias Req = Loacl_V1_BenchmarkRequest
     typealias Res = Loacl_V1_BenchmarkResponse
@@ -37,9 +37,9 @@ import Testing
     @Test func interceptorsRecordWhatTheClientReceives() async throws {
         let metrics = TestMetrics()
         let logged = LoggedCodes()
-        // Logging outside metrics: once a call is logged, its metrics are recorded.
-        let server = try await TestServer.start(interceptors: [
-            LoggingInterceptor(logger: Logger(label: "test") { _ in logged }), MetricsInterceptor(factory: metrics),
+        // Metrics before logging: once a call is logged, its metrics are recorded.
+        let server = try await TestServer.start(observers: [
+            MetricsObserver(factory: metrics), LoggingObserver(logger: Logger(label: "test") { _ in logged }),
         ])
         defer { Task { await server.stop() } }
         let client = try server.client()

@@ -2,16 +2,19 @@ import LOACLCore
 import Logging
 import NIOCore
 
-/// Runs calls for every transport: the one place that owns the interceptor chain, the deadline
-/// and the error → status mapping (`ServerContext.status(for:)`). A transport opens a call on its
+/// Runs calls for every transport: the one place that owns the interceptor chain, the call
+/// observers, the deadline and the error → status mapping (`ServerContext.status(for:)`). A transport opens a call on its
 /// stream, arms its deadline, and starts it once the request is ready (at once for client- and
 /// bidirectional-streaming calls); the executor ends the call on the stream with the status the
 /// client receives.
 public struct ServerCallExecutor: Sendable {
     public let interceptors: [any ServerInterceptor]
+    /// Told of every call's start and end (logging, metrics), outside the interceptors.
+    public let observers: [any ServerCallObserver]
 
-    public init(interceptors: [any ServerInterceptor] = []) {
+    public init(interceptors: [any ServerInterceptor] = [], observers: [any ServerCallObserver] = []) {
         self.interceptors = interceptors
+        self.observers = observers
     }
 
     /// Ends the call with DEADLINE_EXCEEDED when `deadline` passes (which cancels its handler).
@@ -34,24 +37,31 @@ public struct ServerCallExecutor: Sendable {
                        executor: (any TaskExecutor)?) -> Task<Void, Never> {
         // Each branch hands its task a closure literal of the exact type it takes: a closure built
         // elsewhere and passed in costs a reabstraction thunk (and its context) per call.
-        let interceptors = self.interceptors
+        let interceptors = self.interceptors, observers = self.observers
         guard let executor else {
-            return Task { await Self.runAndFinish(method, stream, context, interceptors) }
+            return Task { await Self.runAndFinish(method, stream, context, interceptors, observers) }
         }
         guard #available(macOS 26, *) else {
-            return Task(executorPreference: executor) { await Self.runAndFinish(method, stream, context, interceptors) }
+            return Task(executorPreference: executor) { await Self.runAndFinish(method, stream, context, interceptors, observers) }
         }
-        return Task.immediate(executorPreference: executor) { await Self.runAndFinish(method, stream, context, interceptors) }
+        return Task.immediate(executorPreference: executor) { await Self.runAndFinish(method, stream, context, interceptors, observers) }
     }
 
-    /// The call's task body: interceptors and handler, then the stream finished with its status.
+    /// The call's task body: interceptors and handler, then the stream finished with its status,
+    /// then the observers told (after the reply has gone).
     private static func runAndFinish(_ method: ServerMethod, _ stream: any ServerCallStream, _ context: ServerContext,
-                                     _ interceptors: [any ServerInterceptor]) async {
+                                     _ interceptors: [any ServerInterceptor], _ observers: [any ServerCallObserver]) async {
+        let start = observers.isEmpty ? nil : NIODeadline.now()
+        for observer in observers { observer.callStarted(context) }
         let status = await run(method, stream, context, interceptors)
         if stream.eventLoop.inEventLoop {
             stream.finish(status)
         } else {
             stream.eventLoop.execute { stream.finish(status) }
+        }
+        if let start {
+            let duration = NIODeadline.now() - start
+            for observer in observers { observer.callEnded(context, status: status, duration: duration) }
         }
     }
 

@@ -4,11 +4,11 @@
 public struct ServerCore: Sendable {
     /// Method path → method.
     public let methods: MethodTable
-    /// Interceptors, deadlines, error → status.
+    /// Interceptors, observers, deadlines, error → status.
     public let executor: ServerCallExecutor
 
-    public init(methods: MethodTable, interceptors: [any ServerInterceptor] = []) {
+    public init(methods: MethodTable, interceptors: [any ServerInterceptor] = [], observers: [any ServerCallObserver] = []) {
         self.methods = methods
-        self.executor = ServerCallExecutor(interceptors: interceptors)
+        self.executor = ServerCallExecutor(interceptors: interceptors, observers: observers)
     }
 }

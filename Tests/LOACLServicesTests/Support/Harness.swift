@@ -94,7 +94,7 @@ final class Harness: Sendable {
         methods.register(contentsOf: HealthService(database: pool).serverMethods)
         let server = try RPCServer(
             configuration: ServerConfiguration(listeners: [.tcp(host: "127.0.0.1", port: 0)]), methods: methods,
-            interceptors: [LoggingInterceptor(logger: logs.logger), services.authInterceptor], logger: logs.logger)
+            interceptors: [services.authInterceptor], observers: [LoggingObserver(logger: logs.logger)], logger: logs.logger)
         let bound = try await server.start()
         guard case .tcp(_, let port)? = bound.first else { throw RPCError.internal("no port") }
         var configuration = ClientConfiguration(endpoint: .tcp(host: "127.0.0.1", port: port))

@@ -123,6 +123,7 @@ struct TestServer: Sendable {
     static func start(
         tls: TLSConfiguration? = nil,
         interceptors: [any ServerInterceptor] = [],
+        observers: [any ServerCallObserver] = [],
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         configure: (inout ServerConfiguration) -> Void = { _ in }
     ) async throws -> TestServer {
@@ -136,7 +137,7 @@ struct TestServer: Sendable {
         var logger = Logger(label: "loacl.test.server")
         logger.logLevel = .critical
         let server = try RPCServer(configuration: configuration, methods: MethodTable(testMethods(probe)),
-                                   interceptors: interceptors, group: group, logger: logger)
+                                   interceptors: interceptors, observers: observers, group: group, logger: logger)
         let bound = try await server.start()
         var tcpPort = 0
         var tlsPort: Int?

@@ -3,12 +3,12 @@ import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// Counts calls by method and status code (the one the client receives, `ServerContext.status(for:)`)
+/// Counts calls by method and status code (the one the client receives)
 /// and times them by method, through swift-metrics
 /// (`loacl_rpc_calls_total{method,code}`, `loacl_rpc_duration_seconds{method}`, and the gauge
 /// `loacl_rpc_in_flight`). Metric objects are created once per method/code and cached, so a call
 /// costs two dictionary look-ups, not a factory round trip.
-public struct MetricsInterceptor: ServerInterceptor {
+public struct MetricsObserver: ServerCallObserver {
     private final class Cache: Sendable {
         let factory: any MetricsFactory
         /// method path → status code → counter (no string building per call).
@@ -29,22 +29,15 @@ public struct MetricsInterceptor: ServerInterceptor {
         cache = Cache(factory: factory)
     }
 
-    public func intercept(context: ServerContext, next: @Sendable (ServerContext) async throws -> Void) async throws {
-        let start = NIODeadline.now()
-        let path = context.method.path
+    public func callStarted(_ context: ServerContext) {
         cache.inFlight.record(cache.inFlightCount.withLockedValue { $0 += 1; return $0 })
-        var code = StatusCode.ok
-        defer {
-            cache.inFlight.record(cache.inFlightCount.withLockedValue { $0 -= 1; return $0 })
-            timer(path).recordNanoseconds((NIODeadline.now() - start).nanoseconds)
-            counter(path, code).increment()
-        }
-        do {
-            try await next(context)
-        } catch {
-            code = context.status(for: error).code // what the client receives
-            throw error
-        }
+    }
+
+    public func callEnded(_ context: ServerContext, status: RPCError?, duration: TimeAmount) {
+        let path = context.method.path
+        cache.inFlight.record(cache.inFlightCount.withLockedValue { $0 -= 1; return $0 })
+        timer(path).recordNanoseconds(duration.nanoseconds)
+        counter(path, status?.code ?? .ok).increment()
     }
 
     private func counter(_ path: String, _ code: StatusCode) -> Counter {
