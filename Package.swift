@@ -8,6 +8,13 @@ let nio: Target.Dependency = .product(name: "NIOCore", package: "swift-nio")
 let nioPosix: Target.Dependency = .product(name: "NIOPosix", package: "swift-nio")
 let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
 let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metrics")
+/// The server's modules adopt `NonisolatedNonsendingByDefault` (SE-0461): a nonisolated async
+/// function runs on its caller's executor instead of hopping to the generic one on entry and
+/// after every call it awaits. A call's handler task prefers its connection's event loop, so
+/// those hops changed no thread, yet each was a `swift_task_switch` that takes the task's status
+/// lock to read that preference: seven per unary echo call, counted with a uprobe (bench/RESULTS.md,
+/// session 11). Work that must leave its caller's executor says so with `@concurrent`.
+let callerIsolated: [SwiftSetting] = [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
 /// The server's per-call modules (LOACLServerCore, LOACLServer) are built without the runtime's
 /// dynamic exclusivity checks: their class state is confined to one event loop, and the checks
 /// (`swift_beginAccess` and its thread-local access set on every class `var` access) cost 5–7 %
@@ -15,7 +22,7 @@ let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metri
 /// here because neither module is in a library product: packages that depend on LOACLClient or
 /// LOACLMessages never build them. LOACLWire, which the client shares, marks its hot state
 /// `@exclusivity(unchecked)` instead.
-let serverHotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+let serverHotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])] + callerIsolated
 
 let package = Package(
     name: "loacl",
@@ -93,7 +100,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             // JWKS downloads (Identity/JWKSDownload.swift).
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
-        ]),
+        ], swiftSettings: callerIsolated),
         // MARK: Swift client
         .target(name: "LOACLClient", dependencies: [
             "LOACLCore", "LOACLWire", "LOACLMessages", "LOACLTLS", nio, nioPosix, logging,

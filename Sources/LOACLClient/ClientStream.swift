@@ -75,6 +75,10 @@ final class ClientStream: @unchecked Sendable {
     private var finalError: RPCError?
     private var notProcessed = false
 
+    /// What a send after a successful end reports: one boxed error shared by every stream, so that
+    /// ending a call allocates nothing.
+    private static let alreadyFinished: any Error = RPCError(.failedPrecondition, "call already finished")
+
     /// TRAILERS arrived (nil = OK), or the call failed locally.
     /// `notProcessed`: the server's GOAWAY says it never started this call, so a unary call may
     /// be retried transparently on a new connection.
@@ -82,7 +86,7 @@ final class ClientStream: @unchecked Sendable {
         guard !isFinished else { return }
         isFinished = true
         deadlineTimer?.cancel()
-        sender.close(status ?? RPCError(.failedPrecondition, "call already finished"))
+        if let status { sender.close(status) } else { sender.close(Self.alreadyFinished) }
         finalError = status
         self.notProcessed = notProcessed
         if let waiter = singleWaiter {

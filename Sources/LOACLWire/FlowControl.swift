@@ -64,8 +64,9 @@ public final class StreamSender: @unchecked Sendable {
         self.sink = sink
     }
 
-    /// Sends a complete MESSAGE frame (header included), waiting for window if needed.
-    public func send(_ frame: ByteBuffer) async throws {
+    /// Sends a complete MESSAGE frame (header included), waiting for window if needed. Runs on
+    /// the caller's executor (`nonisolated(nonsending)`): no executor switch per message.
+    public nonisolated(nonsending) func send(_ frame: ByteBuffer) async throws {
         if eventLoop.inEventLoop, try trySend(frame) { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             eventLoop.execute {

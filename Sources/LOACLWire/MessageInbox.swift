@@ -10,10 +10,14 @@ import Synchronization
 /// Taking a message reports its size through `onConsume`, always on the event loop: that is
 /// where flow-control credit goes back to the peer. Credit for messages taken off the loop is
 /// added up and handed over in one loop task, however many messages the reader took meanwhile.
+///
+/// The parked reader's continuation is unchecked (`UnsafeContinuation`): a checked one is an
+/// allocation per wait, i.e. per streamed message. Exactly-once resumption is this type's own
+/// invariant: the waiter is taken out of the state under the lock before it is resumed.
 public final class MessageInbox: Sendable {
     private struct State: ~Copyable {
         var buffer = CircularBuffer<ByteBuffer>()
-        var waiter: CheckedContinuation<ByteBuffer?, any Error>?
+        var waiter: UnsafeContinuation<ByteBuffer?, any Error>?
         var ended = false
         var failure: (any Error)?
         /// Bytes taken off the loop whose credit is not handed over yet.
@@ -42,7 +46,7 @@ public final class MessageInbox: Sendable {
 
     /// A message arrived (event loop).
     public func push(_ payload: ByteBuffer) {
-        let waiter: CheckedContinuation<ByteBuffer?, any Error>? = state.withLock { state in
+        let waiter: UnsafeContinuation<ByteBuffer?, any Error>? = state.withLock { state in
             guard let waiter = state.waiter else {
                 state.buffer.append(payload)
                 return nil
@@ -70,7 +74,7 @@ public final class MessageInbox: Sendable {
 
     /// Applies `change`, and returns the parked reader if nothing is buffered for it any more
     /// (the caller resumes it with the end or the error).
-    private func closing(_ change: (inout State) -> Void) -> CheckedContinuation<ByteBuffer?, any Error>? {
+    private func closing(_ change: (inout State) -> Void) -> UnsafeContinuation<ByteBuffer?, any Error>? {
         state.withLock { state in
             change(&state)
             guard state.buffer.isEmpty, let waiter = state.waiter else { return nil }
@@ -83,7 +87,7 @@ public final class MessageInbox: Sendable {
     /// give the connection credit back) and readers get `error`. Event loop.
     @discardableResult
     public func fail(_ error: any Error) -> Int {
-        let (dropped, waiter): (Int, CheckedContinuation<ByteBuffer?, any Error>?) = state.withLock { state in
+        let (dropped, waiter): (Int, UnsafeContinuation<ByteBuffer?, any Error>?) = state.withLock { state in
             state.failure = error
             var dropped = 0
             while let payload = state.buffer.popFirst() { dropped += payload.readableBytes }
@@ -96,8 +100,9 @@ public final class MessageInbox: Sendable {
     }
 
     /// Reads the next message from any thread; waits (without holding a thread) when none is
-    /// buffered.
-    public func next(on eventLoop: any EventLoop) async throws -> ByteBuffer? {
+    /// buffered. Runs on the caller's executor (`nonisolated(nonsending)`): no executor switch
+    /// on entry or after the wait, per message.
+    public nonisolated(nonsending) func next(on eventLoop: any EventLoop) async throws -> ByteBuffer? {
         switch take(parking: nil) {
         case .message(let payload):
             consumed(payload.readableBytes, on: eventLoop)
@@ -108,7 +113,7 @@ public final class MessageInbox: Sendable {
         }
         // Nothing yet: park, unless a push came in between (then take it at once). A parked
         // reader is resumed by `push`, which hands the credit over itself.
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await withUnsafeThrowingContinuation { continuation in
             switch take(parking: continuation) {
             case .message(let payload):
                 consumed(payload.readableBytes, on: eventLoop)
@@ -122,7 +127,7 @@ public final class MessageInbox: Sendable {
 
     /// Takes a buffered message, the end or the failure; else parks `continuation`, if given,
     /// for the next push (or end, or failure) to resume.
-    private func take(parking continuation: CheckedContinuation<ByteBuffer?, any Error>?) -> Take {
+    private func take(parking continuation: UnsafeContinuation<ByteBuffer?, any Error>?) -> Take {
         state.withLock { state -> Take in
             if let payload = state.buffer.popFirst() { return .message(payload) }
             if let failure = state.failure { return .failed(failure) }

@@ -1,5 +1,8 @@
-/// One rpc of a service.
-public struct ProtoMethodDescriptor: Sendable, Hashable, CustomStringConvertible {
+/// One rpc of a service. A class, not a struct: every call carries its method's descriptor (in
+/// its context, its server method, its client headers), and a copy of a class is one reference
+/// count where a copy of six strings is up to six (bench/RESULTS.md, session 11). Immutable;
+/// equal when every field is.
+public final class ProtoMethodDescriptor: Sendable, Hashable, CustomStringConvertible {
     /// Full service name, e.g. "loacl.v1.ThreadService".
     public let service: String
     /// Method name as declared, e.g. "CreateThread".
@@ -27,6 +30,19 @@ public struct ProtoMethodDescriptor: Sendable, Hashable, CustomStringConvertible
     }
 
     public var description: String { path }
+
+    public static func == (a: ProtoMethodDescriptor, b: ProtoMethodDescriptor) -> Bool {
+        a === b || (a.path == b.path && a.clientStreaming == b.clientStreaming && a.serverStreaming == b.serverStreaming
+            && a.requestType == b.requestType && a.responseType == b.responseType)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(path)
+        hasher.combine(clientStreaming)
+        hasher.combine(serverStreaming)
+        hasher.combine(requestType)
+        hasher.combine(responseType)
+    }
 }
 
 /// A service and its methods, in declaration order.

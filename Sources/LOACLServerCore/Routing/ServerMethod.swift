@@ -5,7 +5,9 @@ import NIOCore
 /// One method the server can run: its descriptor and a type-erased body. Build them with the
 /// typed factories (`unary`, `serverStreaming`, `clientStreaming`, `bidirectional`), which decode
 /// requests and encode responses; the generated service glue does this for every proto method.
-public struct ServerMethod: Sendable {
+/// A class: each call holds its method (in its stream and its handler's task), and a copy of a
+/// class is one reference count where this pair of descriptor and closure was two.
+public final class ServerMethod: Sendable {
     public let descriptor: ProtoMethodDescriptor
     /// Runs the call on a transport's stream (the typed factories below build it).
     package let body: @Sendable (any ServerCallStream, ServerContext) async throws -> Void

@@ -65,7 +65,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler, NIOHTTP2FrameDelegate 
         // After NIOHTTP2Handler's SETTINGS: GOAWAY with no stream accepted, then close.
         let reason = context.channel.allocator.buffer(string: refusal.message)
         let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: .rootStream, errorCode: .refusedStream, opaqueData: reason))
-        context.writeAndFlush(wrapOutboundOut(goAway)).whenComplete { _ in context.close(promise: nil) }
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(goAway)).whenComplete { _ in bound.value.close(promise: nil) }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

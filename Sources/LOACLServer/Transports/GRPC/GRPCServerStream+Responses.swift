@@ -1,6 +1,7 @@
 import LOACLCore
 import LOACLMessages
 import LOACLServerCore
+import LOACLWire
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
@@ -148,7 +149,7 @@ extension GRPCServerStream {
 
     private func tearDown() {
         call.cancel()
-        inbox?.fail(CancellationError())
+        inbox?.fail(StreamSender.cancelled) // shared box: no allocation per call
         router.streamClosed(id)
     }
 }
