@@ -50,7 +50,9 @@ final class ClientStream: @unchecked Sendable {
 
     func receive(_ payload: ByteBuffer) {
         guard expectsSingleResponse else { return inbox!.push(payload) }
-        consumed(payload.readableBytes)
+        // No stream credit for the one response of a unary or client-streaming call: the server
+        // sends nothing more on this stream (docs/PROTOCOL.md §4). Crediting it cost a
+        // WINDOW_UPDATE frame per call — at one call in flight, a write syscall on each side.
         guard singleResponse == nil else { return cancel(RPCError(.internal, "server sent more than one response message")) }
         singleResponse = payload
     }

@@ -17,7 +17,8 @@ struct DatabaseRestartTests {
 
         init() throws {
             directory = "/tmp/lpg-" + UUID().uuidString.prefix(6).lowercased()
-            port = 56_000 + Int.random(in: 0..<3000)
+            // Below the ephemeral range (32768–60999), where a client socket could hold it.
+            port = 31_000 + Int.random(in: 0..<700)
             try run("start")
         }
 
