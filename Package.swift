@@ -13,7 +13,8 @@ let metrics: Target.Dependency = .product(name: "Metrics", package: "swift-metri
 /// after every call it awaits. A call's handler task prefers its connection's event loop, so
 /// those hops changed no thread, yet each was a `swift_task_switch` that takes the task's status
 /// lock to read that preference: seven per unary echo call, counted with a uprobe (bench/RESULTS.md,
-/// session 11). Work that must leave its caller's executor says so with `@concurrent`.
+/// session 11). Blocking work belongs on threads of its own in any case (the database on the libpq
+/// pool's, pdftotext and file writes on a detached thread), never on the caller's executor.
 let callerIsolated: [SwiftSetting] = [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
 /// The server's per-call modules (LOACLServerCore, LOACLServer) are built without the runtime's
 /// dynamic exclusivity checks: their class state is confined to one event loop, and the checks

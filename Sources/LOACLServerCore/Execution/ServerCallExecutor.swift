@@ -3,10 +3,10 @@ import Logging
 import NIOCore
 
 /// Runs calls for every transport: the one place that owns the interceptor chain, the call
-/// observers, the deadline and the error → status mapping (`ServerContext.status(for:)`). A transport opens a call on its
-/// stream, arms its deadline, and starts it once the request is ready (at once for client- and
-/// bidirectional-streaming calls); the executor ends the call on the stream with the status the
-/// client receives.
+/// observers, the deadline and the error → status mapping (`ServerContext.status(for:)`). A
+/// transport opens a call on its stream, arms its deadline, and starts it once the request is
+/// ready (at once for client- and bidirectional-streaming calls); the executor ends the call on
+/// the stream with the status the client receives.
 public struct ServerCallExecutor: Sendable {
     public let interceptors: [any ServerInterceptor]
     /// Told of every call's start and end (logging, metrics), outside the interceptors.
