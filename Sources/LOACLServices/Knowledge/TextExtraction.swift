@@ -32,6 +32,19 @@ enum TextExtraction {
         guard let tool = pdftotextPaths.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw RPCError(.failedPrecondition, "PDF documents need poppler's pdftotext on the server (apt-get install poppler-utils)")
         }
+        // Everything that blocks (the temporary file, starting the process, reading its output,
+        // waiting for it) runs on a thread of its own, never on the caller's executor (with
+        // caller-isolated services that is the connection's event loop).
+        let data = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Data, any Error>) in
+            Thread.detachNewThread {
+                continuation.resume(with: Result { try runPdftotext(tool, bytes) })
+            }
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Blocking: writes `bytes` to a temporary file and returns what `pdftotext` prints for it.
+    private static func runPdftotext(_ tool: String, _ bytes: [UInt8]) throws -> Data {
         let input = FileManager.default.temporaryDirectory.appendingPathComponent("loacl-knowledge-\(UUID().uuidString).pdf")
         try Data(bytes).write(to: input)
         defer { try? FileManager.default.removeItem(at: input) }
@@ -42,18 +55,12 @@ enum TextExtraction {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // Read on a thread of its own: a large document must not block the caller's executor.
-        let data = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
-            Thread.detachNewThread {
-                let data = output.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                continuation.resume(returning: data)
-            }
-        }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw RPCError.invalidArgument("the PDF could not be read (pdftotext exited with status \(process.terminationStatus))")
         }
-        return String(decoding: data, as: UTF8.self)
+        return data
     }
 }
 
