@@ -103,7 +103,7 @@ public struct ResponseStream<Response: ProtoMessage>: AsyncSequence, Sendable {
     /// The server's response metadata (HEADERS), once the first response arrived.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let stream: ClientStream
-        public mutating func next() async throws -> Response? {
+        nonisolated(nonsending) public mutating func next() async throws -> Response? {
             let stream = self.stream
             let payload = try await withTaskCancellationHandler {
                 try await stream.next()
@@ -117,6 +117,12 @@ public struct ResponseStream<Response: ProtoMessage>: AsyncSequence, Sendable {
                 throw RPCError(.internal, "response is not a valid \(Response.protoMessageName): \(error)")
             }
         }
+
+        /// What `for try await` calls: runs on the caller's executor (the protocol's default calls
+        /// `next()` as a plain nonisolated function: an executor switch per message).
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> Response? {
+            try await next()
+        }
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(stream: stream) }
@@ -128,8 +134,10 @@ public struct ResponseStream<Response: ProtoMessage>: AsyncSequence, Sendable {
 public struct RequestWriter<Request: ProtoMessage>: Sendable {
     let stream: ClientStream
 
-    public func write(_ request: Request) async throws {
-        try await stream.send(request.messageFrame(streamID: stream.id))
+    /// Runs on the caller's executor (`nonisolated(nonsending)`); on the connection's event loop
+    /// a small request is packed straight into the connection's outgoing bytes.
+    nonisolated(nonsending) public func write(_ request: Request) async throws {
+        try await stream.send(request)
     }
 
     /// Half-closes the request side: the server sees the end of the request stream.

@@ -39,8 +39,7 @@ final class ClientStream: @unchecked Sendable {
     private func consumed(_ n: Int) {
         guard n > 0 else { return }
         if !isFinished {
-            _ = receiveWindow.grant(n)
-            connection.core.writeWindowUpdate(streamID: id, increment: n)
+            if let increment = receiveWindow.credit(n) { connection.core.writeWindowUpdate(streamID: id, increment: increment) }
         }
     }
 
@@ -124,11 +123,18 @@ final class ClientStream: @unchecked Sendable {
 
     // MARK: From the caller's task
 
-    func send(_ frame: ByteBuffer) async throws {
-        try await sender.send(frame)
+    /// Sends one request message. On the loop, a small one the windows allow is packed straight
+    /// into the connection's outgoing bytes (no buffer of its own); elsewhere it is encoded here
+    /// and the loop only queues the frame.
+    nonisolated(nonsending) func send<M: ProtoMessage>(_ message: M) async throws {
+        if eventLoop.inEventLoop {
+            let id = self.id, sender = self.sender
+            if try message.withPacked({ size, pack in try sender.sendPacked(streamID: id, payloadSize: size, pack: pack) }) { return }
+        }
+        try await sender.send(message.messageFrame(streamID: id))
     }
 
-    func next() async throws -> ByteBuffer? {
+    nonisolated(nonsending) func next() async throws -> ByteBuffer? {
         guard let inbox else { preconditionFailure("next() on a single-response call") }
         return try await inbox.next(on: eventLoop)
     }

@@ -31,7 +31,6 @@ public final class ConnectionCore: MessageFrameSink {
     @exclusivity(unchecked) private var flushScheduled = false
     @exclusivity(unchecked) private var sendWindow: FlowWindow
     @exclusivity(unchecked) private var receiveWindow: FlowWindow
-    @exclusivity(unchecked) private var pendingCredit = 0
     @exclusivity(unchecked) private var blockedSenders: [StreamSender] = []
     public let initialWindow: Int
 
@@ -138,12 +137,7 @@ public final class ConnectionCore: MessageFrameSink {
     public func acceptInbound(_ size: Int) -> Bool {
         guard receiveWindow.allows(size) else { return false }
         receiveWindow.consume(size)
-        pendingCredit += size
-        if pendingCredit >= initialWindow / 4 {
-            _ = receiveWindow.grant(pendingCredit)
-            writeWindowUpdate(streamID: 0, increment: pendingCredit)
-            pendingCredit = 0
-        }
+        if let increment = receiveWindow.credit(size) { writeWindowUpdate(streamID: 0, increment: increment) }
         return true
     }
 

@@ -4,6 +4,8 @@ import NIOCore
 public struct FlowWindow: Sendable {
     public private(set) var available: Int
     public let initial: Int
+    /// Receive side: bytes consumed whose credit has not been returned yet (`credit(_:)`).
+    private var owed = 0
 
     public init(initial: Int) {
         self.initial = initial
@@ -22,6 +24,21 @@ public struct FlowWindow: Sendable {
     public mutating func grant(_ increment: Int) -> Bool {
         available += increment
         return available <= Int(Int32.max)
+    }
+
+    /// Receive side: `size` more bytes may be returned to the sender. Credit goes back in batches
+    /// of a quarter window: the increment to send in a WINDOW_UPDATE now (already granted here),
+    /// or nil while the batch is not full. Batching never stalls the sender, which waits only at
+    /// a window ≤ 0, i.e. with a whole window sent and not yet credited: then at least a quarter
+    /// of it is owed here, or still unread by the application (docs/PROTOCOL.md §4). Without it a
+    /// streamed message cost a WINDOW_UPDATE frame back, to write and for the peer to read.
+    public mutating func credit(_ size: Int) -> Int? {
+        owed += size
+        guard owed >= max(1, initial / 4) else { return nil }
+        let increment = owed
+        owed = 0
+        available += increment
+        return increment
     }
 }
 

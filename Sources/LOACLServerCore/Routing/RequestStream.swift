@@ -14,6 +14,13 @@ public struct RequestStream<Request: ProtoMessage>: AsyncSequence, Sendable {
             guard let payload = try await stream.nextRequest() else { return nil }
             return try ServerMethod.decode(Request.self, payload)
         }
+
+        /// What `for try await` calls: runs on the handler's executor. Without it the loop went
+        /// through the protocol's default, which calls `next()` as a plain nonisolated function:
+        /// an executor switch per message.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> Request? {
+            try await next()
+        }
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(stream: stream) }

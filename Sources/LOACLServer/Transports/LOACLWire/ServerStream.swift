@@ -87,8 +87,7 @@ final class ServerStream: InboxCallStream, @unchecked Sendable {
         guard n > 0 else { return }
         release(n)
         if !clientFinished && !isClosed {
-            _ = receiveWindow.grant(n)
-            connection.core.writeWindowUpdate(streamID: id, increment: n)
+            if let increment = receiveWindow.credit(n) { connection.core.writeWindowUpdate(streamID: id, increment: increment) }
         }
     }
 
