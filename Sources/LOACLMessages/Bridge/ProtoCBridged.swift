@@ -1,4 +1,9 @@
 internal import CProtobufC
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// What generated code provides for each message to move it to and from protobuf-c.
 protocol ProtoCBridged: ProtoMessage {
@@ -48,21 +53,62 @@ func protoWithPacked<M: ProtoCBridged, R>(
     }
 }
 
+/// Decodes `bytes`. protobuf-c's own allocations for the unpacked C message (the struct, copies
+/// of bytes fields, arrays) come from a stack arena (`UnpackArena`) and are gone when this
+/// returns; only what does not fit goes to malloc. With the default allocator a small message
+/// cost two mallocs and two frees just to be read into Swift values.
 func protoDecode<M: ProtoCBridged>(
     _ type: M.Type, _ bytes: UnsafeRawBufferPointer
 ) throws(ProtoDecodingError) -> M {
     let data = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
-    guard let unpacked = protobuf_c_message_unpack(M.cDescriptor, nil, bytes.count, data) else {
-        throw ProtoDecodingError(messageName: M.protoMessageName, reason: .malformed)
+    return try withUnsafeTemporaryAllocation(byteCount: stackArenaBytes, alignment: 16) { stack throws(ProtoDecodingError) in
+        var arena = UnpackArena(base: stack.baseAddress!, capacity: stack.count)
+        return try withUnsafeMutablePointer(to: &arena) { arena throws(ProtoDecodingError) in
+            var allocator = ProtobufCAllocator(alloc: unpackArenaAlloc, free: unpackArenaFree, allocator_data: UnsafeMutableRawPointer(arena))
+            return try withUnsafeMutablePointer(to: &allocator) { allocator throws(ProtoDecodingError) in
+                guard let unpacked = protobuf_c_message_unpack(M.cDescriptor, allocator, bytes.count, data) else {
+                    throw ProtoDecodingError(messageName: M.protoMessageName, reason: .malformed)
+                }
+                defer { protobuf_c_message_free_unpacked(unpacked, allocator) }
+                let c = UnsafeMutableRawPointer(unpacked).assumingMemoryBound(to: M.CMessage.self)
+                do throws(ProtoDecodingError) {
+                    return try M(cMessage: c)
+                } catch {
+                    // Nested conversions name the innermost message; report the one the caller asked for.
+                    throw ProtoDecodingError(messageName: M.protoMessageName, reason: error.reason)
+                }
+            }
+        }
     }
-    defer { protobuf_c_message_free_unpacked(unpacked, nil) }
-    let c = UnsafeMutableRawPointer(unpacked).assumingMemoryBound(to: M.CMessage.self)
-    do {
-        return try M(cMessage: c)
-    } catch {
-        // Nested conversions name the innermost message; report the one the caller asked for.
-        throw ProtoDecodingError(messageName: M.protoMessageName, reason: error.reason)
+}
+
+/// The memory one `protobuf_c_message_unpack` allocates from: a stack buffer, bump-allocated;
+/// what does not fit comes from malloc and goes back to free.
+private struct UnpackArena {
+    let base: UnsafeMutableRawPointer
+    let capacity: Int
+    var used = 0
+
+    init(base: UnsafeMutableRawPointer, capacity: Int) {
+        self.base = base
+        self.capacity = capacity
     }
+}
+
+private let unpackArenaAlloc: @convention(c) (UnsafeMutableRawPointer?, Int) -> UnsafeMutableRawPointer? = { data, size in
+    let arena = data!.assumingMemoryBound(to: UnpackArena.self)
+    let start = (arena.pointee.used + 15) & ~15
+    guard size <= arena.pointee.capacity - start else { return malloc(size) }
+    arena.pointee.used = start + size
+    return arena.pointee.base + start
+}
+
+private let unpackArenaFree: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?) -> Void = { data, pointer in
+    guard let pointer else { return }
+    let arena = data!.assumingMemoryBound(to: UnpackArena.self)
+    let base = UnsafeRawPointer(arena.pointee.base)
+    if UnsafeRawPointer(pointer) >= base && UnsafeRawPointer(pointer) < base + arena.pointee.capacity { return }
+    free(pointer)
 }
 
 /// A string field of an unpacked message; invalid UTF-8 is an error, never repaired.
