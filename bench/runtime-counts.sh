@@ -1,46 +1,60 @@
 #!/usr/bin/env bash
-# Exact per-call counts of Swift runtime work in a release loacld (issue 14), where timing is
-# too noisy to see a few percent: uprobes (`perf probe`) on swift_retain, swift_release,
-# malloc and swift_task_switch, counted with `perf stat -p` over one second of load from
-# bench/loadgen, divided by the calls in that second (swift_task_immediate: one per unary call;
-# in streaming mode, StreamSender.sendPacked: one per echoed message). Needs root (uprobes) and
-# linux-perf (`apt-get install -y linux-perf`; bench/run.sh's machine has it).
+# Exact per-call counts of Swift runtime work in a release loacld or loacl-bench (issue 14),
+# where timing is too noisy to see a few percent: uprobes (`perf probe`) on swift_retain,
+# swift_release, malloc and swift_task_switch, counted with `perf stat -p` over one second of
+# load, divided by the calls in that second. Needs root (uprobes) and linux-perf
+# (`apt-get install -y linux-perf`; bench/run.sh's machine has it).
 #
-#   bench/runtime-counts.sh LOACLD [unary|streaming]
-# Environment: PORT (24460), IN_FLIGHT (64), CLIENT (a loacl-bench for streaming mode; default:
-# the loacl-bench next to LOACLD).
+#   bench/runtime-counts.sh LOACLD [unary|streaming] [server|client]
+#
+# server (default): counts in loacld. Load: bench/loadgen (unary) or loacl-bench (streaming).
+#   Per call: swift_task_immediate (one per unary call); per message: StreamSender.sendPacked
+#   (one per echoed message).
+# client: counts in loacl-bench (the Swift client) against LOACLD. Per call or message:
+#   StreamSender.sendPacked (the client packs every small request).
+# Environment: PORT (24460), IN_FLIGHT (64), CLIENT (the loacl-bench to use; default: the one
+# next to LOACLD).
 set -euo pipefail
-LOACLD="${1:?usage: bench/runtime-counts.sh LOACLD [unary|streaming]}"; MODE="${2:-unary}"
+LOACLD="${1:?usage: bench/runtime-counts.sh LOACLD [unary|streaming] [server|client]}"; MODE="${2:-unary}"; SIDE="${3:-server}"
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PORT="${PORT:-24460}" IN_FLIGHT="${IN_FLIGHT:-64}" CLIENT="${CLIENT:-$(dirname "$LOACLD")/loacl-bench}"
 command -v perf >/dev/null || { echo "runtime-counts: perf is not installed (apt-get install -y linux-perf)" >&2; exit 2; }
-lib() { ldd "$LOACLD" | awk -v n="$1" '$1 == n {print $3}'; }
+case "$MODE/$SIDE" in unary/server|streaming/server|unary/client|streaming/client) ;; *) echo "runtime-counts: mode is unary|streaming, side server|client" >&2; exit 2 ;; esac
+TARGET_BIN="$LOACLD"; [ "$SIDE" = client ] && TARGET_BIN="$CLIENT"
+lib() { ldd "$TARGET_BIN" | awk -v n="$1" '$1 == n {print $3}'; }
 CONC=$(lib libswift_Concurrency.so) CORE=$(lib libswiftCore.so) LIBC=$(lib libc.so.6)
-OUT=$(mktemp -d); SP=""
-cleanup() { perf probe -q -d 'probe_*' >/dev/null 2>&1 || true; [ -n "$SP" ] && kill "$SP" 2>/dev/null || true; rm -rf "$OUT"; }
+OUT=$(mktemp -d); SP=""; LOAD=""
+cleanup() {
+  perf probe -q -d 'probe_*' >/dev/null 2>&1 || true
+  [ -n "$LOAD" ] && kill "$LOAD" 2>/dev/null || true
+  [ -n "$SP" ] && kill "$SP" 2>/dev/null || true
+  rm -rf "$OUT"
+}
 trap cleanup EXIT
 perf probe -q -d 'probe_*' >/dev/null 2>&1 || true
 perf probe -q -x "$CONC" -a swift_task_switch
 perf probe -q -x "$CORE" -a swift_retain
 perf probe -q -x "$CORE" -a swift_release
 perf probe -q -x "$LIBC" -a malloc
-if [ "$MODE" = unary ]; then
+if [ "$SIDE" = server ] && [ "$MODE" = unary ]; then
   perf probe -q -x "$CONC" -a swift_task_immediate; PER="probe_libswift_Concurrency:swift_task_immediate"
 else
-  SEND=$(nm "$LOACLD" | awk '$3 ~ /^\$s9LOACLWire12StreamSenderC10sendPacked8streamID.*SwXEtKF$/ && !f {print $1; f = 1}')
-  perf probe -q -x "$LOACLD" -a "sendpacked=0x$SEND"; PER="probe_loacld:sendpacked"
+  SEND=$(nm "$TARGET_BIN" | awk '$3 ~ /^\$s9LOACLWire12StreamSenderC10sendPacked8streamID.*SwXEtKF$/ && !f {print $1; f = 1}')
+  perf probe -q -x "$TARGET_BIN" -a "sendpacked=0x$SEND"; PER=sendpacked
 fi
 "$LOACLD" serve --listen "tcp:127.0.0.1:$PORT" --log-level error >/dev/null 2>&1 & SP=$!
 sleep 0.5
-if [ "$MODE" = unary ]; then
+if [ "$SIDE" = server ] && [ "$MODE" = unary ]; then
   "$BENCH_DIR/loadgen/loadgen" --port "$PORT" --in-flight "$IN_FLIGHT" --duration 3 --warmup 0.2 >/dev/null &
 else
-  "$CLIENT" client --port "$PORT" --concurrency "$IN_FLIGHT" --duration 3 --warmup 0.2 --mode streaming >/dev/null &
+  "$CLIENT" client --port "$PORT" --concurrency "$IN_FLIGHT" --duration 3 --warmup 0.2 --mode "$MODE" >/dev/null &
 fi
 LOAD=$!
 sleep 1.2
-perf stat -x, -e 'probe_*:*' -p "$SP" -- sleep 1 2> "$OUT/stat"
-wait "$LOAD"
-calls=$(awk -F, -v e="$PER" '$3 == e {print $1}' "$OUT/stat")
-echo "$(basename "$(dirname "$LOACLD")") $MODE, per $([ "$MODE" = unary ] && echo call || echo message) ($calls in 1 s):"
-awk -F, -v n="$calls" -v e="$PER" '$3 != e {sub(/^probe_[^:]*:/, "", $3); printf "  %-18s %.2f\n", $3, $1 / n}' "$OUT/stat"
+MEASURED=$SP
+[ "$SIDE" = client ] && MEASURED=$LOAD
+perf stat -x, -e 'probe_*:*' -p "$MEASURED" -- sleep 1 2> "$OUT/stat"
+wait "$LOAD"; LOAD=""
+calls=$(awk -F, -v e="$PER" '$3 == e || $3 ~ ":" e "$" {print $1}' "$OUT/stat")
+echo "$(basename "$(dirname "$LOACLD")") $SIDE $MODE, per $([ "$MODE" = unary ] && echo call || echo message) ($calls in 1 s):"
+awk -F, -v n="$calls" -v e="$PER" '!($3 == e || $3 ~ ":" e "$") {sub(/^probe_[^:]*:/, "", $3); printf "  %-18s %.2f\n", $3, $1 / n}' "$OUT/stat"

@@ -88,9 +88,9 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// bytes when it is small and the windows allow it (no buffer of its own).
     func startUnary<Request: ProtoMessage>(headers: ByteBuffer, request: Request, timeout: Duration?) throws -> ClientStream {
         let stream = try openStream(headers: headers, timeout: timeout, expectsSingleResponse: true)
-        let id = stream.id, sender = stream.sender
+        let id = stream.id
         let sent = try request.withPacked { size, pack in
-            try sender.sendPacked(streamID: id, flags: .endStream, payloadSize: size, pack: pack)
+            try stream.sendPacked(streamID: id, flags: .endStream, payloadSize: size, pack: pack)
         }
         if sent {
             stream.halfClosed = true
@@ -124,10 +124,10 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     /// windows allow, else once they open.
     private func sendRequest(_ message: ByteBuffer, on stream: ClientStream) throws {
         stream.halfClosed = true
-        if !(try stream.sender.sendNow(message, streamID: stream.id)) {
+        if !(try stream.sendNow(message, streamID: stream.id)) {
             var message = message
             message.setInteger(stream.id, at: message.readerIndex + WireProtocol.streamIDOffset)
-            let sender = stream.sender
+            let sender: StreamSender = stream
             Task { [message] in try? await sender.send(message) }
         }
     }
@@ -176,7 +176,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
             if frame.streamID == 0 {
                 guard core.grantConnectionWindow(increment) else { return protocolError("connection window overflow") }
             } else if let stream = streams[frame.streamID] {
-                guard stream.sender.grant(increment) else { return protocolError("stream window overflow") }
+                guard stream.grant(increment) else { return protocolError("stream window overflow") }
             }
         case .ping:
             guard !frame.flags.contains(.ack), frame.payload.readableBytes == 8 else { return }
@@ -222,7 +222,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
 
     func streamClosed(_ stream: ClientStream) {
         streams[stream.id] = nil
-        core.forget(stream.sender)
+        core.forget(stream)
         if unusable != nil && streams.isEmpty { context?.close(promise: nil) }
     }
 }

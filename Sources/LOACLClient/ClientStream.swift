@@ -5,9 +5,8 @@ import NIOCore
 
 /// One call as the client sees it. State is touched only on the connection's event loop (the
 /// public call API hops there), hence `@unchecked Sendable`.
-final class ClientStream: @unchecked Sendable {
+final class ClientStream: StreamSender, @unchecked Sendable {
     let id: UInt32
-    let eventLoop: any EventLoop
     private unowned let connection: ClientConnectionHandler
     /// Response messages of a server- or bidi-streaming call; ends on TRAILERS OK, fails with the
     /// call's RPCError otherwise. Single-response calls have none (they use `singleResponse`).
@@ -17,7 +16,6 @@ final class ClientStream: @unchecked Sendable {
     private let expectsSingleResponse: Bool
     private var singleResponse: ByteBuffer?
     private var singleWaiter: UnsafeContinuation<ByteBuffer, any Error>?
-    let sender: StreamSender
     var receiveWindow: FlowWindow
     /// Metadata of the server's response HEADERS, if it sent one.
     private(set) var responseMetadata: Metadata = [:]
@@ -29,10 +27,10 @@ final class ClientStream: @unchecked Sendable {
     init(id: UInt32, eventLoop: any EventLoop, connection: ClientConnectionHandler, initialWindow: Int, expectsSingleResponse: Bool) {
         self.id = id
         self.expectsSingleResponse = expectsSingleResponse
-        self.eventLoop = eventLoop
         self.connection = connection
         self.receiveWindow = FlowWindow(initial: initialWindow)
-        self.sender = StreamSender(eventLoop: eventLoop, initialWindow: initialWindow, sink: connection.core)
+        // This object is also the call's sender of MESSAGE frames (the base class).
+        super.init(eventLoop: eventLoop, initialWindow: initialWindow, sink: connection.core)
         if !expectsSingleResponse { self.inbox = MessageInbox { [unowned self] n in self.consumed(n) } }
     }
 
@@ -87,7 +85,7 @@ final class ClientStream: @unchecked Sendable {
         guard !isFinished else { return }
         isFinished = true
         deadlineTimer?.cancel()
-        if let status { sender.close(status) } else { sender.close(Self.alreadyFinished) }
+        if let status { close(status) } else { close(Self.alreadyFinished) }
         finalError = status
         self.notProcessed = notProcessed
         if let waiter = singleWaiter {
@@ -128,10 +126,10 @@ final class ClientStream: @unchecked Sendable {
     /// and the loop only queues the frame.
     nonisolated(nonsending) func send<M: ProtoMessage>(_ message: M) async throws {
         if eventLoop.inEventLoop {
-            let id = self.id, sender = self.sender
-            if try message.withPacked({ size, pack in try sender.sendPacked(streamID: id, payloadSize: size, pack: pack) }) { return }
+            let id = self.id
+            if try message.withPacked({ size, pack in try sendPacked(streamID: id, payloadSize: size, pack: pack) }) { return }
         }
-        try await sender.send(message.messageFrame(streamID: id))
+        try await send(message.messageFrame(streamID: id))
     }
 
     nonisolated(nonsending) func next() async throws -> ByteBuffer? {

@@ -215,7 +215,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         if frame.streamID == 0 {
             guard core.grantConnectionWindow(increment) else { return connectionError(.invalidArgument, "connection window overflow") }
         } else if let stream = streams[frame.streamID] {
-            guard stream.sender.grant(increment) else { return connectionError(.invalidArgument, "stream window overflow") }
+            guard stream.grant(increment) else { return connectionError(.invalidArgument, "stream window overflow") }
         }
     }
 
@@ -240,7 +240,7 @@ final class ServerConnectionHandler: ChannelInboundHandler {
 
     func streamClosed(_ stream: ServerStream) {
         streams[stream.id] = nil
-        core.forget(stream.sender)
+        core.forget(stream)
         closeIfDrained()
         // The idle deadline only applies without calls: bring the timer forward if it is later.
         if streams.isEmpty, let armed = timerDeadline, armed > liveness.idleDeadline { armTimer() }

@@ -13,10 +13,9 @@ import NIOCore
 /// changes on the loop (directly when the task already runs there, which it does when the
 /// server runs handlers on the event-loop executor). That confinement is why the class can be
 /// `@unchecked Sendable`.
-final class ServerStream: InboxCallStream, @unchecked Sendable {
+final class ServerStream: StreamSender, InboxCallStream, @unchecked Sendable {
     let id: UInt32
     let method: ServerMethod
-    let eventLoop: any EventLoop
     private unowned let connection: ServerConnectionHandler
 
     /// The single request of a unary or server-streaming call.
@@ -28,25 +27,22 @@ final class ServerStream: InboxCallStream, @unchecked Sendable {
     var pendingContext: ServerContext?
     /// Requests of a client- or bidi-streaming call (nil for single-request calls).
     private(set) var inbox: MessageInbox?
-    /// MESSAGE frames to the client, under flow control.
-    let sender: StreamSender
     /// The client half-closed (END_STREAM).
     private(set) var clientFinished = false
     /// MESSAGE bytes the client may still send on this stream.
     var receiveWindow: FlowWindow
     private var sentHeaders = false
-    /// Trailers sent or call cancelled: nothing more goes out.
-    private(set) var isClosed = false
     /// The core's deadline timer and handler task for this call.
     var call = ServerCallHandle()
 
     init(id: UInt32, method: ServerMethod, eventLoop: any EventLoop, connection: ServerConnectionHandler, initialWindow: Int) {
         self.id = id
         self.method = method
-        self.eventLoop = eventLoop
         self.connection = connection
         self.receiveWindow = FlowWindow(initial: initialWindow)
-        self.sender = StreamSender(eventLoop: eventLoop, initialWindow: initialWindow, sink: connection.core)
+        // This object is also the call's sender of MESSAGE frames (the base class); it is closed
+        // (`isClosed`) once TRAILERS went out or the call was cancelled: nothing more goes out.
+        super.init(eventLoop: eventLoop, initialWindow: initialWindow, sink: connection.core)
         if method.descriptor.clientStreaming {
             self.inbox = MessageInbox { [unowned self] n in self.consumed(n) }
         }
@@ -94,22 +90,22 @@ final class ServerStream: InboxCallStream, @unchecked Sendable {
     // MARK: Called from the handler task
 
     func send<M: ProtoMessage>(_ message: M) async throws {
-        if !method.descriptor.serverStreaming && sender.sentMessages > 0 {
+        if !method.descriptor.serverStreaming && sentMessages > 0 {
             throw RPCError.internal("\(method.descriptor.path) sent more than one response")
         }
         // On the loop, a small message the windows allow is packed straight into the
         // connection's outgoing bytes.
         if eventLoop.inEventLoop {
-            let id = self.id, sender = self.sender
-            if try message.withPacked({ size, pack in try sender.sendPacked(streamID: id, payloadSize: size, pack: pack) }) { return }
+            let id = self.id
+            if try message.withPacked({ size, pack in try sendPacked(streamID: id, payloadSize: size, pack: pack) }) { return }
         }
         // Elsewhere encoded on whichever thread the handler runs; the loop only queues the buffer.
-        try await sender.send(message.messageFrame(streamID: id))
+        try await send(message.messageFrame(streamID: id))
     }
 
     func sendNow<M: ProtoMessage>(_ message: M) -> Bool {
         guard eventLoop.inEventLoop, !isClosed, method.descriptor.serverStreaming else { return false }
-        return (try? sender.sendNow(message.messageFrame(streamID: id))) ?? false
+        return (try? sendNow(message.messageFrame(streamID: id))) ?? false
     }
 
     func sendHeaders(_ metadata: Metadata) async throws {
@@ -120,7 +116,7 @@ final class ServerStream: InboxCallStream, @unchecked Sendable {
         let frame = buffer
         let write: @Sendable () throws -> Void = {
             if self.isClosed { throw CancellationError() }
-            guard !self.sentHeaders, self.sender.sentMessages == 0 else {
+            guard !self.sentHeaders, self.sentMessages == 0 else {
                 throw RPCError.internal("response headers sent twice or after a message")
             }
             self.sentHeaders = true
@@ -135,7 +131,7 @@ final class ServerStream: InboxCallStream, @unchecked Sendable {
     /// The handler finished: send TRAILERS with `status` (nil = OK) unless the call already ended.
     func finish(_ status: RPCError?) {
         guard !isClosed else { return }
-        if status == nil && !method.descriptor.serverStreaming && sender.sentMessages == 0 {
+        if status == nil && !method.descriptor.serverStreaming && sentMessages == 0 {
             return finish(RPCError.internal("handler returned without a response"))
         }
         let id = self.id
@@ -145,19 +141,18 @@ final class ServerStream: InboxCallStream, @unchecked Sendable {
         } else {
             connection.core.writeFrame { $0.writeEmptyFrame(type: .trailers, streamID: id) }
         }
-        close()
+        closeCall()
     }
 
     /// Ends the call without TRAILERS (client CANCEL, connection gone) and cancels the handler.
     func cancel() {
         guard !isClosed else { return }
-        close()
+        closeCall()
     }
 
-    private func close() {
-        isClosed = true
+    private func closeCall() {
+        close()
         call.cancel()
-        sender.close()
         inbox?.fail(StreamSender.cancelled)
         release(heldBytes)
         connection.streamClosed(self)
