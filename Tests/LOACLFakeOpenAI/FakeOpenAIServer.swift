@@ -39,7 +39,9 @@ public final class FakeOpenAIServer: Sendable {
     public enum StreamEnd: Sendable {
         /// The terminating zero-length chunk: a clean end of body.
         case finish
-        /// Close the connection without ending the body: a connection dropped mid-stream.
+        /// Close the connection without ending the body: a connection dropped mid-stream. Whether
+        /// the client reads the chunks before it sees the close depends on timing; a test that needs
+        /// the client to have them holds the reply (`.hold`) and calls `dropConnections()`.
         case drop
         /// Keep the connection open until the client closes it.
         case hold
@@ -64,6 +66,8 @@ public final class FakeOpenAIServer: Sendable {
         var firstChunks: [Int: ContinuousClock.Instant] = [:]
         var openedConnections = 0
         var closedConnections = 0
+        /// Client connections still open, by channel identity.
+        var open: [ObjectIdentifier: any Channel] = [:]
     }
 
     private let state = Mutex(State())
@@ -124,9 +128,28 @@ public final class FakeOpenAIServer: Sendable {
         return closedConnections >= count
     }
 
+    /// Closes every client connection now: a connection dropped mid-stream, at the moment the
+    /// test chooses (after the client has seen what the reply sent so far, with `.hold` replies).
+    /// Dropping right after the last chunk instead (`.drop`) races the client's reading: under
+    /// load AsyncHTTPClient can see the close before it hands the buffered chunks on, and then
+    /// nothing of the attempt reached the caller, so it is retried.
+    public func dropConnections() {
+        let open = state.withLock { Array($0.open.values) }
+        for channel in open { channel.close(promise: nil) }
+    }
+
     private func connectionOpened(_ channel: any Channel) {
-        state.withLock { $0.openedConnections += 1 }
-        channel.closeFuture.whenComplete { _ in self.state.withLock { $0.closedConnections += 1 } }
+        let id = ObjectIdentifier(channel)
+        state.withLock {
+            $0.openedConnections += 1
+            $0.open[id] = channel
+        }
+        channel.closeFuture.whenComplete { _ in
+            self.state.withLock {
+                $0.closedConnections += 1
+                $0.open[id] = nil
+            }
+        }
     }
 
     fileprivate func received(_ request: Request) -> (Reply, index: Int) {

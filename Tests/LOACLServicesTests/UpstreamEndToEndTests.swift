@@ -217,9 +217,10 @@ struct UpstreamRig {
     }
 
     /// Sends `text` with `fileIDs` attached; `stopAfterDeltas` leaves the stream (cancelling the
-    /// call) after that many deltas; `onEvent` is called as each event arrives.
+    /// call) after that many deltas; `onEvent` is called as each event arrives, `onDelta` with the
+    /// number of deltas so far after each delta.
     func send(_ text: String, fileIDs: [String] = [], stopAfterDeltas: Int? = nil, cancelOnDisconnect: Bool = false,
-              onEvent: @Sendable () -> Void = {}) async -> Outcome {
+              onEvent: @Sendable () -> Void = {}, onDelta: @Sendable (Int) -> Void = { _ in }) async -> Outcome {
         var outcome = Outcome()
         var message = Loacl_V1_SendMessageRequest()
         message.threadID = thread.id
@@ -232,6 +233,7 @@ struct UpstreamRig {
                 for try await event in stream {
                     onEvent()
                     outcome.events.append(event)
+                    if case .delta? = event.event { onDelta(outcome.deltas.count) }
                     if let stop = stopAfterDeltas, outcome.deltas.count == stop { return }
                 }
             }
@@ -461,9 +463,11 @@ struct UpstreamEndToEndTests {
 
     @Test(arguments: UpstreamEndpoint.allCases)
     func droppedConnectionKeepsThePartialReply(_ endpoint: UpstreamEndpoint) async throws {
-        let script = UpstreamScript(endpoint) { _ in .stream(endpoint.opening(["Partial ", "answ"]), end: .drop) }
+        // Held open until the client has both deltas, then dropped (`FakeOpenAIServer.dropConnections`).
+        let script = UpstreamScript(endpoint) { _ in .stream(endpoint.opening(["Partial ", "answ"]), end: .hold) }
         try await withUpstream(script) { rig in
-            let outcome = await rig.send("Tell me everything")
+            let upstream = rig.upstream
+            let outcome = await rig.send("Tell me everything", onDelta: { if $0 == 2 { upstream.dropConnections() } })
             #expect(outcome.rpcError?.code == .unavailable, "\(String(describing: outcome.error))")
             // The partial reply is stored and shown as such before the run ends `failed`.
             #expect(outcome.deltas == ["Partial ", "answ"] && outcome.reply?.content == "Partial answ")

@@ -67,9 +67,10 @@ import Testing
     @Test func droppedMidStream() async throws {
         let events = [OpenAIWire.chatChunk(delta: ["content": "Par"], finishReason: nil),
                       OpenAIWire.chatChunk(delta: ["content": "tial"], finishReason: nil)]
-        let server = try await FakeOpenAIServer.start(FakeOpenAIServer.Reply.sequence([.stream(events, end: .drop)]))
+        // Held open until the caller has both deltas, then dropped.
+        let server = try await FakeOpenAIServer.start(FakeOpenAIServer.Reply.sequence([.stream(events, end: .hold)]))
         defer { Task { await server.stop() } }
-        let reply = await collect(provider(server).streamReply(sampleRequest))
+        let reply = await collect(provider(server).streamReply(sampleRequest)) { if $0 == 2 { server.dropConnections() } }
         #expect(reply.deltas == ["Par", "tial"])
         guard case .unavailable? = reply.providerError else { Issue.record("got \(String(describing: reply.error))"); return }
         #expect(server.requests.count == 1)

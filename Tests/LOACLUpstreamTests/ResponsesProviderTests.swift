@@ -216,9 +216,10 @@ import Testing
 
     @Test func connectionDroppedMidStreamIsNotRetried() async throws {
         let events = OpenAIWire.responsesPreamble() + [OpenAIWire.responsesDelta("Half ", sequence: 4), OpenAIWire.responsesDelta("a ", sequence: 5)]
-        let server = try await FakeOpenAIServer.start(FakeOpenAIServer.Reply.sequence([.stream(events, end: .drop)]))
+        // Held open until the caller has both deltas, then dropped.
+        let server = try await FakeOpenAIServer.start(FakeOpenAIServer.Reply.sequence([.stream(events, end: .hold)]))
         defer { Task { await server.stop() } }
-        let reply = await collect(provider(server).streamReply(sampleRequest))
+        let reply = await collect(provider(server).streamReply(sampleRequest)) { if $0 == 2 { server.dropConnections() } }
         #expect(reply.deltas == ["Half ", "a "])
         #expect(reply.usage == nil)
         guard case .unavailable? = reply.providerError else { Issue.record("got \(String(describing: reply.error))"); return }

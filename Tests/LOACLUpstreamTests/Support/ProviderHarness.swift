@@ -12,12 +12,15 @@ struct CollectedReply {
 }
 
 /// Runs the whole stream, keeping the deltas, the final usage and the error, if any.
-func collect(_ stream: AsyncThrowingStream<ChatEvent, any Error>) async -> CollectedReply {
+/// `onDelta` is told the number of deltas received so far, after each one.
+func collect(_ stream: AsyncThrowingStream<ChatEvent, any Error>, onDelta: (Int) -> Void = { _ in }) async -> CollectedReply {
     var reply = CollectedReply()
     do {
         for try await event in stream {
             switch event {
-            case .delta(let text): reply.deltas.append(text)
+            case .delta(let text):
+                reply.deltas.append(text)
+                onDelta(reply.deltas.count)
             case .toolCallDelta(let piece): reply.toolCallDeltas.append(piece)
             case .completed(let usage): reply.usage = usage
             }
