@@ -9,7 +9,7 @@ public struct RequestStream<Request: ProtoMessage>: AsyncSequence, Sendable {
     let stream: any ServerCallStream
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let stream: any ServerCallStream
+        @usableFromInline let stream: any ServerCallStream
         public mutating func next() async throws -> Request? {
             guard let payload = try await stream.nextRequest() else { return nil }
             return try ServerMethod.decode(Request.self, payload)
@@ -18,8 +18,11 @@ public struct RequestStream<Request: ProtoMessage>: AsyncSequence, Sendable {
         /// What `for try await` calls: runs on the handler's executor. Without it the loop went
         /// through the protocol's default, which calls `next()` as a plain nonisolated function:
         /// an executor switch per message.
+        /// Inlined into the handler: one async frame (and its executor check) less per message.
+        @inlinable
         public mutating func next(isolation actor: isolated (any Actor)?) async throws(any Error) -> Request? {
-            try await next()
+            guard let payload = try await stream.nextRequest() else { return nil }
+            return try ServerMethod.decode(Request.self, payload)
         }
     }
 

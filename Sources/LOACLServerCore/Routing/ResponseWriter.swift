@@ -5,8 +5,10 @@ import LOACLMessages
 /// while the client's flow-control window is exhausted, so a slow reader slows the handler
 /// instead of growing a buffer. Writes must not overlap (await each one).
 public struct ResponseWriter<Response: ProtoMessage>: Sendable {
-    let stream: any ServerCallStream
+    @usableFromInline let stream: any ServerCallStream
 
+    /// Inlined into the handler: one async frame (and its executor check) less per message.
+    @inlinable
     public func write(_ message: Response) async throws {
         try await stream.send(message)
     }

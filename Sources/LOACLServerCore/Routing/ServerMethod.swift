@@ -30,6 +30,7 @@ public final class ServerMethod: Sendable {
     }
 
     /// Decodes a request message; one that does not decode ends the call with INVALID_ARGUMENT.
+    @usableFromInline
     static func decode<Req: ProtoMessage>(_: Req.Type, _ payload: ByteBuffer) throws -> Req {
         do {
             return try payload.withUnsafeReadableBytes { raw in try Req(serializedBytes: raw) } // no copy
