@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Exact per-call counts of Swift runtime work in a release loacld or loacl-bench (issue 14),
 # where timing is too noisy to see a few percent: uprobes (`perf probe`) on swift_retain,
-# swift_release, malloc and swift_task_switch, counted with `perf stat -p` over one second of
+# swift_release, malloc, swift_task_switch and swift_getGenericMetadata (generic types
+# instantiated at run time by unspecialized code), counted with `perf stat -p` over one second of
 # load, divided by the calls in that second. Needs root (uprobes) and linux-perf
 # (`apt-get install -y linux-perf`; bench/run.sh's machine has it).
 #
@@ -35,6 +36,7 @@ perf probe -q -d 'probe_*' >/dev/null 2>&1 || true
 perf probe -q -x "$CONC" -a swift_task_switch
 perf probe -q -x "$CORE" -a swift_retain
 perf probe -q -x "$CORE" -a swift_release
+perf probe -q -x "$CORE" -a swift_getGenericMetadata
 perf probe -q -x "$LIBC" -a malloc
 if [ "$SIDE" = server ] && [ "$MODE" = unary ]; then
   perf probe -q -x "$CONC" -a swift_task_immediate; PER="probe_libswift_Concurrency:swift_task_immediate"

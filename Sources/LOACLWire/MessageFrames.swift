@@ -16,10 +16,9 @@ extension ProtoMessage {
     /// Decodes a message from a frame payload without copying it.
     @inlinable
     public init(framePayload: ByteBuffer) throws(ProtoDecodingError) {
-        let result: Result<Self, ProtoDecodingError> = framePayload.withUnsafeReadableBytes { raw in
-            do throws(ProtoDecodingError) { return .success(try Self(serializedBytes: raw)) } catch { return .failure(error) }
-        }
-        self = try result.get()
+        // Typed throws straight through: a `Result<Self, …>` here had its metadata instantiated at
+        // run time on every call (generic `Self`).
+        self = try framePayload.withUnsafeReadableBytes { (raw) throws(ProtoDecodingError) -> Self in try Self(serializedBytes: raw) }
     }
 }
 
