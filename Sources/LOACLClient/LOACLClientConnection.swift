@@ -23,7 +23,8 @@ public final class LOACLClientConnection: Sendable {
     /// start and finish on the connection's own thread: no hop to the loop and back per call.
     public let taskExecutor: any TaskExecutor
     private let logger: Logger
-    private let state = NIOLockedValueBox(State.idle)
+    /// A `Mutex` (a futex, no pthread mutex): every call reads it once.
+    private let state = Mutex(State.idle)
     /// Built once: loading CA files and keys is too slow to repeat per connection.
     private let tlsContext: TLSContext?
     /// HEADERS frames of calls without metadata or timeout, by method path: encoded once.
@@ -37,11 +38,27 @@ public final class LOACLClientConnection: Sendable {
         case closed
     }
 
-    struct Connected: Sendable {
+    /// The live connection every call picks up: a class, so handing it to a call is one
+    /// reference count (as a struct of a channel, a loop-bound handler and a locked box it was
+    /// four, and a lock to read the flag: bench/RESULTS.md, session 12).
+    final class Connected: Sendable {
         let channel: any Channel
         let handler: NIOLoopBound<ClientConnectionHandler>
-        /// Cleared (under the connection's lock) when the server said GOAWAY or the socket closed.
-        let usable: NIOLockedValueBox<Bool>
+        /// Cleared when the server said GOAWAY or the socket closed.
+        let usable: UsableFlag
+
+        init(channel: any Channel, handler: NIOLoopBound<ClientConnectionHandler>, usable: UsableFlag) {
+            self.channel = channel
+            self.handler = handler
+            self.usable = usable
+        }
+    }
+
+    /// Whether a connection may take new calls; read without a lock on every call.
+    final class UsableFlag: Sendable {
+        private let value = Atomic(true)
+        var isSet: Bool { value.load(ordering: .acquiring) }
+        func clear() { value.store(false, ordering: .releasing) }
     }
 
     /// Throws `TLSError` when a `tls:` endpoint's CA or client certificate files cannot be loaded.
@@ -67,7 +84,7 @@ public final class LOACLClientConnection: Sendable {
 
     /// Closes the connection; calls in flight fail with UNAVAILABLE.
     public func close() async {
-        let current: Connected? = state.withLockedValue { state in
+        let current: Connected? = state.withLock { state in
             defer { state = .closed }
             if case .ready(let c) = state { return c }
             return nil
@@ -79,8 +96,8 @@ public final class LOACLClientConnection: Sendable {
 
     nonisolated(nonsending) func connected() async throws -> Connected {
         // Fast path: a usable connection, no suspension.
-        let ready: Connected? = state.withLockedValue { state in
-            if case .ready(let c) = state, c.usable.withLockedValue({ $0 }) { return c }
+        let ready: Connected? = state.withLock { state in
+            if case .ready(let c) = state, c.usable.isSet { return c }
             return nil
         }
         if let ready { return ready }
@@ -100,9 +117,9 @@ public final class LOACLClientConnection: Sendable {
     }
 
     private func connectOnce() async throws -> Connected {
-        let future: EventLoopFuture<Connected> = try state.withLockedValue { state in
+        let future: EventLoopFuture<Connected> = try state.withLock { state in
             switch state {
-            case .ready(let c) where c.usable.withLockedValue({ $0 }):
+            case .ready(let c) where c.usable.isSet:
                 return eventLoop.makeSucceededFuture(c)
             case .connecting(let f):
                 return f
@@ -116,12 +133,12 @@ public final class LOACLClientConnection: Sendable {
         }
         do {
             let c = try await future.get()
-            state.withLockedValue { state in
+            state.withLock { state in
                 if case .connecting = state { state = .ready(c) }
             }
             return c
         } catch {
-            state.withLockedValue { state in
+            state.withLock { state in
                 if case .connecting = state { state = .idle }
             }
             if let error = error as? RPCError { throw error }
@@ -130,7 +147,7 @@ public final class LOACLClientConnection: Sendable {
     }
 
     private func makeConnection() -> EventLoopFuture<Connected> {
-        let usable = NIOLockedValueBox(true)
+        let usable = UsableFlag()
         let logger = self.logger
         let maxFrameSize = configuration.maxFrameSize
         let tlsContext = self.tlsContext
@@ -142,7 +159,7 @@ public final class LOACLClientConnection: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let tlsContext { try sync.addTLSClientHandler(context: tlsContext) }
-                    try sync.addHandler(ClientConnectionHandler(logger: logger, maxFrameSize: maxFrameSize) { usable.withLockedValue { $0 = false } })
+                    try sync.addHandler(ClientConnectionHandler(logger: logger, maxFrameSize: maxFrameSize) { usable.clear() })
                 }
             }
         let channelFuture: EventLoopFuture<any Channel>
@@ -200,7 +217,7 @@ public final class LOACLClientConnection: Sendable {
                 if connection.channel.eventLoop.inEventLoop { return try start() }
                 return try await connection.channel.eventLoop.submit(start).get()
             } catch let error as RPCError where error.code == .unavailable && attempt == 0 {
-                connection.usable.withLockedValue { $0 = false }
+                connection.usable.clear()
                 continue
             }
         }
@@ -232,11 +249,11 @@ public final class LOACLClientConnection: Sendable {
                     started.cancel()
                 }
             } catch let error as RPCError where error.code == .unavailable && attempt == 0 && !started.didStart {
-                connection.usable.withLockedValue { $0 = false }
+                connection.usable.clear()
                 continue
             } catch let notProcessed as CallNotProcessed {
                 // GOAWAY overtook this call: the server never ran it, so it is safe to send again.
-                connection.usable.withLockedValue { $0 = false }
+                connection.usable.clear()
                 if attempt == 0 { continue }
                 throw notProcessed.error
             }
