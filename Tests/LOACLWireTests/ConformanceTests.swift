@@ -69,9 +69,7 @@ struct ConformanceTests {
     func bidirectional() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
-        let raw = try R(tcpPort: server.tcpPort)
-        raw.send(R.preface + R.frame(1, 0, 5, R.headers("/loacl.v1.BenchmarkService/StreamingCall")))
-        #expect(raw.read(8) == R.preface)
+        let raw = try #require(try R.openCall("/loacl.v1.BenchmarkService/StreamingCall", stream: 5, tcpPort: server.tcpPort))
         for word in ["one", "two"] {
             raw.sendByteByByte(R.frame(2, 0, 5, R.benchmarkPayload(Array(word.utf8))))
             let echo = try #require(raw.readFrame(type: 2, stream: 5))

@@ -26,9 +26,7 @@ struct StreamCreditTests {
     func serverBatchesStreamCredit() async throws {
         let server = try await TestServer.start()
         defer { Task { await server.stop() } }
-        let raw = try R(tcpPort: server.tcpPort)
-        raw.send(R.preface + R.frame(1, 0, 5, R.headers("/loacl.v1.BenchmarkService/StreamingCall")))
-        #expect(raw.read(8) == R.preface)
+        let raw = try #require(try R.openCall("/loacl.v1.BenchmarkService/StreamingCall", stream: 5, tcpPort: server.tcpPort))
         let message = R.benchmarkPayload([UInt8](repeating: 0x61, count: 16 * 1024))
         let quarter = WireProtocol.defaultInitialWindow / 4
         let firstBatch = (quarter + message.count - 1) / message.count // messages until a quarter is owed

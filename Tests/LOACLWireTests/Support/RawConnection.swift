@@ -122,6 +122,14 @@ final class RawConnection {
 
     static let preface = Array("LOACL/1\n".utf8)
 
+    /// Connects over TCP, sends the preface and HEADERS opening `method` on `stream`, and reads
+    /// the server's preface (nil if it did not come).
+    static func openCall(_ method: String, stream: UInt32, tcpPort: Int) throws -> RawConnection? {
+        let raw = try RawConnection(tcpPort: tcpPort)
+        raw.send(preface + frame(1, 0, stream, headers(method)))
+        return raw.read(8) == preface ? raw : nil
+    }
+
     static func frame(_ type: UInt8, _ flags: UInt8, _ stream: UInt32, _ payload: [UInt8] = []) -> [UInt8] {
         let n = UInt32(payload.count)
         return [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF), type, flags,
