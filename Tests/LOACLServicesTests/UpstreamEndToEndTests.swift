@@ -228,7 +228,11 @@ struct UpstreamRig {
         message.fileIds = fileIDs
         message.cancelOnDisconnect = cancelOnDisconnect
         do {
-            try await client.serverStreaming(MS.sendMessage, message, options: CallOptions(timeout: .seconds(20), metadata: guest.metadata),
+            // Generous limits: Swift Testing starts every test at once, and in the first seconds of a
+            // whole-suite run on two cores a call can wait many seconds for a thread (a 20 s deadline
+            // and a 2 s upstream connect timeout were exceeded once, session 12). No test here is
+            // about these limits.
+            try await client.serverStreaming(MS.sendMessage, message, options: CallOptions(timeout: .seconds(60), metadata: guest.metadata),
                                              responseType: Loacl_V1_SendMessageEvent.self) { stream in
                 for try await event in stream {
                     onEvent()
@@ -282,8 +286,8 @@ func withUpstream(_ script: UpstreamScript, retry: RetryPolicy = UpstreamRig.fas
     try await withHarness(logLevel: logLevel) { h in
         let upstream = try await FakeOpenAIServer.start(script.respond)
         let factory = ChatProviderFactory(configuration: UpstreamConfiguration(
-            responsesBaseURL: upstream.baseURL, chatBaseURL: upstream.baseURL, connectTimeout: .seconds(2),
-            readTimeout: .seconds(10), requestTimeout: .seconds(20), retry: retry, attachmentLimits: limits))
+            responsesBaseURL: upstream.baseURL, chatBaseURL: upstream.baseURL, connectTimeout: .seconds(10),
+            readTimeout: .seconds(30), requestTimeout: .seconds(60), retry: retry, attachmentLimits: limits))
         let services = DataServices(
             pool: h.pool, vault: try TenantKeyVault(masterKey: Harness.masterKey), jwtVerifier: JWTVerifier(secret: Harness.jwtSecret),
             providers: ChatProviderRegistry([factory.offline, factory.responses, factory.chat], defaultName: "offline"),

@@ -39,7 +39,9 @@ func testTransport(retry: RetryPolicy = testRetry) -> UpstreamTransport {
     UpstreamTransport(client: sharedTestClient, retry: retry, requestTimeout: .seconds(30))
 }
 
-let sharedTestClient = UpstreamTransport.makeHTTPClient(connectTimeout: .seconds(2), readTimeout: .seconds(10))
+/// Generous timeouts: in the first seconds of a whole-suite run every test starts at once and the
+/// two cores are busy for seconds; no test here is about these limits.
+let sharedTestClient = UpstreamTransport.makeHTTPClient(connectTimeout: .seconds(10), readTimeout: .seconds(30))
 
 let sampleRequest = ChatRequest(
     model: "gpt-test", instructions: "You are a concise cooking assistant.",
