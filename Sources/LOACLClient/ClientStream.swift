@@ -125,11 +125,7 @@ final class ClientStream: StreamSender, @unchecked Sendable {
     /// into the connection's outgoing bytes (no buffer of its own); elsewhere it is encoded here
     /// and the loop only queues the frame.
     nonisolated(nonsending) func send<M: ProtoMessage>(_ message: M) async throws {
-        if eventLoop.inEventLoop {
-            let id = self.id
-            if try message.withPacked({ size, pack in try sendPacked(streamID: id, payloadSize: size, pack: pack) }) { return }
-        }
-        try await send(message.messageFrame(streamID: id))
+        try await send(message, streamID: id)
     }
 
     nonisolated(nonsending) func next() async throws -> ByteBuffer? {

@@ -1,3 +1,4 @@
+import LOACLMessages
 import NIOCore
 
 /// One direction's flow-control window (docs/PROTOCOL.md §4).
@@ -104,6 +105,16 @@ open class StreamSender: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Sends one message on stream `streamID`. On the loop, a small message the windows allow is
+    /// packed straight into the connection's outgoing bytes; elsewhere (or when it must wait) it
+    /// is encoded as a frame on the caller's executor and the loop only queues the buffer.
+    public nonisolated(nonsending) func send<M: ProtoMessage>(_ message: M, streamID: UInt32) async throws {
+        if eventLoop.inEventLoop {
+            if try message.withPacked({ size, pack in try sendPacked(streamID: streamID, payloadSize: size, pack: pack) }) { return }
+        }
+        try await send(message.messageFrame(streamID: streamID))
     }
 
     /// On the loop: sends `frame` now if the windows allow it and no write waits; false when it

@@ -93,14 +93,7 @@ final class ServerStream: StreamSender, InboxCallStream, @unchecked Sendable {
         if !method.descriptor.serverStreaming && sentMessages > 0 {
             throw RPCError.internal("\(method.descriptor.path) sent more than one response")
         }
-        // On the loop, a small message the windows allow is packed straight into the
-        // connection's outgoing bytes.
-        if eventLoop.inEventLoop {
-            let id = self.id
-            if try message.withPacked({ size, pack in try sendPacked(streamID: id, payloadSize: size, pack: pack) }) { return }
-        }
-        // Elsewhere encoded on whichever thread the handler runs; the loop only queues the buffer.
-        try await send(message.messageFrame(streamID: id))
+        try await send(message, streamID: id)
     }
 
     func sendNow<M: ProtoMessage>(_ message: M) -> Bool {
