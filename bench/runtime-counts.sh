@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Exact per-call counts of Swift runtime work in a release loacld or loacl-bench (issue 14),
 # where timing is too noisy to see a few percent: uprobes (`perf probe`) on swift_retain,
-# swift_release, malloc, swift_task_switch and swift_getGenericMetadata (generic types
-# instantiated at run time by unspecialized code), counted with `perf stat -p` over one second of
+# swift_release, malloc, swift_task_switch, swift_getGenericMetadata and
+# swift_getCanonicalPrespecializedGenericMetadata (generic types looked up at run time by
+# unspecialized code; the second is how `Optional<R>` of a generic `R` is found), counted with `perf stat -p` over one second of
 # load, divided by the calls in that second. Needs root (uprobes) and linux-perf
 # (`apt-get install -y linux-perf`; bench/run.sh's machine has it).
 #
 #   bench/runtime-counts.sh LOACLD [unary|streaming] [server|client]
 #
 # server (default): counts in loacld. Load: bench/loadgen (unary) or loacl-bench (streaming).
-#   Per call: swift_task_immediate (one per unary call); per message: StreamSender.sendPacked
+#   Per call: swift_task_immediate (one per unary call); per message: protobuf_c_message_pack
 #   (one per echoed message).
 # client: counts in loacl-bench (the Swift client) against LOACLD. Per call or message:
-#   StreamSender.sendPacked (the client packs every small request).
+#   protobuf_c_message_pack (one per request).
 # Environment: PORT (24460), IN_FLIGHT (64), CLIENT (the loacl-bench to use; default: the one
 # next to LOACLD).
 set -euo pipefail
@@ -37,12 +38,13 @@ perf probe -q -x "$CONC" -a swift_task_switch
 perf probe -q -x "$CORE" -a swift_retain
 perf probe -q -x "$CORE" -a swift_release
 perf probe -q -x "$CORE" -a swift_getGenericMetadata
+perf probe -q -x "$CORE" -a swift_getCanonicalPrespecializedGenericMetadata
 perf probe -q -x "$LIBC" -a malloc
 if [ "$SIDE" = server ] && [ "$MODE" = unary ]; then
   perf probe -q -x "$CONC" -a swift_task_immediate; PER="probe_libswift_Concurrency:swift_task_immediate"
 else
-  SEND=$(nm "$TARGET_BIN" | awk '$3 ~ /^\$s9LOACLWire12StreamSenderC10sendPacked8streamID.*SwXEtKF$/ && !f {print $1; f = 1}')
-  perf probe -q -x "$TARGET_BIN" -a "sendpacked=0x$SEND"; PER=sendpacked
+  PBC=$(lib libprotobuf-c.so.1)
+  perf probe -q -x "$PBC" -a protobuf_c_message_pack; PER="probe_libprotobuf:protobuf_c_message_pack"
 fi
 "$LOACLD" serve --listen "tcp:127.0.0.1:$PORT" --log-level error >/dev/null 2>&1 & SP=$!
 sleep 0.5

@@ -77,7 +77,13 @@ open class StreamSender: @unchecked Sendable {
     public let eventLoop: any EventLoop
     private unowned let sink: any MessageFrameSink
     @exclusivity(unchecked) private var window: FlowWindow
-    @exclusivity(unchecked) private var pending: (frame: ByteBuffer, continuation: CheckedContinuation<Void, any Error>)?
+    /// A write waiting for window. A struct, not a tuple: testing an optional tuple for nil went
+    /// through the runtime's tuple metadata on every send.
+    private struct PendingWrite {
+        let frame: ByteBuffer
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+    @exclusivity(unchecked) private var pending: PendingWrite?
     @exclusivity(unchecked) private var closedError: (any Error)?
     @exclusivity(unchecked) public private(set) var sentMessages = 0
 
@@ -97,7 +103,7 @@ open class StreamSender: @unchecked Sendable {
                     if try self.trySend(frame) {
                         continuation.resume()
                     } else {
-                        self.pending = (frame, continuation)
+                        self.pending = PendingWrite(frame: frame, continuation: continuation)
                         self.sink.waitForConnectionWindow(self)
                     }
                 } catch {

@@ -36,26 +36,30 @@ extension ProtoCBridged {
     }
 }
 
-/// The stack buffers below are used through closures that return nothing (the result goes into a
-/// local): with a generic result, `withUnsafeTemporaryAllocation` instantiated `Result<R, E>`'s
-/// metadata at run time on every call (≈ 1–2 % of a streamed message's samples).
+/// The arena of `protoWithPacked` starts in a fixed array in its own frame, so `body`'s result
+/// returns straight through `withUnsafeMutableBytes(of:)`. Through a scoped stack allocation
+/// (`withUnsafeTemporaryAllocation`) it had to pass a `Result<R, E>` or an `Optional<R>` local,
+/// and `R` is generic here (the call comes through the `ProtoMessage` witness): that metadata was
+/// looked up at run time twice per call, ≈ 5 % of a streamed message's client CPU
+/// (bench/RESULTS.md, session 13). Zeroing the 1 KiB costs less than one look-up.
+private typealias PackArenaStorage = InlineArray<128, UInt64>
+
 func protoWithPacked<M: ProtoCBridged, R>(
     _ message: M, _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
 ) rethrows -> R {
-    var result: R?
-    try withUnsafeTemporaryAllocation(byteCount: stackArenaBytes, alignment: 16) { stack in
+    var storage = PackArenaStorage(repeating: 0)
+    return try withUnsafeMutableBytes(of: &storage) { stack in
         var arena = ProtoArena(initial: stack)
         let c = arena.allocate(M.CMessage.self, count: 1)
         message.fill(c, &arena)
         let size = protobuf_c_message_get_packed_size(base(c))
-        result = try body(size) { out in
+        return try body(size) { out in
             precondition(out.count >= size, "withPacked: buffer of \(out.count) bytes, need \(size)")
             guard size > 0 else { return }
             let written = protobuf_c_message_pack(base(c), out.baseAddress!.assumingMemoryBound(to: UInt8.self))
             precondition(written == size, "protobuf-c packed \(written) bytes, expected \(size)")
         }
     }
-    return result!
 }
 
 /// Decodes `bytes`. protobuf-c's own allocations for the unpacked C message (the struct, copies
