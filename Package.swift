@@ -145,7 +145,7 @@ let package = Package(
         .testTarget(name: "LOACLWireTests", dependencies: [
             "LOACLWire", "LOACLServer", "LOACLServerCore", "LOACLServices", "LOACLClient", "LOACLCore", "LOACLMessages", "LOACLTLS",
             nio, nioPosix, logging, .product(name: "MetricsTestKit", package: "swift-metrics"),
-            .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            .product(name: "NIOHPACK", package: "swift-nio-http2"), .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -25,9 +25,12 @@ public final class ConnectionCore: MessageFrameSink {
     public var smallFrameLimit: Int { Self.coalescingLimit }
     /// What the client gathers before flushing early.
     public static let clientEarlyFlushBytes = 4096
-    /// Gathered bytes that are flushed at once, without waiting for the end of the tick (nil:
-    /// only at the end). See `init`.
+    /// What the server gathers, outside a read burst, before flushing early.
+    public static let serverResumedFlushBytes = 1536
+    /// Gathered bytes that are flushed at once, without waiting for the end of the read burst
+    /// (`earlyFlushBytes`) or of the loop tick outside one (`resumedFlushBytes`). See `init`.
     private let earlyFlushBytes: Int
+    private let resumedFlushBytes: Int
     @exclusivity(unchecked) private var flushScheduled = false
     @exclusivity(unchecked) private var sendWindow: FlowWindow
     @exclusivity(unchecked) private var receiveWindow: FlowWindow
@@ -37,12 +40,21 @@ public final class ConnectionCore: MessageFrameSink {
     /// `earlyFlushBytes`: flush as soon as this much is gathered. With many calls in flight, one
     /// flush per tick makes the two ends take turns (one writes a whole batch while the other
     /// idles, then the reverse); a page going out early lets the peer start on it while this end
-    /// builds the rest. One end doing it is enough to break the turns: the client does
-    /// (`clientEarlyFlushBytes`), at the cost of one more write per 4 KiB; the server keeps one
-    /// write per tick, its cheapest per call (bench/RESULTS.md, session 9).
-    public init(initialWindow: Int = WireProtocol.defaultInitialWindow, earlyFlushBytes: Int? = nil) {
+    /// builds the rest. The client does it (`clientEarlyFlushBytes`), at the cost of one more
+    /// write per 4 KiB (bench/RESULTS.md, session 9).
+    ///
+    /// `resumedFlushBytes` (default: `earlyFlushBytes`) applies instead to writes made outside a
+    /// read burst: by tasks resumed on the loop, i.e. streamed messages and replies of handlers
+    /// that awaited something. The server keeps one write per read burst for the calls it
+    /// answers inside the burst (its cheapest per call against a fast client), but flushes
+    /// resumed tasks' replies every `serverResumedFlushBytes`: a bidirectional stream's replies
+    /// all come from resumed tasks, and one write per batch of them kept the two ends taking
+    /// turns, each idle half the time (bench/RESULTS.md, session 13).
+    public init(initialWindow: Int = WireProtocol.defaultInitialWindow, earlyFlushBytes: Int? = nil,
+                resumedFlushBytes: Int? = nil) {
         self.initialWindow = initialWindow
         self.earlyFlushBytes = earlyFlushBytes ?? .max
+        self.resumedFlushBytes = resumedFlushBytes ?? earlyFlushBytes ?? .max
         self.sendWindow = FlowWindow(initial: initialWindow)
         self.receiveWindow = FlowWindow(initial: initialWindow)
     }
@@ -55,7 +67,7 @@ public final class ConnectionCore: MessageFrameSink {
         guard let context, !isClosing else { return }
         if buffer.readableBytes <= Self.coalescingLimit {
             appendOutbound(context) { $0.writeImmutableBuffer(buffer) }
-            if outbound!.readableBytes >= earlyFlushBytes { return flushNow() }
+            if outbound!.readableBytes >= flushLimit { return flushNow() }
         } else {
             writeOutbound(context)
             context.write(NIOAny(buffer), promise: nil)
@@ -80,9 +92,12 @@ public final class ConnectionCore: MessageFrameSink {
     public func writeFrame(_ body: (inout ByteBuffer) -> Void) {
         guard let context, !isClosing else { return }
         appendOutbound(context, body)
-        if outbound!.readableBytes >= earlyFlushBytes { return flushNow() }
+        if outbound!.readableBytes >= flushLimit { return flushNow() }
         scheduleFlush(context)
     }
+
+    /// What may be gathered before an early flush, now.
+    private var flushLimit: Int { inRead ? earlyFlushBytes : resumedFlushBytes }
 
     private func appendOutbound(_ context: ChannelHandlerContext, _ body: (inout ByteBuffer) -> Void) {
         if outbound == nil { outbound = context.channel.allocator.buffer(capacity: 512) }

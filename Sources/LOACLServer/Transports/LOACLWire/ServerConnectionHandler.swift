@@ -52,7 +52,8 @@ final class ServerConnectionHandler: ChannelInboundHandler {
         self.peer = peer
         self.refusal = refusal
         self.logger = logger
-        self.core = ConnectionCore(initialWindow: configuration.initialWindow)
+        self.core = ConnectionCore(initialWindow: configuration.initialWindow,
+                                   resumedFlushBytes: ConnectionCore.serverResumedFlushBytes)
         self.reader = FrameReader(expectPreface: true, maxFrameSize: configuration.maxFrameSize)
         self.liveness = ConnectionLiveness(
             limits: .init(keepaliveInterval: configuration.keepaliveInterval, keepaliveTimeout: configuration.keepaliveTimeout,
