@@ -14,7 +14,8 @@ extension LOACLClientConnection {
     }
 
     /// One request, a stream of responses. The stream is valid inside `body`; when `body` returns
-    /// before the stream ended, the call is cancelled.
+    /// before the stream ended, the call is cancelled, and so it is when the calling task is
+    /// cancelled meanwhile.
     public func serverStreaming<Request: ProtoMessage, Response: ProtoMessage, Result: Sendable>(
         _ method: ProtoMethodDescriptor, _ request: Request, options: CallOptions = CallOptions(),
         responseType: Response.Type = Response.self,
@@ -23,7 +24,9 @@ extension LOACLClientConnection {
         let message = request.messageFrame(streamID: 0, flags: .endStream)
         let stream = try await startCall(method, options: options, firstMessage: message)
         defer { stream.cancelFromAnyThread(RPCError(.cancelled, "call abandoned")) }
-        return try await body(ResponseStream(stream: stream))
+        return try await withCallCancellation(stream) { owner in
+            try await body(ResponseStream(stream: stream, owner: owner))
+        }
     }
 
     /// A stream of requests written by `body`, one response.
@@ -50,7 +53,8 @@ extension LOACLClientConnection {
     }
 
     /// Requests written by `body` while it reads responses, both directions at once. When `body`
-    /// returns, the request side is half-closed; the call is cancelled if responses remain unread.
+    /// returns, the request side is half-closed; the call is cancelled if responses remain unread,
+    /// and when the calling task is cancelled meanwhile.
     public func bidirectional<Request: ProtoMessage, Response: ProtoMessage, Result: Sendable>(
         _ method: ProtoMethodDescriptor, options: CallOptions = CallOptions(),
         requestType: Request.Type = Request.self, responseType: Response.Type = Response.self,
@@ -58,9 +62,35 @@ extension LOACLClientConnection {
     ) async throws -> Result {
         let stream = try await startCall(method, options: options, firstMessage: nil)
         defer { stream.cancelFromAnyThread(RPCError(.cancelled, "call abandoned")) }
-        return try await body(RequestWriter(stream: stream), ResponseStream(stream: stream))
+        return try await withCallCancellation(stream) { owner in
+            try await body(RequestWriter(stream: stream), ResponseStream(stream: stream, owner: owner))
+        }
     }
 
+    /// Runs `body` with the calling task's cancellation cancelling the call: one cancellation
+    /// handler for the whole call, so that reading a response in that task needs none of its own
+    /// (installing and removing one per message took the task's status-record lock twice and two
+    /// executor checks; bench/RESULTS.md, session 13). `body` gets the task's identity.
+    private func withCallCancellation<Result>(
+        _ stream: ClientStream, _ body: (TaskIdentity) async throws -> Result
+    ) async throws -> Result {
+        try await withTaskCancellationHandler {
+            try await body(TaskIdentity.current)
+        } onCancel: {
+            stream.cancelFromAnyThread(RPCError(.cancelled, "cancelled by the client"))
+        }
+    }
+}
+
+/// Which task is running, to tell the task that started a call from others (a child task
+/// reading its responses, say). Only compared, never dereferenced; the task it names outlives
+/// every comparison (a call's streams are valid only while the call's body runs).
+struct TaskIdentity: Equatable, Sendable {
+    private let address: UInt
+
+    static var current: TaskIdentity {
+        withUnsafeCurrentTask { task in TaskIdentity(address: task.map { unsafeBitCast($0, to: UInt.self) } ?? 0) }
+    }
 }
 
 /// Decodes a response payload; a payload that does not decode is the server's bug: INTERNAL.
@@ -95,20 +125,30 @@ extension ClientStream {
 }
 
 /// The responses of a call, in order. Iteration ends after TRAILERS with OK and throws the
-/// call's `RPCError` otherwise. Task cancellation while waiting sends CANCEL.
+/// call's `RPCError` otherwise. Cancelling the task that started the call sends CANCEL at any
+/// time; another task reading the responses sends it when cancelled while it waits.
 public struct ResponseStream<Response: ProtoMessage>: AsyncSequence, Sendable {
     public typealias Element = Response
     let stream: ClientStream
+    /// The task whose cancellation already cancels the call (the one that started it).
+    let owner: TaskIdentity
 
     /// The server's response metadata (HEADERS), once the first response arrived.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let stream: ClientStream
+        let owner: TaskIdentity
         nonisolated(nonsending) public mutating func next() async throws -> Response? {
             let stream = self.stream
-            let payload = try await withTaskCancellationHandler {
-                try await stream.next()
-            } onCancel: {
-                stream.cancelFromAnyThread(RPCError(.cancelled, "cancelled by the client"))
+            let payload: ByteBuffer?
+            if TaskIdentity.current == owner {
+                payload = try await stream.next()
+            } else {
+                // Another task reads: its own cancellation must cancel the call too.
+                payload = try await withTaskCancellationHandler {
+                    try await stream.next()
+                } onCancel: {
+                    stream.cancelFromAnyThread(RPCError(.cancelled, "cancelled by the client"))
+                }
             }
             guard let payload else { return nil }
             do {
@@ -125,7 +165,7 @@ public struct ResponseStream<Response: ProtoMessage>: AsyncSequence, Sendable {
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(stream: stream) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(stream: stream, owner: owner) }
 }
 
 /// Writes the requests of a client- or bidi-streaming call. `write` waits while the server's

@@ -36,6 +36,8 @@ enum TestMethods {
     static let slowEcho = method("SlowEcho", client: false, server: false)
     /// Unary: throws a plain Swift error (not an `RPCError`).
     static let fail = method("Fail", client: false, server: false)
+    /// Bidirectional: echoes every request until the client half-closes; counts a cancellation.
+    static let echoUntilCancelled = method("EchoUntilCancelled", client: true, server: true)
 }
 
 /// What `TestMethods.fail` throws.
@@ -108,6 +110,20 @@ func testMethods(_ probe: Probe) -> [ServerMethod] {
         },
         .unary(TestMethods.fail) { (_: Loacl_V1_BenchmarkRequest, _) -> Loacl_V1_BenchmarkResponse in
             throw PlainTestError()
+        },
+        .bidirectional(TestMethods.echoUntilCancelled) {
+            (requests: RequestStream<Loacl_V1_BenchmarkRequest>, writer: ResponseWriter<Loacl_V1_BenchmarkResponse>, _) in
+            probe.started.withLockedValue { $0 += 1 }
+            do {
+                for try await request in requests {
+                    var response = Loacl_V1_BenchmarkResponse()
+                    response.payload = request.payload
+                    try await writer.write(response)
+                }
+            } catch {
+                probe.cancellations.withLockedValue { $0 += 1 }
+                throw error
+            }
         },
     ]
 }
