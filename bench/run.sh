@@ -79,12 +79,14 @@ trap 'exit 130' INT TERM
 log() { echo "[bench] $*" >&2; }
 has_system() { [[ " $SYSTEMS " == *" $1 "* ]]; }
 
-# A TCP port on 127.0.0.1 that nothing listens on now.
+# A TCP port on 127.0.0.1 that nothing uses now, below the ephemeral range (32768-60999 here):
+# a port in that range can be held by some client socket, which `ss -tln` does not list, and
+# a server then fails to bind it (it happened to grpc-echo once, in session 13).
 free_port() {
   local port tries
   for tries in $(seq 1 200); do
-    port=$(( 20000 + RANDOM % 40000 ))
-    if [ -z "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; then echo "$port"; return 0; fi
+    port=$(( 20000 + RANDOM % 12000 ))
+    if [ -z "$(ss -Htan "sport = :$port" 2>/dev/null)" ]; then echo "$port"; return 0; fi
   done
   echo "run.sh: no free port found" >&2; return 1
 }
