@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// `@Suite(.ownThread)`: each test of the suite runs on a thread of its own (a task executor
+/// preference), not on Swift's cooperative pool.
+///
+/// The raw-socket tests answer server timers of a few hundred milliseconds (a preface before
+/// the handshake timeout, a PING ACK before the keepalive timeout). On the cooperative pool,
+/// which every test of the process shares (two threads on two cores), a test resumed after an
+/// await can wait seconds for a thread while hundreds of other tests start; on its own thread it
+/// runs at once. Blocking there holds no other test back.
+struct OwnThreadTrait: SuiteTrait, TestTrait, TestScoping {
+    var isRecursive: Bool { true }
+
+    /// Each test (case), not the suite as a whole.
+    func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? {
+        testCase == nil ? nil : self
+    }
+
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+        let executor = ThreadTaskExecutor()
+        defer { executor.finish() }
+        try await withTaskExecutorPreference(executor, operation: function)
+    }
+}
+
+extension Trait where Self == OwnThreadTrait {
+    static var ownThread: Self { Self() }
+}
+
+/// A task executor with one thread of its own. After `finish()` its thread ends once its queue
+/// is empty; a job enqueued later (a continuation resumed after the test) gets a thread of its own.
+final class ThreadTaskExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var jobs: [UnownedJob] = []
+    private var finished = false
+
+    init() {
+        Thread.detachNewThread { self.run() }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        guard finished else {
+            jobs.append(job)
+            condition.signal()
+            condition.unlock()
+            return
+        }
+        condition.unlock()
+        Thread.detachNewThread { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+
+    func finish() {
+        condition.lock()
+        finished = true
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && !finished { condition.wait() }
+            let batch = jobs
+            jobs.removeAll()
+            condition.unlock()
+            if batch.isEmpty { return } // finished, nothing left
+            for job in batch { job.runSynchronously(on: asUnownedTaskExecutor()) }
+        }
+    }
+}
