@@ -135,7 +135,7 @@ struct TLSLoopbackTests {
 
     @Test func tls11ClientIsRefused() async throws {
         let server = try await TLSEchoServer.start(loaclServerConfiguration)
-        let result = runProcess(["openssl", "s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_1",
+        let result = await runProcess(["openssl", "s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_1",
                                  "-cipher", "DEFAULT:@SECLEVEL=0", "-CAfile", certs.caFile], input: "")
         #expect(result.status != 0)
         let outcome = try #require(await server.nextOutcome())
