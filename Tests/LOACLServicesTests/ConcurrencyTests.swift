@@ -24,7 +24,7 @@ struct ConcurrencyTests {
             }
             var waiting = 0
             for _ in 0..<250 {
-                waiting = Int(try h.superuser("""
+                waiting = Int(try await h.superuser("""
                     SELECT count(*) FROM pg_stat_activity
                     WHERE datname = current_database() AND usename = 'loacl_app' AND wait_event_type = 'Lock'
                     """).scalar ?? "0") ?? 0
@@ -74,7 +74,7 @@ struct ConcurrencyTests {
             }.count
             #expect(succeeded == limit)
             #expect(exhausted == outcomes.count - limit)
-            let stored = try h.superuser("""
+            let stored = try await h.superuser("""
                 SELECT count(*) FROM loacl.messages m JOIN loacl.threads t ON t.id = m.thread_id
                 JOIN loacl.sessions s ON s.id = t.session_id WHERE s.fingerprint = $1 AND m.role = 'user'
                 """, [fingerprint]).scalar

@@ -114,12 +114,16 @@ final class Harness: Sendable {
         try? FileManager.default.removeItem(atPath: storageRoot)
     }
 
-    /// Runs `sql` as the superuser (bypassing RLS) on the test database.
+    /// Runs `sql` as the superuser (bypassing RLS) on the test database; off the cooperative
+    /// pool (libpq's connect and query block).
     @discardableResult
-    func superuser(_ sql: String, _ parameters: [String?] = []) throws -> PostgresResult {
-        let connection = try cluster.superuserConnection(databaseName)
-        defer { connection.close() }
-        return try connection.execParams(sql, parameters)
+    func superuser(_ sql: String, _ parameters: [String?] = []) async throws -> PostgresResult {
+        let cluster = self.cluster, databaseName = self.databaseName
+        return try await offCooperativePool {
+            let connection = try cluster.superuserConnection(databaseName)
+            defer { connection.close() }
+            return try connection.execParams(sql, parameters)
+        }
     }
 }
 
