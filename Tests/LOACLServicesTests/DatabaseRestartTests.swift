@@ -49,6 +49,10 @@ struct DatabaseRestartTests {
             defer { posix_spawn_file_actions_destroy(&actions) }
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            // Nothing else of this process: the server the script starts lives on, and with it
+            // every socket it inherited (NIO accepts without CLOEXEC), so other tests' peers
+            // would wait in vain for those connections to close.
+            _ = Self.closeFrom(&actions, 3)
             var pid: pid_t = 0
             guard posix_spawn(&pid, "/bin/bash", &actions, nil, argv, envp) == 0 else {
                 throw RPCError.internal("cannot run local-postgres.sh")
@@ -57,6 +61,15 @@ struct DatabaseRestartTests {
             while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
             guard status == 0 else { throw RPCError.internal("local-postgres.sh \(command) failed (\(status))") }
         }
+
+        /// glibc's posix_spawn_file_actions_addclosefrom_np (2.34+), which the Glibc module
+        /// does not export.
+        private static let closeFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {
+            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
+                fatalError("glibc without posix_spawn_file_actions_addclosefrom_np")
+            }
+            return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+        }()
 
         func destroy() async {
             try? await run("stop")
