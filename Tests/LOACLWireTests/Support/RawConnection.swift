@@ -27,7 +27,7 @@ final class RawConnection: Sendable {
     /// - Parameter socketBuffers: SO_RCVBUF and SO_SNDBUF, set before connecting (small ones
     ///   make the kernel hold little of what either side sends).
     init(tcpPort: Int, socketBuffers: Int32? = nil) async throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         self.fd = fd
         if var size = socketBuffers {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
@@ -42,7 +42,7 @@ final class RawConnection: Sendable {
     }
 
     init(unixPath: String) async throws {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         self.fd = fd
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -54,15 +54,44 @@ final class RawConnection: Sendable {
         setTimeout(seconds: 30)
     }
 
-    /// A blocking connect (it waits while the listener's backlog is full), on a thread of its own.
+    /// Connects without waiting when it can (on loopback, nearly always: the kernel completes the
+    /// handshake before the listener accepts), so a test's first bytes follow at once, as its
+    /// peer's timers (handshake, keepalive) expect; else waits on a thread of its own.
     private static func connect<Address: Sendable>(_ fd: Int32, _ address: Address) async throws {
-        let result = await onOwnThread {
-            var address = address
-            return withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        var result = connectNow(fd, address)
+        let pending = result != 0 && (errno == EINPROGRESS || errno == EAGAIN)
+        _ = fcntl(fd, F_SETFL, flags)
+        if pending {
+            // In progress (TCP) or a full backlog (Unix socket): a blocking connect, or the wait
+            // for the one under way, and its outcome.
+            result = await onOwnThread {
+                var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                guard poll(&ready, 1, 30_000) == 1 else { return -1 }
+                var error: Int32 = 0
+                var length = socklen_t(MemoryLayout<Int32>.size)
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+                if error == 0 && Self.isConnected(fd) { return 0 }
+                return error == 0 ? connectNow(fd, address) : -1
             }
         }
         guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
+    }
+
+    private static func connectNow<Address>(_ fd: Int32, _ address: Address) -> Int32 {
+        var address = address
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
+        }
+    }
+
+    private static func isConnected(_ fd: Int32) -> Bool {
+        var peer = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        return withUnsafeMutablePointer(to: &peer) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) == 0 }
+        }
     }
 
     deinit { close(fd) }
