@@ -1,23 +1,26 @@
 import Foundation
 import Testing
 
-/// `@Suite(.ownThread)`: each test of the suite runs on a thread of its own (a task executor
-/// preference), not on Swift's cooperative pool.
+/// `@Suite(.ownThread)` / `@Test(.ownThread)`: each test (case) runs on a thread of its own (a
+/// task executor preference), not on Swift's cooperative pool.
 ///
-/// The raw-socket tests answer server timers of a few hundred milliseconds (a preface before
+/// For tests that block (waits on sockets) or compute for seconds: on the pool, which every test
+/// of the process shares (two threads on two cores, one under `taskset -c 0`), either holds a
+/// thread every other test and the in-process servers' handlers wait for. And the raw-socket
+/// tests answer server timers of a few hundred milliseconds (a preface before
 /// the handshake timeout, a PING ACK before the keepalive timeout). On the cooperative pool,
 /// which every test of the process shares (two threads on two cores), a test resumed after an
 /// await can wait seconds for a thread while hundreds of other tests start; on its own thread it
 /// runs at once. Blocking there holds no other test back.
-struct OwnThreadTrait: SuiteTrait, TestTrait, TestScoping {
-    var isRecursive: Bool { true }
+public struct OwnThreadTrait: SuiteTrait, TestTrait, TestScoping {
+    public var isRecursive: Bool { true }
 
     /// Each test (case), not the suite as a whole.
-    func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? {
+    public func scopeProvider(for test: Test, testCase: Test.Case?) -> Self? {
         testCase == nil ? nil : self
     }
 
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+    public func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
         let executor = ThreadTaskExecutor()
         defer { executor.finish() }
         try await withTaskExecutorPreference(executor, operation: function)
@@ -25,22 +28,22 @@ struct OwnThreadTrait: SuiteTrait, TestTrait, TestScoping {
 }
 
 extension Trait where Self == OwnThreadTrait {
-    static var ownThread: Self { Self() }
+    public static var ownThread: Self { Self() }
 }
 
 /// A task executor with one thread of its own. After `finish()` its thread ends once its queue
 /// is empty; a job enqueued later (a continuation resumed after the test) gets a thread of its own.
-final class ThreadTaskExecutor: TaskExecutor, @unchecked Sendable {
+public final class ThreadTaskExecutor: TaskExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`.
     private var jobs: [UnownedJob] = []
     private var finished = false
 
-    init() {
+    public init() {
         Thread.detachNewThread { self.run() }
     }
 
-    func enqueue(_ job: consuming ExecutorJob) {
+    public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         condition.lock()
         guard finished else {
@@ -53,7 +56,7 @@ final class ThreadTaskExecutor: TaskExecutor, @unchecked Sendable {
         Thread.detachNewThread { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 
-    func finish() {
+    public func finish() {
         condition.lock()
         finished = true
         condition.signal()
