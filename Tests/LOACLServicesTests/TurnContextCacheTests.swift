@@ -235,7 +235,7 @@ struct TurnBlocker: Sendable {
 
     static func threadRow(_ rig: UpstreamRig) async throws -> TurnBlocker {
         let cluster = rig.harness.cluster, database = rig.harness.databaseName, thread = rig.thread.id
-        return try await offCooperativePool {
+        return try await onOwnThread {
             let connection = try cluster.superuserConnection(database)
             try connection.exec("BEGIN")
             try connection.execParams("SELECT 1 FROM loacl.threads WHERE id = $1 FOR UPDATE", [thread])
@@ -245,7 +245,7 @@ struct TurnBlocker: Sendable {
 
     static func sendLock(_ rig: UpstreamRig) async throws -> TurnBlocker {
         let cluster = rig.harness.cluster, database = rig.harness.databaseName, thread = rig.thread.id
-        return try await offCooperativePool {
+        return try await onOwnThread {
             let connection = try cluster.superuserConnection(database)
             try connection.execParams("""
                 SELECT pg_advisory_lock(hashtextextended('loacl.send.guest:' || s.fingerprint, 0))

@@ -75,6 +75,7 @@ struct TLSLoopbackTests {
             guard case let .certificateVerificationFailed(reason)? = error as? TLSError else { return false }
             return reason.contains("hostname mismatch")
         }
+        await wrongName.close()
         try await server.stop()
     }
 
@@ -88,6 +89,7 @@ struct TLSLoopbackTests {
             guard case let .certificateVerificationFailed(reason)? = error as? TLSError else { return false }
             return reason.contains("unable to get local issuer certificate")
         }
+        await client.close()
         // The server saw the client's alert.
         let outcome = try #require(await server.nextOutcome())
         #expect(throws: TLSError.self) { try outcome.get() }
@@ -101,6 +103,7 @@ struct TLSLoopbackTests {
         await #expect(throws: TLSError.certificateVerificationFailed(reason: "certificate has expired")) {
             _ = try await client.handshake.get()
         }
+        await client.close()
         try await server.stop()
     }
 
@@ -154,6 +157,7 @@ struct TLSLoopbackTests {
         configuration.alpnProtocols = ["h2"]
         let client = try await TLSTestClient.connect(port: server.port, configuration)
         await #expect(throws: TLSError.self) { _ = try await client.handshake.get() }
+        await client.close()
         let outcome = try #require(await server.nextOutcome())
         #expect(throws: TLSError.self) { try outcome.get() }
         try await server.stop()
