@@ -54,43 +54,45 @@ final class RawConnection: Sendable {
         setTimeout(seconds: 30)
     }
 
-    /// Connects without waiting when it can (on loopback, nearly always: the kernel completes the
-    /// handshake before the listener accepts), so a test's first bytes follow at once, as its
-    /// peer's timers (handshake, keepalive) expect; else waits on a thread of its own.
+    /// Connects with the test's first bytes following at once, as the server's handshake and
+    /// keepalive timers (a few hundred ms, from the accept) expect: a loopback connect completes
+    /// within microseconds, so that much is waited for here; a longer one (a full backlog) waits
+    /// on a thread of its own.
     private static func connect<Address: Sendable>(_ fd: Int32, _ address: Address) async throws {
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
         var result = connectNow(fd, address)
-        let pending = result != 0 && (errno == EINPROGRESS || errno == EAGAIN)
+        let error = result == 0 ? 0 : errno
+        var inProgress = error == EINPROGRESS // TCP: always, even on loopback
+        if inProgress, let done = connected(fd, within: 50) {
+            result = done
+            inProgress = false
+        }
         _ = fcntl(fd, F_SETFL, flags)
-        if pending {
-            // In progress (TCP) or a full backlog (Unix socket): a blocking connect, or the wait
-            // for the one under way, and its outcome.
-            result = await onOwnThread {
-                var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                guard poll(&ready, 1, 30_000) == 1 else { return -1 }
-                var error: Int32 = 0
-                var length = socklen_t(MemoryLayout<Int32>.size)
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
-                if error == 0 && Self.isConnected(fd) { return 0 }
-                return error == 0 ? connectNow(fd, address) : -1
-            }
+        if inProgress {
+            result = await onOwnThread { connected(fd, within: 30_000) ?? -1 }
+        } else if error == EAGAIN {
+            // A Unix socket whose listener's backlog is full: a blocking connect.
+            result = await onOwnThread { connectNow(fd, address) }
         }
         guard result == 0 else { throw POSIXError(.ECONNREFUSED) }
+    }
+
+    /// 0 once the connect under way succeeded, -1 if it failed, nil while it is still under way
+    /// after `milliseconds`.
+    private static func connected(_ fd: Int32, within milliseconds: Int32) -> Int32? {
+        var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&ready, 1, milliseconds) == 1 else { return nil }
+        var error: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+        return error == 0 ? 0 : -1
     }
 
     private static func connectNow<Address>(_ fd: Int32, _ address: Address) -> Int32 {
         var address = address
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<Address>.size)) }
-        }
-    }
-
-    private static func isConnected(_ fd: Int32) -> Bool {
-        var peer = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        return withUnsafeMutablePointer(to: &peer) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) == 0 }
         }
     }
 
