@@ -130,9 +130,10 @@ let package = Package(
         .target(name: "LOACLFakeOpenAI", dependencies: [nio, nioPosix, .product(name: "NIOHTTP1", package: "swift-nio")],
                 path: "Tests/LOACLFakeOpenAI"),
         // JWT signing keys made with the openssl tool, for the JWT and JWKS tests, and
-        // `offCooperativePool` for tests that must block (child processes, libpq set-up).
+        // `offCooperativePool` / `onOwnThread` for tests that must block (child processes,
+        // libpq set-up, raw sockets).
         .target(name: "LOACLTestKeys", dependencies: ["LOACLEncoding", nioPosix], path: "Tests/LOACLTestKeys"),
-        .testTarget(name: "LOACLMessagesTests", dependencies: ["LOACLMessages"]),
+        .testTarget(name: "LOACLMessagesTests", dependencies: ["LOACLMessages", "LOACLTestKeys"]),
         .testTarget(name: "LOACLPostgresTests", dependencies: ["LOACLPostgres", "LOACLMigrations", "LOACLTestKeys", logging]),
         .testTarget(name: "LOACLTLSTests", dependencies: ["LOACLTLS", "LOACLCrypto", "LOACLTestKeys", nio, nioPosix]),
         .testTarget(name: "LOACLUpstreamTests", dependencies: [
@@ -144,7 +145,7 @@ let package = Package(
         ]),
         .testTarget(name: "LOACLWireTests", dependencies: [
             "LOACLWire", "LOACLServer", "LOACLServerCore", "LOACLServices", "LOACLClient", "LOACLCore", "LOACLMessages", "LOACLTLS",
-            nio, nioPosix, logging, .product(name: "MetricsTestKit", package: "swift-metrics"),
+            "LOACLTestKeys", nio, nioPosix, logging, .product(name: "MetricsTestKit", package: "swift-metrics"),
             .product(name: "NIOHPACK", package: "swift-nio-http2"), .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
     ],

@@ -1,4 +1,5 @@
 import LOACLMessages
+import LOACLTestKeys
 import Testing
 
 @Suite("Round trips through protobuf-c")
@@ -32,7 +33,8 @@ struct RoundTripTests {
         #expect(try Loacl_Testing_V1_Everything(serializedBytes: [UInt8]()) == Loacl_Testing_V1_Everything())
     }
 
-    @Test func fourMiBStringsAndBytes() throws {
+    /// Seconds of work in a debug build: on a thread of its own, not the cooperative pool.
+    @Test(.ownThread) func fourMiBStringsAndBytes() throws {
         var message = Loacl_Testing_V1_Everything()
         message.fString = String(repeating: "é🌍x", count: 4 << 20 / 7)
         message.fBytes = (0..<(4 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }

@@ -12,14 +12,21 @@ struct MigrationRunnerTests {
         database = try await offCooperativePool { try TestDatabase() }
     }
 
-    @Test func appliesToEmptyDatabaseThenIsNoOp() throws {
+    /// Every migration runs for a while: off the cooperative pool.
+    @discardableResult
+    func migrate() async throws -> [Migration] {
+        let database = self.database
+        return try await offCooperativePool { try database.migrate() }
+    }
+
+    @Test func appliesToEmptyDatabaseThenIsNoOp() async throws {
         let files = try Migration.load(from: TestCluster.migrationsDirectory)
         #expect(files.count >= 5)
         #expect(files.map(\.version) == files.map(\.version).sorted())
 
-        let applied = try database.migrate()
+        let applied = try await migrate()
         #expect(applied.map(\.fileName) == files.map(\.fileName))
-        #expect(try database.migrate().isEmpty)
+        #expect(try await migrate().isEmpty)
 
         let owner = try database.connect(as: "loacl_owner")
         defer { owner.close() }
@@ -30,8 +37,8 @@ struct MigrationRunnerTests {
         #expect(try owner.value("SELECT count(*) FROM pg_tables WHERE schemaname = 'loacl'") == "17") // 0002's ten, runs and run_events (0012), knowledge files, chunks and terms (0015), file chunks and terms (0016)
     }
 
-    @Test func editedMigrationIsRefusedBeforeAnythingRuns() throws {
-        try database.migrate()
+    @Test func editedMigrationIsRefusedBeforeAnythingRuns() async throws {
+        try await migrate()
         var files = try Migration.load(from: TestCluster.migrationsDirectory)
         let edited = files[1]
         files[1] = Migration(

@@ -139,7 +139,7 @@ struct PostgresPipelineTests {
         }
     }
 
-    @Test func anIdleConnectionWhoseServerWentAwayIsSeenAsUnhealthy() throws {
+    @Test func anIdleConnectionWhoseServerWentAwayIsSeenAsUnhealthy() async throws {
         let idle = try database.connect(as: "loacl_owner")
         let pid = try #require(try idle.exec("SELECT pg_backend_pid()").scalar)
         #expect(idle.isHealthy)
@@ -148,7 +148,7 @@ struct PostgresPipelineTests {
         var healthy = true
         for _ in 0..<200 where healthy {
             healthy = idle.isHealthy
-            if healthy { usleep(10_000) }
+            if healthy { try await Task.sleep(for: .milliseconds(10)) }
         }
         #expect(!healthy)
     }

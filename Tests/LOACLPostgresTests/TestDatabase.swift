@@ -31,6 +31,9 @@ enum TestCluster {
     }
 }
 
+/// The drops `TestDatabase.deinit` started and that have not finished.
+private let pendingDrops = DispatchGroup()
+
 /// A fresh database (owned by loacl_owner) for one test; dropped on deinit. Make it with
 /// `offCooperativePool { try TestDatabase() }` from async code: creating (and migrating) it
 /// blocks, and every test of the process shares the cooperative pool's few threads.
@@ -49,12 +52,22 @@ final class TestDatabase: Sendable {
         try admin.exec("CREATE DATABASE \(name) OWNER loacl_owner ENCODING 'UTF8' TEMPLATE template0")
     }
 
+    /// Drops the database on a thread of its own: the last reference usually goes at the end of
+    /// a test, on the cooperative pool. The process waits for the drops still running at exit.
     deinit {
-        if let admin = try? PostgresConnection.connect(conninfo(database: "postgres", user: superuser)) {
-            _ = try? admin.exec("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
-            admin.close()
+        let admin = conninfo(database: "postgres", user: superuser), name = self.name
+        Self.registerExitWait
+        pendingDrops.enter()
+        Thread.detachNewThread {
+            if let connection = try? PostgresConnection.connect(admin) {
+                _ = try? connection.exec("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+                connection.close()
+            }
+            pendingDrops.leave()
         }
     }
+
+    private static let registerExitWait: Void = { atexit { _ = pendingDrops.wait(timeout: .now() + 30) } }()
 
     func conninfo(database: String? = nil, user: String) -> String {
         "host='\(host)' port='\(port)' dbname='\(database ?? name)' user='\(user)' application_name='loacl-tests'"

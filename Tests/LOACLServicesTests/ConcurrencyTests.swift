@@ -1,5 +1,6 @@
 import LOACLCore
 import LOACLMessages
+import LOACLTestKeys
 import Testing
 
 @Suite("Independent calls run in parallel")
@@ -12,9 +13,13 @@ struct ConcurrencyTests {
             let assistant = try await h.createAssistant(Caller.newTenant())
             let (guest, _) = try await h.startGuest(assistant.id)
             _ = try await h.createThread(guest)
-            let locker = try h.cluster.superuserConnection(h.databaseName)
+            let cluster = h.cluster, database = h.databaseName
+            let locker = try await onOwnThread {
+                let locker = try cluster.superuserConnection(database)
+                try locker.exec("BEGIN; LOCK TABLE loacl.threads IN ACCESS EXCLUSIVE MODE")
+                return locker
+            }
             defer { locker.close() }
-            try locker.exec("BEGIN; LOCK TABLE loacl.threads IN ACCESS EXCLUSIVE MODE")
             let n = 5
             let calls = (0..<n).map { _ in
                 Task { () throws -> Int in
@@ -24,7 +29,7 @@ struct ConcurrencyTests {
             }
             var waiting = 0
             for _ in 0..<250 {
-                waiting = Int(try h.superuser("""
+                waiting = Int(try await h.superuser("""
                     SELECT count(*) FROM pg_stat_activity
                     WHERE datname = current_database() AND usename = 'loacl_app' AND wait_event_type = 'Lock'
                     """).scalar ?? "0") ?? 0
@@ -32,7 +37,7 @@ struct ConcurrencyTests {
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(waiting == n)
-            try locker.exec("COMMIT")
+            try await onOwnThread { try locker.exec("COMMIT") }
             for call in calls { #expect(try await call.value == 1) }
         }
     }
@@ -74,7 +79,7 @@ struct ConcurrencyTests {
             }.count
             #expect(succeeded == limit)
             #expect(exhausted == outcomes.count - limit)
-            let stored = try h.superuser("""
+            let stored = try await h.superuser("""
                 SELECT count(*) FROM loacl.messages m JOIN loacl.threads t ON t.id = m.thread_id
                 JOIN loacl.sessions s ON s.id = t.session_id WHERE s.fingerprint = $1 AND m.role = 'user'
                 """, [fingerprint]).scalar

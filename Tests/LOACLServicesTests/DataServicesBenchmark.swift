@@ -3,6 +3,7 @@ import LOACLClient
 import LOACLMessages
 import LOACLPostgres
 @testable import LOACLServices
+import LOACLTestKeys
 import Testing
 
 /// Not a test: the data-services benchmark, run by bench/data-services.sh (LOACL_BENCH=1).
@@ -66,7 +67,7 @@ struct DataServicesBenchmark {
         //    (a) both messages in one transaction; (b) exactly SendMessage's writes: the user
         //    message with its `messages` usage row and a COMMIT, then the reply and a COMMIT.
         let conninfo = h.cluster.conninfo(database: h.databaseName, user: "loacl_app")
-        let guestFingerprints = try h.superuser("SELECT t.id, s.fingerprint, s.id, t.assistant_id FROM loacl.threads t JOIN loacl.sessions s ON s.id = t.session_id").namedRows
+        let guestFingerprints = try await h.superuser("SELECT t.id, s.fingerprint, s.id, t.assistant_id FROM loacl.threads t JOIN loacl.sessions s ON s.id = t.session_id").namedRows
         let identity = "SELECT set_config('loacl.fingerprint', $1, true), set_config('loacl.session_id', $2, true)"
         let insert = "INSERT INTO loacl.messages (thread_id, role, content, tokens_used) VALUES ($1, $2, $3, $4::int)"
         var rawLoopsRunning = 0
@@ -136,30 +137,30 @@ struct DataServicesBenchmark {
         // 3. p99 of ListMessages on a 10,000-message thread and of ListThreads with 1,000,000
         //    messages in the database.
         let (guest, thread) = sessions[0]
-        try h.superuser("""
+        try await h.superuser("""
             INSERT INTO loacl.messages (thread_id, role, content, created_at)
             SELECT $1, 'user', 'filler ' || i, now() - (i || ' seconds')::interval FROM generate_series(1, 10000) i
             """, [thread])
         // Statistics as autovacuum would have them a minute later (a freshly bulk-loaded table
         // otherwise looks empty to the planner).
-        try h.superuser("ANALYZE loacl.messages")
+        try await h.superuser("ANALYZE loacl.messages")
         let listMessages = try await latencies(200) {
             let _: Loacl_V1_ListMessagesResponse = try await h.call(MS.listMessages, request(Loacl_V1_ListMessagesRequest.self) { $0.threadID = thread }, as: guest)
         }
         let other = try await h.startGuest(assistant.id)
         for _ in 0..<20 { _ = try await h.createThread(other.0) }
-        try h.superuser("""
+        try await h.superuser("""
             INSERT INTO loacl.messages (thread_id, role, content)
             SELECT t.id, 'user', 'bulk' FROM loacl.threads t, generate_series(1, 40000) i
             WHERE t.session_id <> (SELECT session_id FROM loacl.threads WHERE id = $1) LIMIT 990000
             """, [thread])
-        try h.superuser("ANALYZE loacl.messages")
-        let total = try h.superuser("SELECT count(*) FROM loacl.messages").scalar ?? "?"
+        try await h.superuser("ANALYZE loacl.messages")
+        let total = try await h.superuser("SELECT count(*) FROM loacl.messages").scalar ?? "?"
         let listThreads = try await latencies(200) {
             let _: Loacl_V1_ListThreadsResponse = try await h.call(TS.listThreads, Loacl_V1_ListThreadsRequest(), as: other.0)
         }
         if ProcessInfo.processInfo.environment["LOACL_BENCH_EXPLAIN"] == "1" {
-            try explain(conninfo, h, thread: thread, other: other.1.id)
+            try await explain(conninfo, h, thread: thread, other: other.1.id)
         }
         print("""
             BENCH ListMessages (10,000-message thread, page 50): p50 \(ms(listMessages, 0.5)) ms, p99 \(ms(listMessages, 0.99)) ms
@@ -171,12 +172,12 @@ struct DataServicesBenchmark {
     /// connection (with the pool's session settings) and executed 8 times as `loacl_app` with the caller's identity set (past the
     /// point where PostgreSQL may switch to a generic plan), then explained; printed as
     /// `BENCH-PLAN` lines with the statement's generic/custom plan counts.
-    func explain(_ conninfo: String, _ h: Harness, thread: String, other session: String) throws {
+    func explain(_ conninfo: String, _ h: Harness, thread: String, other session: String) async throws {
         let connection = try PostgresConnection.connect(conninfo)
         defer { connection.close() }
         try connection.pipeline(Database.sessionSetup) // as the server's pool connections
-        let owner = try h.superuser("SELECT s.fingerprint, s.id, s.assistant_id FROM loacl.sessions s JOIN loacl.threads t ON t.session_id = s.id WHERE t.id = $1", [thread]).namedRows[0]
-        let listed = try h.superuser("SELECT fingerprint, id, assistant_id FROM loacl.sessions WHERE id = $1::uuid", [session]).namedRows[0]
+        let owner = try await h.superuser("SELECT s.fingerprint, s.id, s.assistant_id FROM loacl.sessions s JOIN loacl.threads t ON t.session_id = s.id WHERE t.id = $1", [thread]).namedRows[0]
+        let listed = try await h.superuser("SELECT fingerprint, id, assistant_id FROM loacl.sessions WHERE id = $1::uuid", [session]).namedRows[0]
         let queries: [(String, String, [String?], [String?])] = [
             ("ListMessages", MessageService.listPageSQL, [thread, nil, nil, "51"], [owner[0], owner[1]]),
             ("ListThreads", ThreadService.listPageSQL, [listed[2], "{active,archived}", nil, nil, "51"], [listed[0], listed[1]]),
@@ -192,13 +193,6 @@ struct DataServicesBenchmark {
                     print("BENCH-PLAN \(row[0] ?? "")")
                 }
             }
-        }
-    }
-
-    /// Runs a blocking body on a thread of its own.
-    func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
         }
     }
 

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import LOACLCore
 import LOACLMessages
+import LOACLTestKeys
 import NIOConcurrencyHelpers
 import Testing
 
@@ -15,19 +16,25 @@ struct DatabaseRestartTests {
         let directory: String
         let port: Int
 
-        init() throws {
+        init() async throws {
             directory = "/tmp/lpg-" + UUID().uuidString.prefix(6).lowercased()
             // Below the ephemeral range (32768–60999), where a client socket could hold it.
             port = 31_000 + Int.random(in: 0..<700)
-            try run("start")
+            try await run("start")
         }
 
         var cluster: PGCluster { PGCluster(host: directory + "/run", port: String(port), superuser: "postgres") }
 
-        /// Runs `scripts/local-postgres.sh <command>` for this cluster. posix_spawn + waitpid
-        /// rather than Foundation's Process, whose wait does not return while the server that
-        /// `start` leaves running still holds inherited descriptors.
-        func run(_ command: String) throws {
+        /// Runs `scripts/local-postgres.sh <command>` for this cluster, on a thread of its own
+        /// (initdb, start and stop take seconds; the writers' tasks share the cooperative pool).
+        func run(_ command: String) async throws {
+            let directory = self.directory, port = self.port
+            try await onOwnThread { try Self.run(command, directory: directory, port: port) }
+        }
+
+        /// Blocking. posix_spawn + waitpid rather than Foundation's Process, whose wait does not
+        /// return while the server that `start` leaves running still holds inherited descriptors.
+        private static func run(_ command: String, directory: String, port: Int) throws {
             let script = PGCluster.repositoryRoot.appendingPathComponent("scripts/local-postgres.sh").path
             let arguments = ["/bin/bash", script, command]
             var environment = ProcessInfo.processInfo.environment
@@ -42,6 +49,10 @@ struct DatabaseRestartTests {
             defer { posix_spawn_file_actions_destroy(&actions) }
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+            // Nothing else of this process: the server the script starts lives on, and with it
+            // every socket it inherited (NIO accepts without CLOEXEC), so other tests' peers
+            // would wait in vain for those connections to close.
+            _ = Self.closeFrom(&actions, 3)
             var pid: pid_t = 0
             guard posix_spawn(&pid, "/bin/bash", &actions, nil, argv, envp) == 0 else {
                 throw RPCError.internal("cannot run local-postgres.sh")
@@ -51,16 +62,31 @@ struct DatabaseRestartTests {
             guard status == 0 else { throw RPCError.internal("local-postgres.sh \(command) failed (\(status))") }
         }
 
-        func destroy() {
-            try? run("stop")
-            try? FileManager.default.removeItem(atPath: directory)
+        /// glibc's posix_spawn_file_actions_addclosefrom_np (2.34+), which the Glibc module
+        /// does not export.
+        private static let closeFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {
+            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
+                fatalError("glibc without posix_spawn_file_actions_addclosefrom_np")
+            }
+            return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+        }()
+
+        func destroy() async {
+            try? await run("stop")
+            let directory = self.directory
+            await onOwnThread { _ = try? FileManager.default.removeItem(atPath: directory) }
         }
     }
 
     @Test func unavailableWhileDownRecoversAndKeepsEveryAcknowledgedWrite() async throws {
-        let throwaway = try ThrowawayCluster()
-        defer { throwaway.destroy() }
-        let h = try await Harness.start(cluster: throwaway.cluster, acquireTimeout: .seconds(2))
+        let throwaway = try await ThrowawayCluster()
+        let h: Harness
+        do {
+            h = try await Harness.start(cluster: throwaway.cluster, acquireTimeout: .seconds(2))
+        } catch {
+            await throwaway.destroy()
+            throw error
+        }
         do {
             let assistant = try await h.createAssistant(Caller.newTenant())
             let (guest, _) = try await h.startGuest(assistant.id)
@@ -96,9 +122,9 @@ struct DatabaseRestartTests {
                 }
             }
             await waitFor { $0.acknowledged.count >= 30 }
-            try throwaway.run("stop")
+            try await throwaway.run("stop")
             await waitFor { $0.failures.count >= 5 }
-            try throwaway.run("start")
+            try await throwaway.run("start")
             restarted.withLockedValue { $0 = true }
             await waitFor { $0.successesAfterRestart >= 30 }
             stop.withLockedValue { $0 = true }
@@ -112,13 +138,15 @@ struct DatabaseRestartTests {
             #expect(result.failures.contains(.unavailable))
             #expect(result.failures.allSatisfy { $0 == .unavailable || $0 == .unknown }, "\(Set(result.failures.map(\.name)))")
             #expect(result.successesAfterRestart >= 30, "recovered without restarting the server")
-            let stored = Set(try h.superuser("SELECT id::text FROM loacl.threads").rows.compactMap { $0[0] })
+            let stored = Set(try await h.superuser("SELECT id::text FROM loacl.threads").rows.compactMap { $0[0] })
             let missing = result.acknowledged.filter { !stored.contains($0) }
             #expect(missing.isEmpty, "acknowledged but lost: \(missing)")
         } catch {
             await h.stop()
+            await throwaway.destroy()
             throw error
         }
         await h.stop()
+        await throwaway.destroy()
     }
 }

@@ -46,10 +46,10 @@ struct FileSearchBenchmark {
             }
             // Files of 500-character chunks, one statement per file, indexed as the services do
             // (SearchIndexSQL), written as the superuser. $1 owner, $2 name, $3 chunks, $4 count.
-            func load(files: Int, chunks: Int, owner: String, file: String, chunk: String, terms: String, key: String) throws {
+            func load(files: Int, chunks: Int, owner: String, file: String, chunk: String, terms: String, key: String) async throws {
                 for f in 0..<files {
                     let json = SearchIndexSQL.json((0..<(chunks / files)).map { _ in text(500) })
-                    try h.superuser("""
+                    try await h.superuser("""
                         WITH cfg AS (SELECT 'simple'::regconfig AS cfg), f AS (\(file) RETURNING id), \(SearchIndexSQL.rows(json: "$3")),
                         c AS (\(chunk) SELECT f.id, $1, rows.n, rows.content, rows.tsv FROM f, rows)
                         \(SearchIndexSQL.addTerms(terms, owner: key, value: "$1"))
@@ -58,7 +58,7 @@ struct FileSearchBenchmark {
             }
             // 10,000 chunks in 100 knowledge files.
             let loadStart = ContinuousClock.now
-            try load(files: 100, chunks: Self.chunks, owner: assistant.id, file: """
+            try await load(files: 100, chunks: Self.chunks, owner: assistant.id, file: """
                 INSERT INTO loacl.knowledge_files (assistant_id, filename, file_type, file_size, sha256, chunk_count)
                 VALUES ($1, $2, 'text/plain', 50000, decode(repeat('ab', 32), 'hex'), $4)
                 """, chunk: "INSERT INTO loacl.knowledge_chunks (file_id, assistant_id, chunk_index, content, tsv)",
@@ -72,13 +72,13 @@ struct FileSearchBenchmark {
             // `threadChunks` chunks in all (20 files), indexed as FileService does.
             let bare = try await h.createThread(guestCaller)
             let attached = try await h.createThread(guestCaller)
-            try load(files: 20, chunks: Self.threadChunks, owner: attached.id, file: """
+            try await load(files: 20, chunks: Self.threadChunks, owner: attached.id, file: """
                 INSERT INTO loacl.files (thread_id, filename, file_type, file_size, sha256, storage_path)
                 VALUES ($1, $2, 'text/plain', $4::bigint, decode(repeat('ab', 32), 'hex'), $2)
                 """, chunk: "INSERT INTO loacl.file_chunks (file_id, thread_id, chunk_index, content, tsv)",
                 terms: "loacl.file_terms", key: "thread_id")
-            for table in ["knowledge_chunks", "knowledge_terms", "file_chunks", "file_terms"] { try h.superuser("ANALYZE loacl.\(table)") }
-            let megabytes = Double(try h.superuser("SELECT sum(octet_length(content)) FROM loacl.knowledge_chunks").scalar.flatMap(Double.init) ?? 0) / 1e6
+            for table in ["knowledge_chunks", "knowledge_terms", "file_chunks", "file_terms"] { try await h.superuser("ANALYZE loacl.\(table)") }
+            let megabytes = Double(try await h.superuser("SELECT sum(octet_length(content)) FROM loacl.knowledge_chunks").scalar.flatMap(Double.init) ?? 0) / 1e6
 
             let identity = try h.sessionIdentity(session)
             let database = h.services.database

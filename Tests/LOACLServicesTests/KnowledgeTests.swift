@@ -161,7 +161,7 @@ extension RunRig {
     /// The tenant that owns the rig's assistant (withRuns makes one with a random key): a new
     /// tenant cannot be used, so the assistant is looked up by its guest's session.
     func assistantTenant() async throws -> (caller: Caller, assistantID: String) {
-        let assistantID = try harness.superuser("""
+        let assistantID = try await harness.superuser("""
             SELECT s.assistant_id FROM loacl.threads t JOIN loacl.sessions s ON s.id = t.session_id WHERE t.id = $1
             """, [thread.id]).scalar ?? ""
         guard let key = tenantKey else { throw RPCError.internal("no tenant key") }

@@ -160,7 +160,7 @@ struct MessageAndFileTests {
             let rate = await refusal { _ = try await h.send(guest, thread: thread.id, "two") }
             #expect(rate?.code == .resourceExhausted && rate?.message == "rate limit: 1 messages per minute per session")
 
-            try h.superuser("UPDATE loacl.threads SET status = 'archived' WHERE id = $1", [thread.id])
+            try await h.superuser("UPDATE loacl.threads SET status = 'archived' WHERE id = $1", [thread.id])
             let archived = await refusal { _ = try await h.send(guest, thread: thread.id, "three") }
             #expect(archived?.code == .failedPrecondition && archived?.message == "thread is archived")
 
@@ -174,7 +174,7 @@ struct MessageAndFileTests {
             let missing = await refusal { _ = try await h.send(other, thread: thread.id, "not yours") }
             #expect(missing?.code == .notFound && missing?.message == "thread not found")
 
-            let stored = try h.superuser("SELECT count(*) FROM loacl.messages WHERE thread_id IN ($1, $2)", [thread.id, otherThread.id]).scalar
+            let stored = try await h.superuser("SELECT count(*) FROM loacl.messages WHERE thread_id IN ($1, $2)", [thread.id, otherThread.id]).scalar
             #expect(stored == "2", "only the first exchange")
         }
     }
@@ -248,7 +248,7 @@ struct MessageAndFileTests {
             await expectCode(.invalidArgument) { _ = try await h.upload(guest, thread: thread.id, bytes: [], declared: 70_000) }
             await expectCode(.invalidArgument) { _ = try await h.upload(guest, thread: thread.id, name: "a/b", bytes: [1]) }
             #expect(h.storedFiles().count == before, "no partial or stored bytes left: \(h.storedFiles())")
-            #expect(try h.superuser("SELECT count(*) FROM loacl.files").scalar == "2")
+            #expect(try await h.superuser("SELECT count(*) FROM loacl.files").scalar == "2")
 
             let _: Loacl_V1_DeleteFileResponse = try await h.call(FS.deleteFile, request(Loacl_V1_DeleteFileRequest.self) { $0.id = second.id }, as: guest)
             #expect(h.storedFiles().count == before - 1)
@@ -286,7 +286,7 @@ struct MessageAndFileTests {
                 left = h.storedFiles()
             }
             #expect(left.isEmpty)
-            #expect(try h.superuser("SELECT count(*) FROM loacl.files").scalar == "0")
+            #expect(try await h.superuser("SELECT count(*) FROM loacl.files").scalar == "0")
         }
     }
 

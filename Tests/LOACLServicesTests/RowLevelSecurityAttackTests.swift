@@ -156,7 +156,7 @@ struct RowLevelSecurityAttackTests {
         try await withHarness { h in
             let w = try await Self.world(h)
             // Expire A's session in the database (as the superuser: moves its times into the past).
-            try h.superuser("""
+            try await h.superuser("""
                 UPDATE loacl.sessions SET created_at = now() - interval '2 days', expires_at = now() - interval '1 second'
                 WHERE id = $1
                 """, [w.sessionA.id])

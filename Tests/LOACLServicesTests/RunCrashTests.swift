@@ -140,7 +140,7 @@ struct RunCrashTests {
             #expect(events.map(\.sequenceNumber) == (1...UInt64(events.count)).map { $0 }, "contiguous")
             #expect(events.finalRun?.status == .incomplete)
             // What was stored is what was persisted, which is what the client saw first.
-            let stored = try #require(try rig.storedReply(run.replyMessageID))
+            let stored = try #require(try await rig.storedReply(run.replyMessageID))
             let text = try #require(stored["content"])
             #expect(text == events.deltaText && !text.isEmpty)
             #expect(text.hasPrefix(seen.deltaText) || seen.deltaText.hasPrefix(text))
@@ -186,7 +186,7 @@ struct RunProcessTests {
                 await onA.close()
                 #expect(onB.finalRun?.status == .cancelled && onACaller.finalRun?.status == .cancelled)
                 #expect(onB.map(\.sequenceNumber) == (1...UInt64(onB.count)).map { $0 })
-                let stored = try #require(try rig.storedReply(cancelled.replyMessageID))
+                let stored = try #require(try await rig.storedReply(cancelled.replyMessageID))
                 #expect(stored["content"] == onB.deltaText && stored["incomplete_reason"] == "cancelled")
                 #expect(await rig.upstream.waitForClosedConnections(1, timeout: .seconds(10)))
             }
@@ -209,7 +209,7 @@ struct RunShutdownTests {
             #expect(a.process.terminationStatus == 0)
             let run = try await rig.getRun(seen.runID, on: rig.b)
             #expect(run.status == .incomplete && run.incompleteReason == "shutdown", "\(run)")
-            let stored = try #require(try rig.storedReply(run.replyMessageID))
+            let stored = try #require(try await rig.storedReply(run.replyMessageID))
             #expect(stored["incomplete_reason"] == "shutdown" && stored["content"]?.hasPrefix(seen.deltaText) == true)
             // Every event was persisted: the run replays in full, ending with its final status.
             let replay = try await rig.follow(run.id, on: rig.b.client)

@@ -158,18 +158,18 @@ struct RunFollowLatencyBenchmark {
         let deltas = Int(Self.env["LOACL_BENCH_WRITES_DELTAS"] ?? "") ?? 100
         try await withRuns(reply: Self.reply(deltas: deltas)) { rig in
             let h = rig.harness
-            let statements = (try? h.superuser("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")) != nil
-                && (try? h.superuser("SELECT count(*) FROM pg_stat_statements")) != nil
+            var statements = (try? await h.superuser("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")) != nil
+            if statements { statements = (try? await h.superuser("SELECT count(*) FROM pg_stat_statements")) != nil }
             if !statements { print("BENCH writes pg_stat_statements not loaded: statement counts unavailable") }
-            func nextXID() throws -> Int64 {
-                let row = try h.superuser("SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x").namedRows[0]
+            func nextXID() async throws -> Int64 {
+                let row = try await h.superuser("SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x").namedRows[0]
                 return Int64(row["x"] ?? "") ?? -1
             }
             // A warm-up reply: connections opened, statements prepared, the listener started.
             _ = try await rig.send("warm up", on: rig.a.client)
             for (round, withFollower) in [(0, false), (1, true), (2, false), (3, true)] {
-                if statements { _ = try h.superuser("SELECT pg_stat_statements_reset()") }
-                let xidBefore = try nextXID()
+                if statements { _ = try await h.superuser("SELECT pg_stat_statements_reset()") }
+                let xidBefore = try await nextXID()
                 let started = ContinuousClock.now
                 let (onA, runID) = try await Self.sendOnA(rig, "Writes \(round)", joinAfter: 3)
                 if withFollower {
@@ -177,13 +177,13 @@ struct RunFollowLatencyBenchmark {
                 }
                 let events = try await onA.value
                 let elapsed = (ContinuousClock.now - started).ms
-                let xids = try nextXID() - xidBefore
-                let batches = try h.superuser("""
+                let xids = try await nextXID() - xidBefore
+                let batches = try await h.superuser("""
                     SELECT first_seq, last_seq FROM loacl.run_events WHERE run_id = $1 ORDER BY first_seq
                     """, [runID]).namedRows.map { "\($0["first_seq"] ?? "")-\($0["last_seq"] ?? "")" }
                 var kinds = ""
                 if statements {
-                    let rows = try h.superuser("""
+                    let rows = try await h.superuser("""
                         SELECT CASE
                                  WHEN query LIKE '%begin_turn%' THEN 'turn: begin_turn'
                                  WHEN query LIKE '%messages_version%' THEN 'turn: history read'

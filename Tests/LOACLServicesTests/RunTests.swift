@@ -137,8 +137,8 @@ struct RunRig {
         return try await getRun(id)
     }
 
-    func storedReply(_ id: String) throws -> PostgresRow? {
-        try harness.superuser("""
+    func storedReply(_ id: String) async throws -> PostgresRow? {
+        try await harness.superuser("""
             SELECT content, metadata->>'incomplete' AS incomplete, metadata->>'incomplete_reason' AS incomplete_reason
             FROM loacl.messages WHERE id = $1
             """, [id]).namedRows.first
@@ -219,7 +219,7 @@ struct RunTests {
             #expect(all.map(\.sequenceNumber) == (1...UInt64(all.count)).map { $0 }, "no gap, no duplicate")
             let final = try #require(after.finalRun)
             #expect(final.status == .completed)
-            let stored = try #require(try rig.storedReply(final.replyMessageID))
+            let stored = try #require(try await rig.storedReply(final.replyMessageID))
             #expect(all.deltaText == RunRig.words(40).joined() && stored["content"] == all.deltaText)
             #expect(stored["incomplete"] == nil)
         }
@@ -230,7 +230,7 @@ struct RunTests {
             let events = try await rig.send("Go on without me", on: rig.a.client) { $0.deltaCount == 2 }
             let run = try await rig.waitForEnd(events.runID)
             #expect(run.status == .completed && run.outputTokens == 30)
-            #expect(try rig.storedReply(run.replyMessageID)?["content"] == RunRig.words(30).joined())
+            #expect(try await rig.storedReply(run.replyMessageID)?["content"] == RunRig.words(30).joined())
             // Every event is persisted: the ended run replays in full from PostgreSQL.
             let replay = try await rig.follow(run.id, on: rig.b.client)
             #expect(replay.map(\.sequenceNumber) == (1...run.lastSequence).map { $0 })
@@ -252,7 +252,7 @@ struct RunTests {
             let id = try #require(runs.runs.first?.id)
             let run = try await rig.waitForEnd(id)
             #expect(run.status == .completed)
-            #expect(try rig.storedReply(run.replyMessageID)?["content"] == RunRig.words(40).joined())
+            #expect(try await rig.storedReply(run.replyMessageID)?["content"] == RunRig.words(40).joined())
         }
     }
 
@@ -277,7 +277,7 @@ struct RunTests {
             #expect(onB.map(\.sequenceNumber) == (1...UInt64(onB.count)).map { $0 }, "B saw the whole run in order")
             #expect(onB.finalRun?.status == .cancelled)
             // The text so far is stored, and it is exactly what B was shown.
-            let stored = try #require(try rig.storedReply(cancelled.replyMessageID))
+            let stored = try #require(try await rig.storedReply(cancelled.replyMessageID))
             #expect(stored["content"] == onB.deltaText && stored["incomplete"] == "true" && stored["incomplete_reason"] == "cancelled")
             #expect(onB.deltaCount < 3000)
             // The upstream request was cancelled (the fake upstream sees its connection close).
@@ -446,7 +446,7 @@ struct RunTests {
             await rig.a.services.runs.drain()
             let run = try await rig.waitForEnd(events.runID)
             #expect(run.status == .incomplete && run.incompleteReason == "shutdown")
-            let stored = try #require(try rig.storedReply(run.replyMessageID))
+            let stored = try #require(try await rig.storedReply(run.replyMessageID))
             #expect(stored["incomplete_reason"] == "shutdown" && stored["content"]?.hasPrefix("w1 w2 w3 ") == true)
         }
     }

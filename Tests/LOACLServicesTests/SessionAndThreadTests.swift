@@ -31,7 +31,7 @@ struct SessionAndThreadTests {
                 let _: Loacl_V1_GetSessionResponse = try await h.call(SS.getSession, Loacl_V1_GetSessionRequest(), as: guest)
             }
             // Token stored only hashed.
-            let stored = try h.superuser("SELECT count(*) FROM loacl.sessions WHERE token_hash = sha256(convert_to($1, 'UTF8'))",
+            let stored = try await h.superuser("SELECT count(*) FROM loacl.sessions WHERE token_hash = sha256(convert_to($1, 'UTF8'))",
                                          [{ if case .session(let t) = guest { t } else { "" } }()]).scalar
             #expect(stored == "1")
         }
@@ -43,9 +43,9 @@ struct SessionAndThreadTests {
         try await withHarness { h in
             let assistant = try await h.createAssistant(Caller.newTenant())
             let (guest, session) = try await h.startGuest(assistant.id)
-            try h.superuser("UPDATE loacl.sessions SET last_active_at = now() - interval '1 hour' WHERE id = $1", [session.id])
+            try await h.superuser("UPDATE loacl.sessions SET last_active_at = now() - interval '1 hour' WHERE id = $1", [session.id])
             let _: Loacl_V1_GetSessionResponse = try await h.call(SS.getSession, Loacl_V1_GetSessionRequest(), as: guest)
-            let age = try h.superuser("SELECT extract(epoch FROM now() - last_active_at)::int FROM loacl.sessions WHERE id = $1", [session.id]).scalar
+            let age = try await h.superuser("SELECT extract(epoch FROM now() - last_active_at)::int FROM loacl.sessions WHERE id = $1", [session.id]).scalar
             #expect(Int(age ?? "") ?? 3600 < 60, "last_active_at is \(age ?? "?") s old")
         }
     }
@@ -68,7 +68,7 @@ struct SessionAndThreadTests {
             let list = request(Loacl_V1_ListMessagesRequest.self) { $0.threadID = thread.id }
             let _: Loacl_V1_ListMessagesResponse = try await h.call(MS.listMessages, list, as: guest)
 
-            try h.superuser(change, [session.id])
+            try await h.superuser(change, [session.id])
             #expect(cache.count == 1, "still cached: the server was not told")
             await expectCode(.unauthenticated) {
                 let _: Loacl_V1_ListMessagesResponse = try await h.call(MS.listMessages, list, as: guest)
@@ -90,7 +90,7 @@ struct SessionAndThreadTests {
             let thread = try await h.createThread(user)
             let get = request(Loacl_V1_GetThreadRequest.self) { $0.id = thread.id }
             let _: Loacl_V1_GetThreadResponse = try await h.call(TS.getThread, get, as: user)
-            try h.superuser("UPDATE loacl.sessions SET status = 'revoked' WHERE id = $1", [session.id])
+            try await h.superuser("UPDATE loacl.sessions SET status = 'revoked' WHERE id = $1", [session.id])
             await expectCode(.unauthenticated) {
                 let _: Loacl_V1_GetThreadResponse = try await h.call(TS.getThread, get, as: user)
             }
@@ -195,7 +195,7 @@ struct SessionAndThreadTests {
             await expectCode(.notFound) {
                 let _: Loacl_V1_GetThreadResponse = try await h.call(TS.getThread, request(Loacl_V1_GetThreadRequest.self) { $0.id = ids[2] }, as: guest)
             }
-            #expect(try h.superuser("SELECT count(*) FROM loacl.threads WHERE id = $1", [ids[2]]).scalar == "0")
+            #expect(try await h.superuser("SELECT count(*) FROM loacl.threads WHERE id = $1", [ids[2]]).scalar == "0")
 
             await expectCode(.invalidArgument) {
                 let _: Loacl_V1_CreateThreadResponse = try await h.call(TS.createThread, request(Loacl_V1_CreateThreadRequest.self) { $0.title = String(repeating: "t", count: 201) }, as: guest)

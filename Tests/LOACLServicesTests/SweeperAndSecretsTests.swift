@@ -18,22 +18,22 @@ struct SweeperAndSecretsTests {
             _ = try await h.createThread(fresh)
             #expect(h.storedFiles().count == 1)
 
-            try h.superuser("UPDATE loacl.sessions SET created_at = now() - interval '10 days', expires_at = now() - interval '9 days' WHERE id = $1",
+            try await h.superuser("UPDATE loacl.sessions SET created_at = now() - interval '10 days', expires_at = now() - interval '9 days' WHERE id = $1",
                             [oldSession.id])
             let keep = h.services.sweeper(.init(retention: .seconds(30 * 86_400)))
             let first = try await keep.sweep()
             #expect(first == .init(expired: 1, purged: 0))
-            #expect(try h.superuser("SELECT status FROM loacl.sessions WHERE id = $1", [oldSession.id]).scalar == "expired")
+            #expect(try await h.superuser("SELECT status FROM loacl.sessions WHERE id = $1", [oldSession.id]).scalar == "expired")
 
             let purge = h.services.sweeper(.init(retention: .seconds(86_400), batchSize: 1))
             let second = try await purge.sweep()
             #expect(second == .init(expired: 0, purged: 1))
-            #expect(try h.superuser("SELECT count(*) FROM loacl.sessions WHERE id = $1", [oldSession.id]).scalar == "0")
-            #expect(try h.superuser("SELECT count(*) FROM loacl.threads WHERE id = $1", [thread.id]).scalar == "0")
-            #expect(try h.superuser("SELECT count(*) FROM loacl.messages").scalar == "0")
+            #expect(try await h.superuser("SELECT count(*) FROM loacl.sessions WHERE id = $1", [oldSession.id]).scalar == "0")
+            #expect(try await h.superuser("SELECT count(*) FROM loacl.threads WHERE id = $1", [thread.id]).scalar == "0")
+            #expect(try await h.superuser("SELECT count(*) FROM loacl.messages").scalar == "0")
             #expect(h.storedFiles().isEmpty)
             // Usage totals survive the purge (session/thread references become NULL).
-            #expect(try h.superuser("SELECT sum(metric_value) FROM loacl.usage_metrics WHERE metric_type = 'messages'").scalar == "1")
+            #expect(try await h.superuser("SELECT sum(metric_value) FROM loacl.usage_metrics WHERE metric_type = 'messages'").scalar == "1")
             // The live session is untouched.
             let got: Loacl_V1_GetSessionResponse = try await h.call(SS.getSession, Loacl_V1_GetSessionRequest(), as: fresh)
             #expect(got.session.id == freshSession.id)
@@ -50,8 +50,8 @@ struct SweeperAndSecretsTests {
             await expectCode(.invalidArgument) { _ = try await h.createAssistant(tenant, name: "") }
             let (guest, _) = try await h.startGuest(assistant.id)
             _ = try await h.send(guest, thread: try await h.createThread(guest).id, "hi")
-            #expect(try h.superuser("SELECT count(*) FROM loacl.tenants").scalar == "1")
-            #expect(try h.superuser("SELECT key_hint FROM loacl.tenants").scalar == "sk-..." + String(key.suffix(4)))
+            #expect(try await h.superuser("SELECT count(*) FROM loacl.tenants").scalar == "1")
+            #expect(try await h.superuser("SELECT key_hint FROM loacl.tenants").scalar == "sk-..." + String(key.suffix(4)))
 
             let dump = try await offCooperativePool { try Self.pgDump(h) }
             #expect(dump.contains("loacl.tenants") || dump.contains("tenants"))

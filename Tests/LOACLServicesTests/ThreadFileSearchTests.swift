@@ -50,19 +50,20 @@ struct ThreadFileSearchTests {
                                                     type: "text/markdown", bytes: Array(gardenGuide.utf8))
             let notes = try await h.upload(rig.guest, thread: rig.thread.id, name: "notes.md", type: "text/markdown",
                                            bytes: Array(greenhouseNotes.utf8))
-            func chunks(_ file: String) throws -> String? {
-                try h.superuser("SELECT count(*) FROM loacl.file_chunks WHERE file_id = $1", [file]).scalar
+            func chunks(_ file: String) async throws -> String? {
+                try await h.superuser("SELECT count(*) FROM loacl.file_chunks WHERE file_id = $1", [file]).scalar
             }
-            #expect(try chunks(notes.id) == "3")
+            #expect(try await chunks(notes.id) == "3")
             // Not text to file search: stored, not indexed, not an error.
             let binary = try await h.upload(rig.guest, thread: rig.thread.id, name: "thermostat.bin", type: "application/octet-stream",
                                             bytes: Array("thermostat calibration table".utf8))
             let notUTF8 = try await h.upload(rig.guest, thread: rig.thread.id, name: "latin1.txt", type: "text/plain",
                                              bytes: Array("thermostat ".utf8) + [0xE9, 0xFF])
-            #expect(try chunks(binary.id) == "0" && chunks(notUTF8.id) == "0")
+            let (binaryChunks, notUTF8Chunks) = (try await chunks(binary.id), try await chunks(notUTF8.id))
+            #expect(binaryChunks == "0" && notUTF8Chunks == "0")
             let pdf = try await h.upload(rig.guest, thread: rig.thread.id, name: "sun.pdf", type: "application/pdf",
                                          bytes: onePagePDF("Cucumbers climb the trellis by the door."))
-            #expect(try chunks(pdf.id) == "1")
+            #expect(try await chunks(pdf.id) == "1")
 
             // The run in the thread finds the attachment's right chunk, gives it to the model and cites it.
             let events = try await rig.send(heaterQuestion, on: rig.a.client)
@@ -96,8 +97,8 @@ struct ThreadFileSearchTests {
 
             // Deleting the file removes its hits and its lexemes from the thread's counts.
             let _: Loacl_V1_DeleteFileResponse = try await h.call(FS.deleteFile, request(Loacl_V1_DeleteFileRequest.self) { $0.id = notes.id }, as: rig.guest)
-            #expect(try chunks(notes.id) == "0")
-            #expect(try h.superuser("SELECT chunks FROM loacl.file_terms WHERE thread_id = $1 AND lexeme = 'heater'", [rig.thread.id]).scalar == "0")
+            #expect(try await chunks(notes.id) == "0")
+            #expect(try await h.superuser("SELECT chunks FROM loacl.file_terms WHERE thread_id = $1 AND lexeme = 'heater'", [rig.thread.id]).scalar == "0")
             let after = try await rig.send(heaterQuestion, on: rig.a.client)
             #expect(after.finalRun?.status == .completed)
             #expect(!after.fileSearchHits.contains { $0.fileID == notes.id })
@@ -155,7 +156,7 @@ struct ThreadFileSearchTests {
             let file = try await h.upload(guest, thread: thread.id, name: "roses.txt", type: "text/plain",
                                           bytes: Array("Gardeners were planting climbing roses.".utf8))
             // Stemmed as English ("planting" → "plant"): the simple configuration would keep the words as written.
-            #expect(try h.superuser("SELECT tsv::text FROM loacl.file_chunks WHERE file_id = $1", [file.id]).scalar?.contains("'plant'") == true)
+            #expect(try await h.superuser("SELECT tsv::text FROM loacl.file_chunks WHERE file_id = $1", [file.id]).scalar?.contains("'plant'") == true)
             let statement = KnowledgeSearch.statement(configuration: "english", message: "How do I plant a rose?", threadID: thread.id, topK: 5)
             let hits = try await h.services.database.transaction(as: try h.sessionIdentity(session)) { connection in
                 KnowledgeSearch.hits(try connection.commit(after: [statement])[0])

@@ -40,8 +40,8 @@ extension RunRig {
         }
     }
 
-    func storedThread() throws -> [PostgresRow] {
-        try harness.superuser("""
+    func storedThread() async throws -> [PostgresRow] {
+        try await harness.superuser("""
             SELECT role, content, metadata->'tool_calls' AS tool_calls, metadata->>'tool_call_id' AS tool_call_id
             FROM loacl.messages WHERE thread_id = $1 ORDER BY created_at, id
             """, [thread.id]).namedRows
@@ -85,7 +85,7 @@ struct ToolTests {
             let all = first + rest
             #expect(all.map(\.sequenceNumber) == (1...UInt64(all.count)).map { $0 })
             // The thread keeps the call, the output and the reply, in order.
-            let stored = try rig.storedThread()
+            let stored = try await rig.storedThread()
             #expect(stored.map { $0["role"] ?? "" } == ["user", "assistant", "tool", "assistant"])
             #expect(stored[2]["tool_call_id"] == calls[0].callID && stored[2]["content"] == "18°C and sunny")
             let list: Loacl_V1_ListMessagesResponse = try await rig.a.client.unary(
@@ -204,7 +204,7 @@ struct ToolTests {
             let stranger = try await rig.harness.startGuest(try await rig.harness.createAssistant(Caller.newTenant()).id).0
             #expect(await refusal { _ = try await rig.submit(runID, [(ids[0], "a"), (ids[1], "b")], on: rig.b, as: stranger) }?.code == .notFound)
             // Nothing stored, the run still waits.
-            #expect(try rig.storedThread().map { $0["role"] ?? "" } == ["user", "assistant"])
+            #expect(try await rig.storedThread().map { $0["role"] ?? "" } == ["user", "assistant"])
             #expect(try await rig.getRun(runID).status == .requiresAction)
             // The right answer goes through; a second one is refused.
             let rest = try await rig.submit(runID, [(ids[1], "noon"), (ids[0], "rain")], on: rig.a)

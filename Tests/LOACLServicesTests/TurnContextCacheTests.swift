@@ -3,6 +3,7 @@ import LOACLClient
 import LOACLFakeOpenAI
 import LOACLMessages
 import LOACLPostgres
+import LOACLTestKeys
 @testable import LOACLServices
 import LOACLUpstream
 import Synchronization
@@ -24,7 +25,7 @@ struct TurnContextCacheTests {
             #expect(first.error == nil, "\(String(describing: first.error))")
             #expect(rig.chatRequests.count == 1)
 
-            let lock = try TurnBlocker.threadRow(rig)
+            let lock = try await TurnBlocker.threadRow(rig)
             let events = EventCounter()
             let second = Task {
                 await rig.send("second question") { events.count.withLock { $0 += 1 } }
@@ -32,7 +33,7 @@ struct TurnContextCacheTests {
             // The upstream gets the request while the turn's transaction waits for the lock.
             try await waitUntil { rig.chatRequests.count == 2 }
             #expect(events.count.withLock { $0 } == 0, "nothing reaches the client before the checks")
-            #expect(try rig.storedMessages().count == 2, "the user message is not stored yet")
+            #expect(try await rig.storedMessages().count == 2, "the user message is not stored yet")
             lock.release()
 
             let outcome = await second.value
@@ -47,7 +48,7 @@ struct TurnContextCacheTests {
             let texts = input.map { String(describing: $0["content"] ?? "") }
             #expect(texts.contains { $0.contains("first question") } && texts.contains { $0.contains("here it is.") })
             #expect(texts.last?.contains("second question") == true)
-            #expect(try rig.storedMessages().count == 4)
+            #expect(try await rig.storedMessages().count == 4)
         }
     }
 
@@ -56,10 +57,10 @@ struct TurnContextCacheTests {
             #expect(await rig.send("first question").error == nil)
             // Behind this server's back: the tenant changes the instructions (another server) and a
             // message lands in the thread (another writer).
-            try rig.harness.superuser("UPDATE loacl.assistants SET instructions = 'Answer in verse.' WHERE id = (SELECT assistant_id FROM loacl.threads WHERE id = $1)", [rig.thread.id])
-            try rig.harness.superuser("INSERT INTO loacl.messages (thread_id, role, content) VALUES ($1, 'user', 'written elsewhere')", [rig.thread.id])
+            try await rig.harness.superuser("UPDATE loacl.assistants SET instructions = 'Answer in verse.' WHERE id = (SELECT assistant_id FROM loacl.threads WHERE id = $1)", [rig.thread.id])
+            try await rig.harness.superuser("INSERT INTO loacl.messages (thread_id, role, content) VALUES ($1, 'user', 'written elsewhere')", [rig.thread.id])
 
-            let lock = try TurnBlocker.threadRow(rig)
+            let lock = try await TurnBlocker.threadRow(rig)
             let second = Task { await rig.send("second question") }
             try await waitUntil { rig.chatRequests.count == 2 } // the guess, from the cached context
             lock.release()
@@ -74,7 +75,7 @@ struct TurnContextCacheTests {
             let real = String(decoding: requests[2].body, as: UTF8.self)
             #expect(!guess.contains("Answer in verse.") && !guess.contains("written elsewhere"))
             #expect(real.contains("Answer in verse.") && real.contains("written elsewhere") && real.contains("second question"))
-            #expect(try rig.storedMessages().count == 5)
+            #expect(try await rig.storedMessages().count == 5)
         }
     }
 
@@ -82,7 +83,7 @@ struct TurnContextCacheTests {
         let script = UpstreamScript(.responses) { _ in UpstreamEndpoint.responses.reply(Self.deltas, input: 9, output: 4) }
         try await withUpstream(script, assistant: { $0.configuration.messagesPerSessionPerMinute = 100 }) { rig in
             #expect(await rig.send("first question").error == nil)
-            let lock = try TurnBlocker.sendLock(rig)
+            let lock = try await TurnBlocker.sendLock(rig)
             let second = Task { await rig.send("second question") }
             // The turn is waiting for the lock; give a speculative request ample time to show.
             try await Task.sleep(for: .milliseconds(300))
@@ -99,7 +100,7 @@ struct TurnContextCacheTests {
         }, retry: RetryPolicy(maxAttempts: 1)) { rig in
             #expect(await rig.send("first").error == nil)
             #expect(await rig.send("second").error != nil) // speculated (request 1), failed upstream
-            let lock = try TurnBlocker.threadRow(rig)
+            let lock = try await TurnBlocker.threadRow(rig)
             let third = Task { await rig.send("third") }
             try await Task.sleep(for: .milliseconds(300))
             #expect(rig.chatRequests.count == 2, "no speculation after a failed turn")
@@ -120,17 +121,17 @@ struct TurnContextCacheTests {
 
             // A change that does not bump the version (its trigger disabled by the superuser) is
             // not seen: the history was not read again. This is what the bump protects against.
-            try rig.harness.superuser("ALTER TABLE loacl.messages DISABLE TRIGGER count_thread_messages_updates")
-            try rig.harness.superuser("UPDATE loacl.messages SET content = 'edited quietly' WHERE thread_id = $1 AND role = 'user'", [rig.thread.id])
-            try rig.harness.superuser("ALTER TABLE loacl.messages ENABLE TRIGGER count_thread_messages_updates")
+            try await rig.harness.superuser("ALTER TABLE loacl.messages DISABLE TRIGGER count_thread_messages_updates")
+            try await rig.harness.superuser("UPDATE loacl.messages SET content = 'edited quietly' WHERE thread_id = $1 AND role = 'user'", [rig.thread.id])
+            try await rig.harness.superuser("ALTER TABLE loacl.messages ENABLE TRIGGER count_thread_messages_updates")
             #expect(await rig.send("second question").error == nil)
             let second = requests(for: "second question")
             #expect(second.count == 1 && second[0].contains("first question") && !second[0].contains("edited quietly"))
 
             // With the trigger, any change to a message bumps the version and is read.
-            let before = try #require(try rig.harness.superuser("SELECT messages_version FROM loacl.threads WHERE id = $1", [rig.thread.id]).scalar)
-            try rig.harness.superuser("UPDATE loacl.messages SET content = 'edited openly' WHERE thread_id = $1 AND content = 'edited quietly'", [rig.thread.id])
-            let after = try #require(try rig.harness.superuser("SELECT messages_version FROM loacl.threads WHERE id = $1", [rig.thread.id]).scalar)
+            let before = try #require(try await rig.harness.superuser("SELECT messages_version FROM loacl.threads WHERE id = $1", [rig.thread.id]).scalar)
+            try await rig.harness.superuser("UPDATE loacl.messages SET content = 'edited openly' WHERE thread_id = $1 AND content = 'edited quietly'", [rig.thread.id])
+            let after = try #require(try await rig.harness.superuser("SELECT messages_version FROM loacl.threads WHERE id = $1", [rig.thread.id]).scalar)
             #expect(Int(after)! > Int(before)!)
             #expect(await rig.send("third question").error == nil)
             let third = requests(for: "third question")
@@ -147,25 +148,26 @@ struct TurnContextCacheTests {
             let (guest, _) = try await h.startGuest(assistant.id)
             let one = try await h.createThread(guest).id
             let two = try await h.createThread(guest).id
-            func version(_ thread: String) throws -> Int { Int(try h.superuser("SELECT messages_version FROM loacl.threads WHERE id = $1", [thread]).scalar ?? "") ?? -1 }
-            #expect(try version(one) == 0)
+            func version(_ thread: String) async throws -> Int { Int(try await h.superuser("SELECT messages_version FROM loacl.threads WHERE id = $1", [thread]).scalar ?? "") ?? -1 }
+            #expect(try await version(one) == 0)
             _ = try await h.send(guest, thread: one, "hello") // the user message and the reply
-            #expect(try version(one) == 2)
+            #expect(try await version(one) == 2)
             // Many messages in one statement: one UPDATE of the thread, counting them all.
-            try h.superuser("INSERT INTO loacl.messages (thread_id, role, content) SELECT $1, 'user', 'bulk ' || i FROM generate_series(1, 5000) i", [two])
-            #expect(try version(two) == 5000)
-            var last = try version(one)
-            try h.superuser("UPDATE loacl.messages SET tokens_used = tokens_used + 1 WHERE thread_id = $1 AND role = 'user'", [one])
-            #expect(try version(one) > last)
-            last = try version(one)
-            let lastTwo = try version(two)
-            try h.superuser("UPDATE loacl.messages SET thread_id = $2 WHERE thread_id = $1 AND role = 'user'", [one, two])
-            #expect(try version(one) > last && version(two) > lastTwo)
-            last = try version(one)
-            try h.superuser("DELETE FROM loacl.messages WHERE thread_id = $1", [one])
-            #expect(try version(one) > last)
-            try h.superuser("DELETE FROM loacl.threads WHERE id = $1", [two]) // the cascade finds no thread to count
-            #expect(try h.superuser("SELECT count(*) FROM loacl.messages WHERE thread_id = $1", [two]).scalar == "0")
+            try await h.superuser("INSERT INTO loacl.messages (thread_id, role, content) SELECT $1, 'user', 'bulk ' || i FROM generate_series(1, 5000) i", [two])
+            #expect(try await version(two) == 5000)
+            var last = try await version(one)
+            try await h.superuser("UPDATE loacl.messages SET tokens_used = tokens_used + 1 WHERE thread_id = $1 AND role = 'user'", [one])
+            #expect(try await version(one) > last)
+            last = try await version(one)
+            let lastTwo = try await version(two)
+            try await h.superuser("UPDATE loacl.messages SET thread_id = $2 WHERE thread_id = $1 AND role = 'user'", [one, two])
+            let (oneNow, twoNow) = (try await version(one), try await version(two))
+            #expect(oneNow > last && twoNow > lastTwo)
+            last = try await version(one)
+            try await h.superuser("DELETE FROM loacl.messages WHERE thread_id = $1", [one])
+            #expect(try await version(one) > last)
+            try await h.superuser("DELETE FROM loacl.threads WHERE id = $1", [two]) // the cascade finds no thread to count
+            #expect(try await h.superuser("SELECT count(*) FROM loacl.messages WHERE thread_id = $1", [two]).scalar == "0")
         }
     }
 
@@ -228,23 +230,29 @@ struct TurnContextCacheTests {
 /// A superuser connection holding a lock that a guest's next turn must wait for inside
 /// PostgreSQL: the thread's row (the user message's foreign-key check needs a share lock on it),
 /// or the send lock that turns of assistants with quotas take first.
-struct TurnBlocker {
+struct TurnBlocker: Sendable {
     let connection: PostgresConnection
 
-    static func threadRow(_ rig: UpstreamRig) throws -> TurnBlocker {
-        let connection = try rig.harness.cluster.superuserConnection(rig.harness.databaseName)
-        try connection.exec("BEGIN")
-        try connection.execParams("SELECT 1 FROM loacl.threads WHERE id = $1 FOR UPDATE", [rig.thread.id])
-        return TurnBlocker(connection: connection)
+    static func threadRow(_ rig: UpstreamRig) async throws -> TurnBlocker {
+        let cluster = rig.harness.cluster, database = rig.harness.databaseName, thread = rig.thread.id
+        return try await onOwnThread {
+            let connection = try cluster.superuserConnection(database)
+            try connection.exec("BEGIN")
+            try connection.execParams("SELECT 1 FROM loacl.threads WHERE id = $1 FOR UPDATE", [thread])
+            return TurnBlocker(connection: connection)
+        }
     }
 
-    static func sendLock(_ rig: UpstreamRig) throws -> TurnBlocker {
-        let connection = try rig.harness.cluster.superuserConnection(rig.harness.databaseName)
-        try connection.execParams("""
-            SELECT pg_advisory_lock(hashtextextended('loacl.send.guest:' || s.fingerprint, 0))
-            FROM loacl.sessions s JOIN loacl.threads t ON t.session_id = s.id WHERE t.id = $1
-            """, [rig.thread.id])
-        return TurnBlocker(connection: connection)
+    static func sendLock(_ rig: UpstreamRig) async throws -> TurnBlocker {
+        let cluster = rig.harness.cluster, database = rig.harness.databaseName, thread = rig.thread.id
+        return try await onOwnThread {
+            let connection = try cluster.superuserConnection(database)
+            try connection.execParams("""
+                SELECT pg_advisory_lock(hashtextextended('loacl.send.guest:' || s.fingerprint, 0))
+                FROM loacl.sessions s JOIN loacl.threads t ON t.session_id = s.id WHERE t.id = $1
+                """, [thread])
+            return TurnBlocker(connection: connection)
+        }
     }
 
     func release() { connection.close() }

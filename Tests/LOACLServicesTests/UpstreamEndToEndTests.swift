@@ -248,8 +248,8 @@ struct UpstreamRig {
     }
 
     /// The thread's stored messages in order, read as the superuser.
-    func storedMessages() throws -> [PostgresRow] {
-        try harness.superuser("""
+    func storedMessages() async throws -> [PostgresRow] {
+        try await harness.superuser("""
             SELECT id, role, content, tokens_used, metadata::text AS metadata, metadata->>'incomplete' AS incomplete,
                    metadata->>'incomplete_reason' AS incomplete_reason,
                    metadata->>'input_tokens' AS input_tokens, metadata->>'output_tokens' AS output_tokens
@@ -260,11 +260,11 @@ struct UpstreamRig {
     /// Polls until the thread has `count` messages (a cancelled reply is stored after the call ends).
     func waitForMessages(_ count: Int) async throws -> [PostgresRow] {
         for _ in 0..<250 {
-            let rows = try storedMessages()
+            let rows = try await storedMessages()
             if rows.count >= count { return rows }
             try await Task.sleep(for: .milliseconds(20))
         }
-        return try storedMessages()
+        return try await storedMessages()
     }
 
     /// Requests the fake upstream got for replies (follow-up requests left out).
@@ -359,7 +359,7 @@ struct UpstreamEndToEndTests {
             #expect(outcome.followUps == UpstreamScript.followUps)
 
             // Stored rows match what was streamed, with upstream's counts.
-            let rows = try rig.storedMessages()
+            let rows = try await rig.storedMessages()
             try #require(rows.count == 2)
             #expect(rows[0]["role"] == "user" && rows[0]["content"] == question)
             #expect(rows[0].int("tokens_used") == (question.utf8.count + 3) / 4) // LOACL's estimate
@@ -371,17 +371,17 @@ struct UpstreamEndToEndTests {
             #expect(rows[1]["metadata"]?.contains(endpoint.rawValue) == true)
 
             // Usage metrics: one message and the tokens of both messages.
-            let metrics = try rig.harness.superuser("""
+            let metrics = try await rig.harness.superuser("""
                 SELECT metric_type, metric_value FROM loacl.usage_metrics WHERE thread_id = $1 ORDER BY metric_type, metric_value
                 """, [rig.thread.id]).rows
             let userTokens = (question.utf8.count + 3) / 4
             #expect(metrics == [["messages", "1"], ["tokens", "\(min(userTokens, 11))"], ["tokens", "\(max(userTokens, 11))"]])
 
-            let stored = try rig.harness.superuser("""
+            let stored = try await rig.harness.superuser("""
                 SELECT suggestion FROM loacl.follow_up_suggestions WHERE thread_id = $1 AND message_id = $2 ORDER BY created_at, id
                 """, [rig.thread.id, reply.id]).rows.compactMap { $0[0] }
             #expect(stored == UpstreamScript.followUps)
-            let title = try rig.harness.superuser("SELECT title FROM loacl.threads WHERE id = $1", [rig.thread.id]).scalar
+            let title = try await rig.harness.superuser("SELECT title FROM loacl.threads WHERE id = $1", [rig.thread.id]).scalar
             #expect(title == question)
 
             // What went upstream: the endpoint's path, the tenant's key, a streamed request with the question.
@@ -398,7 +398,7 @@ struct UpstreamEndToEndTests {
             let history = String(decoding: try #require(rig.chatRequests.last).body, as: UTF8.self)
             #expect(rig.chatRequests.count == 2)
             #expect(history.contains(question) && history.contains(deltas.joined()) && history.contains("And if I forgot my email?"))
-            let messageCount = try rig.storedMessages().count
+            let messageCount = try await rig.storedMessages().count
             #expect(messageCount == 4)
         }
     }
@@ -412,7 +412,7 @@ struct UpstreamEndToEndTests {
             #expect(outcome.rpcError?.code == .failedPrecondition, "\(String(describing: outcome.error))")
             #expect(outcome.rpcError?.message.contains("API key") == true)
             #expect(outcome.userMessage != nil && outcome.deltas.isEmpty && outcome.reply == nil)
-            let rows = try rig.storedMessages()
+            let rows = try await rig.storedMessages()
             #expect(rows.map { $0["role"] } == ["user"])
             #expect(rig.upstream.requests.count == 1) // a 401 is not retried
             // The key itself never reaches the logs.
@@ -431,7 +431,7 @@ struct UpstreamEndToEndTests {
             #expect(outcome.error == nil, "\(String(describing: outcome.error))")
             #expect(outcome.deltas == ["After ", "waiting."])
             #expect(rig.chatRequests.count == 2)
-            let rows = try rig.storedMessages()
+            let rows = try await rig.storedMessages()
             #expect(rows.map { $0["role"] } == ["user", "assistant"])
             #expect(rows.last?["content"] == "After waiting." && rows.last?.int("tokens_used") == 3)
         }
@@ -446,7 +446,7 @@ struct UpstreamEndToEndTests {
             let outcome = await rig.send("Anyone?")
             #expect(outcome.rpcError?.code == .resourceExhausted, "\(String(describing: outcome.error))")
             #expect(rig.chatRequests.count == UpstreamRig.fastRetry.maxAttempts)
-            let roles = try rig.storedMessages().map { $0["role"] }
+            let roles = try await rig.storedMessages().map { $0["role"] }
             #expect(roles == ["user"])
         }
     }
@@ -460,7 +460,7 @@ struct UpstreamEndToEndTests {
             #expect(outcome.rpcError?.code == .unavailable, "\(String(describing: outcome.error))")
             #expect(rig.chatRequests.count == UpstreamRig.fastRetry.maxAttempts)
             #expect(outcome.userMessage != nil && outcome.reply == nil)
-            let roles = try rig.storedMessages().map { $0["role"] }
+            let roles = try await rig.storedMessages().map { $0["role"] }
             #expect(roles == ["user"])
         }
     }
@@ -477,11 +477,11 @@ struct UpstreamEndToEndTests {
             #expect(outcome.deltas == ["Partial ", "answ"] && outcome.reply?.content == "Partial answ")
             #expect(outcome.finalRun?.status == .failed && outcome.finalRun?.lastError.code == "UNAVAILABLE")
             #expect(rig.chatRequests.count == 1) // no retry once the user has seen text
-            let rows = try rig.storedMessages()
+            let rows = try await rig.storedMessages()
             try #require(rows.count == 2)
             #expect(rows[1]["role"] == "assistant" && rows[1]["content"] == "Partial answ")
             #expect(rows[1]["incomplete"] == "true")
-            let suggestions = try rig.harness.superuser("SELECT count(*) FROM loacl.follow_up_suggestions WHERE thread_id = $1",
+            let suggestions = try await rig.harness.superuser("SELECT count(*) FROM loacl.follow_up_suggestions WHERE thread_id = $1",
                                                         [rig.thread.id]).scalar
             #expect(suggestions == "0")
         }
@@ -496,7 +496,7 @@ struct UpstreamEndToEndTests {
             #expect(outcome.rpcError?.code == .unavailable, "\(String(describing: outcome.error))")
             #expect(outcome.rpcError?.message.contains("upstream") == true)
             #expect(rig.chatRequests.count == 1) // a broken stream is not retried
-            let roles = try rig.storedMessages().map { $0["role"] }
+            let roles = try await rig.storedMessages().map { $0["role"] }
             #expect(roles == ["user"])
             // The server's log says what was wrong.
             #expect(rig.harness.logs.lines.withLockedValue { $0 }.contains { $0.contains("malformed event from upstream") })
@@ -531,11 +531,11 @@ struct UpstreamEndToEndTests {
         }
         try await withUpstream(script) { rig in
             // The checks pass; the INSERT of this particular message then fails inside PostgreSQL.
-            try rig.harness.superuser("""
+            try await rig.harness.superuser("""
                 CREATE FUNCTION public.refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
                 BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = 'check_violation'; END $$
                 """)
-            try rig.harness.superuser("""
+            try await rig.harness.superuser("""
                 CREATE TRIGGER refuse_boom BEFORE INSERT ON loacl.messages FOR EACH ROW
                     WHEN (NEW.content = 'boom') EXECUTE FUNCTION public.refuse_boom()
                 """)
@@ -554,8 +554,8 @@ struct UpstreamEndToEndTests {
             }
             #expect(settled == 3, "opened \(rig.upstream.openedConnections), closed \(rig.upstream.closedConnections), requests \(rig.upstream.requests.count)")
             #expect(rig.upstream.requests.count <= 1)
-            #expect(try rig.storedMessages().isEmpty)
-            let usage = try rig.harness.superuser("SELECT count(*) FROM loacl.usage_metrics WHERE thread_id = $1", [rig.thread.id]).scalar
+            #expect(try await rig.storedMessages().isEmpty)
+            let usage = try await rig.harness.superuser("SELECT count(*) FROM loacl.usage_metrics WHERE thread_id = $1", [rig.thread.id]).scalar
             #expect(usage == "0")
         }
     }
@@ -578,13 +578,13 @@ struct UpstreamEndToEndTests {
 
             // The partial reply is stored (before the call ends) and marked incomplete, with
             // LOACL's estimate: the upstream reported no usage for it.
-            let rows = try rig.storedMessages()
+            let rows = try await rig.storedMessages()
             try #require(rows.count == 2)
             #expect(rows[1]["role"] == "assistant" && rows[1]["content"] == "Partial answ")
             #expect(rows[1]["incomplete"] == "true" && rows[1]["incomplete_reason"] == "failed")
             #expect(rows[1]["input_tokens"] == nil && rows[1].int("tokens_used") == ("Partial answ".utf8.count + 3) / 4)
             #expect(rows[1]["metadata"]?.contains(failure.endpoint.rawValue) == true)
-            let suggestions = try rig.harness.superuser("SELECT count(*) FROM loacl.follow_up_suggestions WHERE thread_id = $1",
+            let suggestions = try await rig.harness.superuser("SELECT count(*) FROM loacl.follow_up_suggestions WHERE thread_id = $1",
                                                         [rig.thread.id]).scalar
             #expect(suggestions == "0")
             // The server's log keeps the upstream's own words.
@@ -605,7 +605,7 @@ struct UpstreamEndToEndTests {
             #expect(reply.metadataJson.contains("max_output_tokens"))
             #expect(outcome.followUps == UpstreamScript.followUps) // a clean stop is a reply like any other
 
-            let rows = try rig.storedMessages()
+            let rows = try await rig.storedMessages()
             try #require(rows.count == 2)
             #expect(rows[1]["id"] == reply.id && rows[1]["content"] == deltas.joined())
             #expect(rows[1]["incomplete_reason"] == "max_output_tokens")
@@ -658,7 +658,7 @@ struct UpstreamEndToEndTests {
             let got: Loacl_V1_GetMessageResponse = try await rig.harness.call(
                 MS.getMessage, request(Loacl_V1_GetMessageRequest.self) { $0.id = user.id }, as: rig.guest)
             #expect(got.message.fileIds == ids)
-            let attachedTo = try rig.harness.superuser("SELECT DISTINCT message_id::text FROM loacl.files WHERE id = ANY($1::uuid[])",
+            let attachedTo = try await rig.harness.superuser("SELECT DISTINCT message_id::text FROM loacl.files WHERE id = ANY($1::uuid[])",
                                                        ["{\(ids.joined(separator: ","))}"]).rows
             #expect(attachedTo == [[user.id]])
 
@@ -666,7 +666,7 @@ struct UpstreamEndToEndTests {
             // session, or one already attached (alone or next to a new file).
             let otherThread = try await rig.harness.createThread(rig.guest)
             let elsewhere = try await rig.upload("elsewhere.txt", Array("other thread".utf8), thread: otherThread.id)
-            let (stranger, _) = try await rig.harness.startGuest(try #require(rig.harness.superuser(
+            let (stranger, _) = try await rig.harness.startGuest(try #require(await rig.harness.superuser(
                 "SELECT assistant_id::text FROM loacl.threads WHERE id = $1", [rig.thread.id]).scalar))
             let strangersThread = try await rig.harness.createThread(stranger)
             let strangers = try await rig.harness.upload(stranger, thread: strangersThread.id, name: "theirs.txt", bytes: Array("not yours".utf8))
@@ -678,8 +678,8 @@ struct UpstreamEndToEndTests {
                 #expect(refused.events.isEmpty)
             }
             #expect(rig.upstream.requests.count == 2) // the reply and its follow-ups, nothing since
-            #expect(try rig.storedMessages().count == 2)
-            let freshOwner = try rig.harness.superuser("SELECT message_id FROM loacl.files WHERE id = $1", [fresh.id]).scalar
+            #expect(try await rig.storedMessages().count == 2)
+            let freshOwner = try await rig.harness.superuser("SELECT message_id FROM loacl.files WHERE id = $1", [fresh.id]).scalar
             #expect(freshOwner == nil, "a refused send must not attach anything")
         }
     }
@@ -722,7 +722,7 @@ struct UpstreamEndToEndTests {
                 #expect(outcome.deltas.isEmpty && outcome.reply == nil)
             }
             #expect(rig.upstream.requests.isEmpty, "refused attachments must not reach the upstream")
-            let roles = try rig.storedMessages().map { $0["role"] }
+            let roles = try await rig.storedMessages().map { $0["role"] }
             #expect(!roles.contains("assistant"))
             #expect(roles.count == 1, "only the turn with the non-UTF-8 text file was stored")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import LOACLTestKeys
 import LOACLTLS
 import NIOCore
 import Testing
@@ -19,7 +20,8 @@ struct InteropTests {
         server.standardError = output
         try server.run()
         defer { if server.isRunning { server.terminate() } }
-        let port = try #require(Self.acceptedPort(output.fileHandleForReading))
+        let reader = output.fileHandleForReading
+        let port = try #require(await onOwnThread { Self.acceptedPort(reader) })
 
         let client = try await TLSTestClient.connect(port: port, loaclClientConfiguration)
         let echoed = try await client.roundTrip([ByteBuffer(string: "hello openssl\n")])
@@ -31,7 +33,7 @@ struct InteropTests {
 
     @Test func pythonClientTalksToOurServer() async throws {
         let server = try await TLSEchoServer.start(loaclServerConfiguration)
-        let result = Self.python(port: server.port, message: "hello from python", clientCertificate: false)
+        let result = await Self.python(port: server.port, message: "hello from python", clientCertificate: false)
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains(#""echo": "hello from python""#), "\(result.output)")
         #expect(result.output.contains(#""alpn": "loacl/1""#))
@@ -45,13 +47,13 @@ struct InteropTests {
         let server = try await TLSEchoServer.start(.server(
             certificateChainFile: certs.serverCertificate, privateKeyFile: certs.serverKey,
             caFile: certs.caFile, clientVerification: .required))
-        let result = Self.python(port: server.port, message: "mtls from python", clientCertificate: true)
+        let result = await Self.python(port: server.port, message: "mtls from python", clientCertificate: true)
         #expect(result.output.contains(#""echo": "mtls from python""#), "\(result.output)")
         #expect(try #require(await server.nextOutcome()).get().peerSubject == "CN=loacl-test-client,O=LOACL")
         try await server.stop()
     }
 
-    private static func python(port: Int, message: String, clientCertificate: Bool) -> (status: Int32, output: String) {
+    private static func python(port: Int, message: String, clientCertificate: Bool) async -> (status: Int32, output: String) {
         let certs = TestCertificates.shared
         let script = """
         import json, socket, ssl, sys
@@ -73,11 +75,11 @@ struct InteropTests {
             result["clean_shutdown"] = True
             print(json.dumps(result))
         """
-        return runProcess(["python3", "-c", script, String(port), certs.caFile, message, clientCertificate ? "1" : "0",
+        return await runProcess(["python3", "-c", script, String(port), certs.caFile, message, clientCertificate ? "1" : "0",
                            certs.clientCertificate, certs.clientKey])
     }
 
-    /// Reads s_server's output until its "ACCEPT 0.0.0.0:PORT" line.
+    /// Reads s_server's output until its "ACCEPT 0.0.0.0:PORT" line (blocking: on a thread of its own).
     private static func acceptedPort(_ handle: FileHandle) -> Int? {
         var text = ""
         while true {

@@ -75,6 +75,7 @@ struct TLSLoopbackTests {
             guard case let .certificateVerificationFailed(reason)? = error as? TLSError else { return false }
             return reason.contains("hostname mismatch")
         }
+        await wrongName.close()
         try await server.stop()
     }
 
@@ -88,6 +89,7 @@ struct TLSLoopbackTests {
             guard case let .certificateVerificationFailed(reason)? = error as? TLSError else { return false }
             return reason.contains("unable to get local issuer certificate")
         }
+        await client.close()
         // The server saw the client's alert.
         let outcome = try #require(await server.nextOutcome())
         #expect(throws: TLSError.self) { try outcome.get() }
@@ -101,6 +103,7 @@ struct TLSLoopbackTests {
         await #expect(throws: TLSError.certificateVerificationFailed(reason: "certificate has expired")) {
             _ = try await client.handshake.get()
         }
+        await client.close()
         try await server.stop()
     }
 
@@ -135,7 +138,7 @@ struct TLSLoopbackTests {
 
     @Test func tls11ClientIsRefused() async throws {
         let server = try await TLSEchoServer.start(loaclServerConfiguration)
-        let result = runProcess(["openssl", "s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_1",
+        let result = await runProcess(["openssl", "s_client", "-connect", "127.0.0.1:\(server.port)", "-tls1_1",
                                  "-cipher", "DEFAULT:@SECLEVEL=0", "-CAfile", certs.caFile], input: "")
         #expect(result.status != 0)
         let outcome = try #require(await server.nextOutcome())
@@ -154,6 +157,7 @@ struct TLSLoopbackTests {
         configuration.alpnProtocols = ["h2"]
         let client = try await TLSTestClient.connect(port: server.port, configuration)
         await #expect(throws: TLSError.self) { _ = try await client.handshake.get() }
+        await client.close()
         let outcome = try #require(await server.nextOutcome())
         #expect(throws: TLSError.self) { try outcome.get() }
         try await server.stop()

@@ -1,4 +1,5 @@
 import Foundation
+import LOACLTestKeys
 
 /// Certificates made by scripts/gen-test-certs.sh into a fresh temporary folder, once per test run.
 struct TestCertificates: Sendable {
@@ -12,7 +13,7 @@ struct TestCertificates: Sendable {
         let script = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/gen-test-certs.sh").path
-        let result = runProcess(["/bin/bash", script, directory])
+        let result = runProcessBlocking(["/bin/bash", script, directory], input: nil)
         precondition(result.status == 0, "gen-test-certs.sh failed: \(result.output)")
         return TestCertificates(directory: directory)
     }()
@@ -31,9 +32,14 @@ struct TestCertificates: Sendable {
     var expiredKey: String { path("expired.key") }
 }
 
-/// Runs a program to completion; returns its exit status and combined output.
+/// Runs a program to completion; returns its exit status and combined output. Off the
+/// cooperative pool: starting the child and waiting for it block.
 @discardableResult
-func runProcess(_ arguments: [String], input: String? = nil) -> (status: Int32, output: String) {
+func runProcess(_ arguments: [String], input: String? = nil) async -> (status: Int32, output: String) {
+    (try? await offCooperativePool { runProcessBlocking(arguments, input: input) }) ?? (-1, "the thread pool is shut down")
+}
+
+private func runProcessBlocking(_ arguments: [String], input: String?) -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = arguments

@@ -1,3 +1,4 @@
+import Foundation
 import NIOPosix
 
 /// Runs blocking work (a child process, libpq set-up) on a small thread pool of its own instead
@@ -16,3 +17,13 @@ private let blockingWork: NIOThreadPool = {
     pool.start()
     return pool
 }()
+
+/// Runs a blocking call that waits for something else (a socket read that waits for the peer, a
+/// child process, a semaphore) on a thread started for it alone: such waits can last seconds,
+/// and must hold neither a thread of the cooperative pool nor one of `offCooperativePool`'s few.
+public func onOwnThread<T: Sendable, E: Error>(_ body: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+    let result: Result<T, E> = await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: Result(catching: body)) }
+    }
+    return try result.get()
+}

@@ -11,7 +11,7 @@ import Testing
 /// The logging and metrics observers record the status the client receives (issue 17,
 /// part 4): INTERNAL for a plain Swift error, DEADLINE_EXCEEDED for a passed deadline; before,
 /// both were recorded as CANCELLED. (They were interceptors then; observers since session 10.)
-@Suite struct InterceptorStatusTests {
+@Suite(.ownThread) struct InterceptorStatusTests {
     typealias Req = Loacl_V1_BenchmarkRequest
     typealias Res = Loacl_V1_BenchmarkResponse
 
@@ -50,11 +50,11 @@ import Testing
         }
         // The deadline passes on the server (a raw client: LOACLClient would CANCEL at its own
         // deadline, a little earlier).
-        let raw = try RawConnection(tcpPort: server.tcpPort)
-        raw.send(RawConnection.preface + RawConnection.frame(1, 0, 1, RawConnection.headers(TestMethods.hang.path, timeoutMs: 100))
+        let raw = try await RawConnection(tcpPort: server.tcpPort)
+        await raw.send(RawConnection.preface + RawConnection.frame(1, 0, 1, RawConnection.headers(TestMethods.hang.path, timeoutMs: 100))
                  + RawConnection.frame(2, 1, 1))
-        #expect(raw.read(8) == RawConnection.preface)
-        let trailers = try #require(raw.readFrame(type: 3, stream: 1))
+        #expect(await raw.read(8) == RawConnection.preface)
+        let trailers = try #require(await raw.readFrame(type: 3, stream: 1))
         #expect(try RawConnection.status(trailers).code == StatusCode.deadlineExceeded.rawValue)
 
         // The hanging handler ends (cancelled) after the client got its answer: wait for it.

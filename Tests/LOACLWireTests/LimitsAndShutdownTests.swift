@@ -4,7 +4,7 @@ import LOACLServerCore
 import Testing
 
 /// Connection timers and graceful shutdown, observed on a raw socket.
-@Suite("Limits, timers and shutdown")
+@Suite("Limits, timers and shutdown", .ownThread)
 struct LimitsAndShutdownTests {
     typealias R = RawConnection
 
@@ -15,14 +15,14 @@ struct LimitsAndShutdownTests {
             $0.connection.timerResolution = .milliseconds(50)
         }
         defer { Task { await server.stop() } }
-        let raw = try R(tcpPort: server.tcpPort)
-        raw.send(R.preface)
-        #expect(raw.read(8) == R.preface)
-        let frame = try #require(raw.readFrame(type: 7))
+        let raw = try await R(tcpPort: server.tcpPort)
+        await raw.send(R.preface)
+        #expect(await raw.read(8) == R.preface)
+        let frame = try #require(await raw.readFrame(type: 7))
         let goAway = try Loacl_Wire_V1_GoAway(serializedBytes: frame.payload)
         #expect(goAway.code == 0)
         #expect(goAway.reason == "idle")
-        #expect(raw.isClosedByPeer())
+        #expect(await raw.isClosedByPeer())
     }
 
     @Test("keepalive: the server PINGs a quiet connection and closes it when no ACK comes")
@@ -34,23 +34,23 @@ struct LimitsAndShutdownTests {
         }
         defer { Task { await server.stop() } }
         // A call that never finishes keeps the connection from being "idle".
-        let raw = try R(tcpPort: server.tcpPort)
-        raw.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/Hang")) + R.frame(2, 1, 1))
-        #expect(raw.read(8) == R.preface)
-        let ping = try #require(raw.readFrame(type: 6))
+        let raw = try await R(tcpPort: server.tcpPort)
+        await raw.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/Hang")) + R.frame(2, 1, 1))
+        #expect(await raw.read(8) == R.preface)
+        let ping = try #require(await raw.readFrame(type: 6))
         #expect(ping.flags == 0 && ping.payload.count == 8 && ping.streamID == 0)
         // Never answered: the connection is closed and the hanging handler cancelled.
-        #expect(raw.isClosedByPeer())
+        #expect(await raw.isClosedByPeer())
         #expect(await eventually { server.probe.cancellations.withLockedValue { $0 } == 1 })
 
         // A client that answers keeps its connection.
-        let polite = try R(tcpPort: server.tcpPort)
-        polite.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/SlowEcho")) + R.frame(2, 1, 1, R.benchmarkPayload([1], responseSize: 700)))
-        #expect(polite.read(8) == R.preface)
+        let polite = try await R(tcpPort: server.tcpPort)
+        await polite.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/SlowEcho")) + R.frame(2, 1, 1, R.benchmarkPayload([1], responseSize: 700)))
+        #expect(await polite.read(8) == R.preface)
         var answered = 0
-        while let frame = polite.readFrame() {
+        while let frame = await polite.readFrame() {
             if frame.type == 6 && frame.flags == 0 {
-                polite.send(R.frame(6, 2, 0, frame.payload))
+                await polite.send(R.frame(6, 2, 0, frame.payload))
                 answered += 1
             }
             if frame.type == 3 {
@@ -64,26 +64,26 @@ struct LimitsAndShutdownTests {
     @Test("graceful shutdown: GOAWAY with the last stream id, new calls UNAVAILABLE, in-flight calls finish")
     func drain() async throws {
         let server = try await TestServer.start { $0.gracePeriod = .seconds(60) }
-        let raw = try R(tcpPort: server.tcpPort)
+        let raw = try await R(tcpPort: server.tcpPort)
         // The in-flight call is a client-streaming Concat that cannot finish before this test
         // half-closes it, so the order of events does not depend on timing.
-        raw.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/Concat")) + R.frame(2, 0, 1, R.benchmarkPayload([7])))
-        #expect(raw.read(8) == R.preface)
+        await raw.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/Concat")) + R.frame(2, 0, 1, R.benchmarkPayload([7])))
+        #expect(await raw.read(8) == R.preface)
         #expect(await eventually(timeout: .seconds(60)) { server.server.connectionCount == 1 })
         let stopping = Task { await server.stop() }
         var goAway: Loacl_Wire_V1_GoAway?
         var statuses: [UInt32: UInt32] = [:]
         var echoed: [UInt8]?
-        while let frame = raw.readFrame() {
+        while let frame = await raw.readFrame() {
             switch frame.type {
             case 7:
                 goAway = try Loacl_Wire_V1_GoAway(serializedBytes: frame.payload)
                 // A call opened after GOAWAY is refused, retryable elsewhere.
-                raw.send(R.frame(1, 0, 3, R.headers("/loacl.v1.BenchmarkService/UnaryCall")) + R.frame(2, 1, 3, R.benchmarkPayload([3])))
+                await raw.send(R.frame(1, 0, 3, R.headers("/loacl.v1.BenchmarkService/UnaryCall")) + R.frame(2, 1, 3, R.benchmarkPayload([3])))
             case 3:
                 statuses[frame.streamID] = try R.status(frame).code
                 // Once the refusal is in, let the in-flight call finish.
-                if frame.streamID == 3 { raw.send(R.frame(2, 1, 1, R.benchmarkPayload([8]))) }
+                if frame.streamID == 3 { await raw.send(R.frame(2, 1, 1, R.benchmarkPayload([8]))) }
             case 2: echoed = try Loacl_V1_BenchmarkResponse(serializedBytes: frame.payload).payload
             default: break
             }
@@ -93,7 +93,7 @@ struct LimitsAndShutdownTests {
         #expect(goAway?.lastStreamID == 1)
         #expect(statuses == [1: 0, 3: 14])
         #expect(echoed == [7, 8])
-        #expect(raw.isClosedByPeer())
+        #expect(await raw.isClosedByPeer())
         await stopping.value
     }
 

@@ -6,7 +6,7 @@ import Testing
 
 /// The RPC server's `tls:` listener with real certificates: verification failures, plaintext
 /// clients, and mutual TLS with the peer's subject visible to handlers.
-@Suite("TLS transport")
+@Suite("TLS transport", .ownThread)
 struct TLSTransportTests {
     typealias Res = Loacl_V1_BenchmarkResponse
     let certs = Certificates.shared
@@ -71,9 +71,9 @@ struct TLSTransportTests {
     func plaintextOnTLSPort() async throws {
         let server = try await TestServer.start(tls: serverTLS())
         defer { Task { await server.stop() } }
-        let raw = try RawConnection(tcpPort: server.tlsPort!)
-        raw.send(RawConnection.preface + RawConnection.frame(1, 0, 1, RawConnection.headers("/loacl.v1.BenchmarkService/UnaryCall")))
-        #expect(raw.isClosedByPeer())
+        let raw = try await RawConnection(tcpPort: server.tlsPort!)
+        await raw.send(RawConnection.preface + RawConnection.frame(1, 0, 1, RawConnection.headers("/loacl.v1.BenchmarkService/UnaryCall")))
+        #expect(await raw.isClosedByPeer())
         let client = try tlsClient(server)
         let response: Res = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall, benchmarkRequest("still"))
         #expect(response.payload == Array("still".utf8))

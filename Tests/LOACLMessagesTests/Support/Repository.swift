@@ -1,4 +1,5 @@
 import Foundation
+import LOACLTestKeys
 
 /// Paths and processes the interop and freshness tests need.
 enum Repository {
@@ -9,14 +10,19 @@ enum Repository {
 
     static var protoDir: String { root.appendingPathComponent("proto").path }
 
-    struct Output {
+    struct Output: Sendable {
         var status: Int32
         var stdout: Data
         var stderr: String
     }
 
-    /// Runs `executable` with `arguments`, feeding `input` on stdin.
-    static func run(_ executable: String, _ arguments: [String], input: Data = Data()) throws -> Output {
+    /// Runs `executable` with `arguments`, feeding `input` on stdin. Off the cooperative pool:
+    /// starting the child, feeding it and waiting for it all block.
+    static func run(_ executable: String, _ arguments: [String], input: Data = Data()) async throws -> Output {
+        try await offCooperativePool { try runBlocking(executable, arguments, input: input) }
+    }
+
+    private static func runBlocking(_ executable: String, _ arguments: [String], input: Data) throws -> Output {
         ignoreSIGPIPE
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -40,15 +46,15 @@ enum Repository {
     }
 
     /// `protoc --encode=<type>`: text format in, binary out.
-    static func protocEncode(_ type: String, text: String) throws -> [UInt8] {
-        let out = try run("protoc", ["-I", protoDir, "--encode=\(type)"] + protoFiles, input: Data(text.utf8))
+    static func protocEncode(_ type: String, text: String) async throws -> [UInt8] {
+        let out = try await run("protoc", ["-I", protoDir, "--encode=\(type)"] + protoFiles, input: Data(text.utf8))
         guard out.status == 0 else { throw ProtocFailure(message: out.stderr) }
         return [UInt8](out.stdout)
     }
 
     /// `protoc --decode=<type>`: binary in, text format out.
-    static func protocDecode(_ type: String, bytes: [UInt8]) throws -> String {
-        let out = try run("protoc", ["-I", protoDir, "--decode=\(type)"] + protoFiles, input: Data(bytes))
+    static func protocDecode(_ type: String, bytes: [UInt8]) async throws -> String {
+        let out = try await run("protoc", ["-I", protoDir, "--decode=\(type)"] + protoFiles, input: Data(bytes))
         guard out.status == 0 else { throw ProtocFailure(message: out.stderr) }
         return String(decoding: out.stdout, as: UTF8.self)
     }

@@ -114,12 +114,17 @@ final class Harness: Sendable {
         try? FileManager.default.removeItem(atPath: storageRoot)
     }
 
-    /// Runs `sql` as the superuser (bypassing RLS) on the test database.
+    /// Runs `sql` as the superuser (bypassing RLS) on the test database, on a thread of its own
+    /// (libpq's connect and query block): not the cooperative pool, and not queued behind the
+    /// databases `offCooperativePool` is creating for other tests (tests poll with this).
     @discardableResult
-    func superuser(_ sql: String, _ parameters: [String?] = []) throws -> PostgresResult {
-        let connection = try cluster.superuserConnection(databaseName)
-        defer { connection.close() }
-        return try connection.execParams(sql, parameters)
+    func superuser(_ sql: String, _ parameters: [String?] = []) async throws -> PostgresResult {
+        let cluster = self.cluster, databaseName = self.databaseName
+        return try await onOwnThread {
+            let connection = try cluster.superuserConnection(databaseName)
+            defer { connection.close() }
+            return try connection.execParams(sql, parameters)
+        }
     }
 }
 
