@@ -1,6 +1,7 @@
 import LOACLClient
 import LOACLCore
 import LOACLMessages
+import Synchronization
 import Testing
 
 /// Which task's cancellation cancels a streaming call. The task that started the call is covered
@@ -19,6 +20,7 @@ struct ClientCancellationTests {
         let client = try server.client()
         defer { Task { await client.close() } }
         let probe = server.probe
+        let busy = Mutex(false)
         let task = Task {
             try await client.bidirectional(TestMethods.echoUntilCancelled, requestType: Req.self, responseType: Res.self) { writer, responses in
                 try await writer.write(benchmarkRequest("one"))
@@ -26,14 +28,14 @@ struct ClientCancellationTests {
                 let echo = try await iterator.next()
                 #expect(echo?.payload == Array("one".utf8))
                 // Busy elsewhere, not waiting on the call, until the task is cancelled.
+                busy.withLock { $0 = true }
                 while !Task.isCancelled { await Task.yield() }
                 // The server must see the CANCEL before this body returns (returning cancels the
                 // call anyway). The wait runs in a task of its own: this one is cancelled.
                 return await Task.detached { await eventually { probe.cancellations.withLockedValue { $0 } == 1 } }.value
             }
         }
-        #expect(await eventually { probe.started.withLockedValue { $0 } == 1 })
-        try await Task.sleep(for: .milliseconds(50))
+        #expect(await eventually { busy.withLock { $0 } })
         task.cancel()
         #expect(try await task.value, "CANCEL went out while the body still ran")
     }

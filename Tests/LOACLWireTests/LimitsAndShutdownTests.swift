@@ -10,8 +10,10 @@ struct LimitsAndShutdownTests {
 
     @Test("an idle connection gets GOAWAY code 0 \"idle\" and is closed")
     func idleTimeout() async throws {
+        // 1 s, not less: with every suite starting at once on two cores, 300 ms once passed
+        // before the server had read this client's preface.
         let server = try await TestServer.start {
-            $0.connection.idleTimeout = .milliseconds(300)
+            $0.connection.idleTimeout = .seconds(1)
             $0.connection.timerResolution = .milliseconds(50)
         }
         defer { Task { await server.stop() } }
@@ -27,9 +29,11 @@ struct LimitsAndShutdownTests {
 
     @Test("keepalive: the server PINGs a quiet connection and closes it when no ACK comes")
     func keepalive() async throws {
+        // 1 s each, not less: with every suite starting at once on two cores, 200 + 200 ms once
+        // passed before this client had read the server's preface.
         let server = try await TestServer.start {
-            $0.connection.keepaliveInterval = .milliseconds(200)
-            $0.connection.keepaliveTimeout = .milliseconds(200)
+            $0.connection.keepaliveInterval = .seconds(1)
+            $0.connection.keepaliveTimeout = .seconds(1)
             $0.connection.timerResolution = .milliseconds(50)
         }
         defer { Task { await server.stop() } }
@@ -43,9 +47,9 @@ struct LimitsAndShutdownTests {
         #expect(await raw.isClosedByPeer())
         #expect(await eventually { server.probe.cancellations.withLockedValue { $0 } == 1 })
 
-        // A client that answers keeps its connection.
+        // A client that answers keeps its connection through a call longer than the interval.
         let polite = try await R(tcpPort: server.tcpPort)
-        await polite.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/SlowEcho")) + R.frame(2, 1, 1, R.benchmarkPayload([1], responseSize: 700)))
+        await polite.send(R.preface + R.frame(1, 0, 1, R.headers("/loacl.test.Test/SlowEcho")) + R.frame(2, 1, 1, R.benchmarkPayload([1], responseSize: 2500)))
         #expect(await polite.read(8) == R.preface)
         var answered = 0
         while let frame = await polite.readFrame() {
