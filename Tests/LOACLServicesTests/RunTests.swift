@@ -153,9 +153,12 @@ func withRuns(_ endpoint: UpstreamEndpoint = .responses, reply: @escaping @Senda
     try await withHarness { h in
         let script = UpstreamScript(endpoint, chat: reply)
         let upstream = try await FakeOpenAIServer.start(script.respond)
+        // Generous connect and read timeouts, as in UpstreamRig (no test here is about them): every
+        // suite starts at once on two cores, and a 2 s connect to the local fake server is not
+        // always enough then.
         let factory = ChatProviderFactory(configuration: UpstreamConfiguration(
-            responsesBaseURL: upstream.baseURL, chatBaseURL: upstream.baseURL, connectTimeout: .seconds(2),
-            readTimeout: .seconds(20), requestTimeout: .seconds(60), retry: UpstreamRig.fastRetry))
+            responsesBaseURL: upstream.baseURL, chatBaseURL: upstream.baseURL, connectTimeout: .seconds(10),
+            readTimeout: .seconds(30), requestTimeout: .seconds(60), retry: UpstreamRig.fastRetry))
         var started: [RunServer] = []
         do {
             let a = try await RunServer.start(h, upstream: upstream, factory: factory, runs: runs, wrap: wrap)
