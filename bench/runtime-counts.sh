@@ -3,9 +3,9 @@
 # where timing is too noisy to see a few percent: uprobes (`perf probe`) on swift_retain,
 # swift_release, malloc, swift_task_switch, swift_getGenericMetadata and
 # swift_getCanonicalPrespecializedGenericMetadata (generic types looked up at run time by
-# unspecialized code; the second is how `Optional<R>` of a generic `R` is found), counted with `perf stat -p` over one second of
-# load, divided by the calls in that second. Needs root (uprobes) and linux-perf
-# (`apt-get install -y linux-perf`; bench/run.sh's machine has it).
+# unspecialized code; the second is how `Optional<R>` of a generic `R` is found), counted with
+# `perf stat -p` over one second of load, divided by the calls in that second. Needs root
+# (uprobes) and linux-perf (`apt-get install -y linux-perf`; bench/run.sh's machine has it).
 #
 #   bench/runtime-counts.sh LOACLD [unary|streaming] [server|client]
 #

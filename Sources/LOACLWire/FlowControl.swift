@@ -117,9 +117,8 @@ open class StreamSender: @unchecked Sendable {
     /// packed straight into the connection's outgoing bytes; elsewhere (or when it must wait) it
     /// is encoded as a frame on the caller's executor and the loop only queues the buffer.
     public nonisolated(nonsending) func send<M: ProtoMessage>(_ message: M, streamID: UInt32) async throws {
-        if eventLoop.inEventLoop {
-            if try message.withPacked({ size, pack in try sendPacked(streamID: streamID, payloadSize: size, pack: pack) }) { return }
-        }
+        if eventLoop.inEventLoop,
+           try message.withPacked({ size, pack in try sendPacked(streamID: streamID, payloadSize: size, pack: pack) }) { return }
         try await send(message.messageFrame(streamID: streamID))
     }
 

@@ -29,6 +29,12 @@ struct ConnectionCoreFlushTests {
         for _ in 0..<count { core.write(frame) }
     }
 
+    /// What the connection handlers do in `channelReadComplete`.
+    static func endReadBurst(_ core: ConnectionCore) {
+        core.inRead = false
+        core.flushIfNeeded()
+    }
+
     static func flushedBytes(_ channel: EmbeddedChannel) throws -> [Int] {
         var sizes: [Int] = []
         while let buffer = try channel.readOutbound(as: ByteBuffer.self) { sizes.append(buffer.readableBytes) }

@@ -17,8 +17,11 @@ protocol ProtoCBridged: ProtoMessage {
     init(cMessage c: UnsafePointer<CMessage>) throws(ProtoDecodingError)
 }
 
-/// Bytes of stack the arena starts with: enough for typical RPC headers and small messages.
-private let stackArenaBytes = 1024
+/// The stack the arenas start with: enough for typical RPC headers and small messages.
+/// `protoWithPacked` keeps it as a value in its own frame (see there); decoding allocates the
+/// same number of bytes.
+private typealias PackArenaStorage = InlineArray<128, UInt64>
+private let stackArenaBytes = MemoryLayout<PackArenaStorage>.size
 
 @inline(__always)
 private func base<T>(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<ProtobufCMessage> {
@@ -42,7 +45,6 @@ extension ProtoCBridged {
 /// and `R` is generic here (the call comes through the `ProtoMessage` witness): that metadata was
 /// looked up at run time twice per call, ≈ 5 % of a streamed message's client CPU
 /// (bench/RESULTS.md, session 13). Zeroing the 1 KiB costs less than one look-up.
-private typealias PackArenaStorage = InlineArray<128, UInt64>
 
 func protoWithPacked<M: ProtoCBridged, R>(
     _ message: M, _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
