@@ -5,9 +5,11 @@
 # Prints, per case: calls/s, p50/p99 µs, server CPU µs per call, the server's CPU use, the
 # load generator's own CPU µs per call; then RSS per idle connection; then (if h2load is
 # installed) server CPU µs per call for loacld's gRPC listener under h2load.
+# Mode unary: pipelined unary echo calls. Mode streaming: the same number of bidirectional
+# streams, each ping-ponging one message at a time (a "call" is one echoed message).
 #
 #   bench/server-cpu.sh [--no-build] [--duration S] [--repeat R] [--cases "1x64 8x64 64x64 1x1"]
-#                       [--transports "tcp unix"] [--idle K] [--no-grpc]
+#                       [--modes "unary streaming"] [--transports "tcp unix"] [--idle K] [--no-grpc]
 # Environment: LOACL_BINDIR (a folder with a prebuilt loacld; implies --no-build),
 # LOACL_SCRATCH (build folder, default .build-bench-perf), WARMUP (0.5), PAYLOAD (64),
 # PORT_BASE (24471: tcp 24471, grpc 24472, idle 24475), IDLE_POLL=0 (let idle vCPUs halt),
@@ -18,20 +20,21 @@ set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$BENCH_DIR/.." && pwd)"
 DURATION="${DURATION:-5}" WARMUP="${WARMUP:-0.5}" PAYLOAD="${PAYLOAD:-64}" REPEAT="${REPEAT:-1}"
-CASES="${CASES:-1x64 8x64 64x64 1x1}" TRANSPORTS="${TRANSPORTS:-tcp unix}" IDLE="${IDLE:-20000}"
+CASES="${CASES:-1x64 8x64 64x64 1x1}" MODES="${MODES:-unary streaming}" TRANSPORTS="${TRANSPORTS:-tcp unix}" IDLE="${IDLE:-20000}"
 GRPC="${GRPC:-1}" NO_BUILD="${NO_BUILD:-0}" IDLE_HOLD="${IDLE_HOLD:-5}"
 LOACL_SCRATCH="${LOACL_SCRATCH:-$REPO_DIR/.build-bench-perf}"
 LOACL_BINDIR="${LOACL_BINDIR:-}"
 PORT_BASE="${PORT_BASE:-24471}"
 TCP_PORT="$PORT_BASE" GRPC_PORT="$((PORT_BASE + 1))" IDLE_PORT="$((PORT_BASE + 4))"
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) NO_BUILD=1; shift ;;
     --duration) DURATION="$2"; shift 2 ;;
     --repeat) REPEAT="$2"; shift 2 ;;
     --cases) CASES="$2"; shift 2 ;;
+    --modes) MODES="$2"; shift 2 ;;
     --transports) TRANSPORTS="$2"; shift 2 ;;
     --idle) IDLE="$2"; shift 2 ;;
     --no-grpc) GRPC=0; shift ;;
@@ -107,23 +110,26 @@ for transport in $TRANSPORTS; do
     *) echo "server-cpu.sh: transport tcp or unix" >&2; exit 2 ;;
   esac
   start_server "$listen" "$ready"
-  for case in $CASES; do
-    conns="${case%x*}" inflight="${case#*x}"
-    for r in $(seq 1 "$REPEAT"); do
-      line="$("$LOADGEN" "${target[@]}" --connections "$conns" --in-flight "$inflight" --payload "$PAYLOAD" \
-        --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID" 2>"$WORK/loadgen.err")" || {
-        sed 's/^/  loadgen: /' "$WORK/loadgen.err" >&2; log "$transport $case: loadgen failed"; }
-      log "$transport ${conns}x$inflight #$r: $line"
-      ROWS+=("$transport ${conns}x$inflight $r $(cut -d' ' -f1-3 /proc/loadavg | cut -d' ' -f1) $line")
+  for mode in $MODES; do
+    for case in $CASES; do
+      conns="${case%x*}" inflight="${case#*x}"
+      for r in $(seq 1 "$REPEAT"); do
+        line="$("$LOADGEN" "${target[@]}" --mode "$mode" --connections "$conns" --in-flight "$inflight" \
+          --payload "$PAYLOAD" --duration "$DURATION" --warmup "$WARMUP" --server-pid "$SERVER_PID" \
+          2>"$WORK/loadgen.err")" || {
+          sed 's/^/  loadgen: /' "$WORK/loadgen.err" >&2; log "$transport $mode $case: loadgen failed"; }
+        log "$transport $mode ${conns}x$inflight #$r: $line"
+        ROWS+=("$transport $mode ${conns}x$inflight $r $(cut -d' ' -f1-3 /proc/loadavg | cut -d' ' -f1) $line")
+      done
     done
   done
   stop_server
 done
 
-printf '\n%-6s %-8s %-3s %5s %10s %9s %9s %14s %9s %14s\n' transport conns×n "#" load calls/s p50_us p99_us server_us/call server% client_us/call
+printf '\n%-9s %-9s %-8s %-3s %5s %10s %9s %9s %14s %9s %14s\n' transport mode conns×n "#" load calls/s p50_us p99_us server_us/call server% client_us/call
 for row in "${ROWS[@]}"; do
-  read -r t c r l rest <<<"$row"
-  printf '%-9s %-8s %-3s %5s %10s %9s %9s %14s %9s %14s\n' "$t" "$c" "$r" "$l" \
+  read -r t m c r l rest <<<"$row"
+  printf '%-9s %-9s %-8s %-3s %5s %10s %9s %9s %14s %9s %14s\n' "$t" "$m" "$c" "$r" "$l" \
     "$(field calls_per_sec "$rest")" "$(field p50_us "$rest")" "$(field p99_us "$rest")" \
     "$(field server_cpu_us_per_call "$rest")" "$(field server_cpu_pct "$rest")" "$(field client_cpu_us_per_call "$rest")"
 done

@@ -31,15 +31,15 @@ void conn_free(struct conn *c) {
 
 uint32_t conn_in_flight(const struct conn *c) { return c->n_slots - c->n_free; }
 
-static void queue_frame(struct conn *c, uint8_t type, uint8_t flags, uint32_t stream,
-                        const uint8_t *payload, uint32_t len) {
+void conn_queue_frame(struct conn *c, uint8_t type, uint8_t flags, uint32_t stream,
+                      const uint8_t *payload, uint32_t len) {
     uint8_t h[WIRE_HEADER_LEN];
     put_frame_header(h, len, type, flags, stream);
     buf_append(&c->out, h, sizeof h);
     if (len) buf_append(&c->out, payload, len);
 }
 
-static int fail(struct conn *c, struct load_stats *s, const char *why, uint32_t stream) {
+int conn_fail(struct conn *c, struct load_stats *s, const char *why, uint32_t stream) {
     fprintf(stderr, "loadgen: fd %d: %s (stream %u)\n", c->fd, why, stream);
     if (s) s->errors++;
     c->dead = 1;
@@ -68,22 +68,64 @@ static void complete(struct conn *c, struct call_slot *slot, struct load_stats *
     slot->stream = 0;
 }
 
-int conn_process(struct conn *c, struct load_stats *s, size_t response_len, uint64_t now) {
+int conn_take_preface(struct conn *c, struct load_stats *s) {
     struct buf *in = &c->in;
-    if (!c->got_preface) {
-        if (in->len - in->off < WIRE_PREFACE_LEN) return 0;
-        if (memcmp(in->data + in->off, WIRE_PREFACE, WIRE_PREFACE_LEN) != 0)
-            return fail(c, s, "the server's first 8 bytes are not the preface", 0);
-        in->off += WIRE_PREFACE_LEN;
-        c->got_preface = 1;
+    if (c->got_preface) return 1;
+    if (in->len - in->off < WIRE_PREFACE_LEN) return 0;
+    if (memcmp(in->data + in->off, WIRE_PREFACE, WIRE_PREFACE_LEN) != 0)
+        return conn_fail(c, s, "the server's first 8 bytes are not the preface", 0);
+    in->off += WIRE_PREFACE_LEN;
+    c->got_preface = 1;
+    return 1;
+}
+
+int conn_next_frame(struct conn *c, struct load_stats *s, struct frame_header *h, const uint8_t **payload) {
+    struct buf *in = &c->in;
+    if (in->len - in->off < WIRE_HEADER_LEN) return 0;
+    get_frame_header(in->data + in->off, h);
+    if (h->length > WIRE_MAX_PAYLOAD) return conn_fail(c, s, "frame above the maximum payload", h->stream);
+    if (in->len - in->off < WIRE_HEADER_LEN + (size_t)h->length) return 0;
+    *payload = in->data + in->off + WIRE_HEADER_LEN;
+    in->off += WIRE_HEADER_LEN + (size_t)h->length;
+    return 1;
+}
+
+int conn_connection_frame(struct conn *c, struct load_stats *s, const struct frame_header *h, const uint8_t *p) {
+    switch (h->type) {
+    case FRAME_WINDOW_UPDATE:
+        if (h->length != 4) return conn_fail(c, s, "malformed WINDOW_UPDATE", h->stream);
+        if (h->stream == 0) c->send_window += get_u32(p);
+        return 0;
+    case FRAME_PING:
+        if (h->length != 8) return conn_fail(c, s, "malformed PING", h->stream);
+        if (!(h->flags & FLAG_ACK)) conn_queue_frame(c, FRAME_PING, FLAG_ACK, 0, p, 8);
+        return 1;
+    case FRAME_GOAWAY:
+        c->goaway = 1;
+        fprintf(stderr, "loadgen: fd %d: GOAWAY (%u bytes: %.*s)\n", c->fd, h->length,
+                (int)(h->length > 200 ? 200 : h->length), (const char *)p);
+        return 1;
+    default:
+        return conn_fail(c, s, "unexpected frame type", h->stream);
     }
-    while (in->len - in->off >= WIRE_HEADER_LEN) {
-        struct frame_header h;
-        get_frame_header(in->data + in->off, &h);
-        if (h.length > WIRE_MAX_PAYLOAD) return fail(c, s, "frame above the maximum payload", h.stream);
-        if (in->len - in->off < WIRE_HEADER_LEN + (size_t)h.length) break;
-        const uint8_t *p = in->data + in->off + WIRE_HEADER_LEN;
-        in->off += WIRE_HEADER_LEN + (size_t)h.length;
+}
+
+void conn_return_credit(struct conn *c) {
+    buf_compact(&c->in);
+    if (c->unacked >= WIRE_CREDIT_BATCH) {
+        uint8_t inc[4];
+        put_u32(inc, (uint32_t)c->unacked);
+        conn_queue_frame(c, FRAME_WINDOW_UPDATE, 0, 0, inc, 4);
+        c->unacked = 0;
+    }
+}
+
+int conn_process(struct conn *c, struct load_stats *s, size_t response_len, uint64_t now) {
+    int r = conn_take_preface(c, s);
+    if (r <= 0) return r;
+    struct frame_header h;
+    const uint8_t *p;
+    while ((r = conn_next_frame(c, s, &h, &p)) > 0) {
         struct call_slot *slot;
         switch (h.type) {
         case FRAME_HEADERS:
@@ -106,30 +148,12 @@ int conn_process(struct conn *c, struct load_stats *s, size_t response_len, uint
                 complete(c, slot, s, code == 0 && slot->got_message, now);
             }
             break;
-        case FRAME_WINDOW_UPDATE:
-            if (h.length != 4) return fail(c, s, "malformed WINDOW_UPDATE", h.stream);
-            if (h.stream == 0) c->send_window += get_u32(p);
-            break; /* stream windows: a unary request never comes near 1 MiB */
-        case FRAME_PING:
-            if (h.length != 8) return fail(c, s, "malformed PING", h.stream);
-            if (!(h.flags & FLAG_ACK)) queue_frame(c, FRAME_PING, FLAG_ACK, 0, p, 8);
-            break;
-        case FRAME_GOAWAY:
-            c->goaway = 1;
-            fprintf(stderr, "loadgen: fd %d: GOAWAY (%u bytes: %.*s)\n", c->fd, h.length,
-                    (int)(h.length > 200 ? 200 : h.length), (const char *)p);
-            break;
-        default:
-            return fail(c, s, "unexpected frame type", h.stream);
+        default: /* stream windows: a unary request never comes near 1 MiB */
+            if (conn_connection_frame(c, s, &h, p) < 0) return -1;
         }
     }
-    buf_compact(in);
-    if (c->unacked >= WIRE_CREDIT_BATCH) {
-        uint8_t inc[4];
-        put_u32(inc, (uint32_t)c->unacked);
-        queue_frame(c, FRAME_WINDOW_UPDATE, 0, 0, inc, 4);
-        c->unacked = 0;
-    }
+    if (r < 0) return -1;
+    conn_return_credit(c);
     return 0;
 }
 

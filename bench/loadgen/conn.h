@@ -37,6 +37,20 @@ struct conn {
 /* `in_flight` 0: an idle connection (preface only). */
 void conn_init(struct conn *c, int fd, uint32_t in_flight);
 void conn_free(struct conn *c);
+/* Frame handling shared by the unary calls (below) and the streams (stream.c). */
+void conn_queue_frame(struct conn *c, uint8_t type, uint8_t flags, uint32_t stream,
+                      const uint8_t *payload, uint32_t len);
+/* Logs why, counts an error, marks the connection dead; returns -1. */
+int conn_fail(struct conn *c, struct load_stats *s, const char *why, uint32_t stream);
+/* 1 once the server's preface has been read, 0 while it is incomplete, -1 if it is wrong. */
+int conn_take_preface(struct conn *c, struct load_stats *s);
+/* The next whole frame read: 1 (h and payload set), 0 (none complete yet), -1 (too large). */
+int conn_next_frame(struct conn *c, struct load_stats *s, struct frame_header *h, const uint8_t **payload);
+/* WINDOW_UPDATE (the connection's window; 0 returned so a stream's can be applied too), PING
+ * (answered), GOAWAY (noted): 0 or 1 handled, -1 on a malformed or unexpected frame. */
+int conn_connection_frame(struct conn *c, struct load_stats *s, const struct frame_header *h, const uint8_t *p);
+/* Compacts the read buffer and returns connection credit once a quarter window has arrived. */
+void conn_return_credit(struct conn *c);
 /* Parses what was read; completes calls into `stats` (may be NULL in idle mode).
  * Returns -1 on a protocol error (the connection is then marked dead). */
 int conn_process(struct conn *c, struct load_stats *stats, size_t response_len, uint64_t now);

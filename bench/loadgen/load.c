@@ -1,7 +1,10 @@
 /* Load mode: `connections` connections, each keeping `in_flight` unary echo calls open
- * (pipelined: per read burst it takes every reply, then sends the replacements in one write).
- * One thread, epoll. Prints calls/s, latency percentiles and the server's CPU per call. */
+ * (pipelined: per read burst it takes every reply, then sends the replacements in one write),
+ * or with --mode streaming `in_flight` bidirectional streams ping-ponging (stream.c).
+ * One thread, epoll. Prints calls/s (echoed messages/s when streaming), latency percentiles and
+ * the server's CPU per call or message. */
 #include "loadgen.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,11 +41,15 @@ int run_load(const struct options *o) {
     if (ep < 0) die("epoll_create1");
     struct conn *conns = calloc((size_t)o->connections, sizeof *conns);
     int *out_armed = calloc((size_t)o->connections, sizeof *out_armed);
-    if (!conns || !out_armed) die("calloc");
+    struct stream_set *sets = o->streaming ? calloc((size_t)o->connections, sizeof *sets) : NULL;
+    if (!conns || !out_armed || (o->streaming && !sets)) die("calloc");
+    /* A streamed request: BenchmarkRequest.payload, `payload` bytes of 'x' (the unary template's
+     * MESSAGE payload is the same bytes). */
+    const uint8_t *message = t.bytes + t.len - t.message_payload_len;
     for (int i = 0; i < o->connections; i++) {
         int fd = connect_from(&o->endpoint, 0);
         if (fd < 0) die("connect");
-        conn_init(&conns[i], fd, (uint32_t)o->in_flight);
+        conn_init(&conns[i], fd, o->streaming ? 0 : (uint32_t)o->in_flight);
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &conns[i]};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) die("epoll_ctl");
     }
@@ -57,7 +64,11 @@ int run_load(const struct options *o) {
     int measuring = 0;
 
     for (int i = 0; i < o->connections; i++) {
-        conn_fill(&conns[i], &t, start);
+        if (o->streaming)
+            streams_open(&conns[i], &sets[i], (uint32_t)o->in_flight, o->method, message,
+                         (uint32_t)t.message_payload_len, start);
+        else
+            conn_fill(&conns[i], &t, start);
         flush(ep, &conns[i], &out_armed[i]);
     }
     struct epoll_event events[256];
@@ -76,7 +87,7 @@ int run_load(const struct options *o) {
         if (measuring == 2) {
             uint32_t open = 0;
             for (int i = 0; i < o->connections; i++)
-                if (!conns[i].dead) open += conn_in_flight(&conns[i]);
+                if (!conns[i].dead) open += o->streaming ? sets[i].n - sets[i].ended : conn_in_flight(&conns[i]);
             if (open == 0 || now >= drain_until) break;
         }
         uint64_t next = measuring == 0 ? s.window_from : measuring == 1 ? s.window_to : drain_until;
@@ -93,14 +104,18 @@ int run_load(const struct options *o) {
             if (events[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
                 if (read_all(c->fd, &c->in) != 0) {
                     if (!c->goaway) fprintf(stderr, "loadgen: connection %d closed by the server\n", idx);
-                    s.errors += conn_in_flight(c);
+                    s.errors += o->streaming ? sets[idx].n - sets[idx].ended : conn_in_flight(c);
                     c->dead = 1;
                     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
                     continue;
                 }
                 uint64_t t_read = now_ns();
-                conn_process(c, &s, response_len, t_read);
-                if (t_read < s.window_to) conn_fill(c, &t, t_read);
+                if (o->streaming) {
+                    streams_process(c, &sets[idx], &s, response_len, t_read, s.window_to);
+                } else {
+                    conn_process(c, &s, response_len, t_read);
+                    if (t_read < s.window_to) conn_fill(c, &t, t_read);
+                }
             }
             flush(ep, c, &out_armed[idx]);
         }
@@ -109,6 +124,7 @@ int run_load(const struct options *o) {
     int dead = 0;
     for (int i = 0; i < o->connections; i++) {
         dead += conns[i].dead;
+        if (o->streaming) streams_free(&sets[i]);
         conn_free(&conns[i]);
     }
     double secs = o->duration;
@@ -119,6 +135,9 @@ int run_load(const struct options *o) {
     if (server0 >= 0 && server1 >= 0)
         printf(" server_cpu_us_per_call=%.2f server_cpu_pct=%.0f", (server1 - server0) * per,
                (server1 - server0) / (secs * 1e4));
+    free(sets);
+    free(conns);
+    free(out_armed);
     printf(" client_cpu_us_per_call=%.2f errors=%llu\n", (self1 - self0) * per, (unsigned long long)s.errors);
     if (dead) fprintf(stderr, "loadgen: %d connection(s) lost\n", dead);
     return s.calls > 0 && s.errors == 0 ? 0 : 1;

@@ -8,6 +8,7 @@
 struct options {
     struct endpoint endpoint;
     int connections, in_flight, idle, server_pid;
+    int streaming;          /* --mode streaming: in_flight bidi streams per connection */
     uint32_t payload;
     double duration, warmup;
     const char *method;
