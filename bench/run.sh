@@ -6,9 +6,12 @@
 #
 #   bench/run.sh [--duration S] [--warmup S] [--payload B] [--concurrency N] [--connections C]
 #                [--systems "raw grpc loacl"] [--modes "unary streaming"] [--no-build]
-#                [--loacl auto|yes|no] [--allow-idle]
+#                [--loacl auto|yes|no] [--allow-idle] [--stdlib static|shared]
 # The same settings can come from the environment: DURATION WARMUP PAYLOAD CONCURRENCY
-# CONNECTIONS SYSTEMS MODES NO_BUILD=1 LOACL IDLE_POLL=0. Every step is bounded by `timeout`.
+# CONNECTIONS SYSTEMS MODES NO_BUILD=1 LOACL IDLE_POLL=0 STDLIB. Every step is bounded by `timeout`.
+# Both Swift servers and clients (grpc-swift-2's and LOACL's) are built the same way: with the
+# Swift standard library and runtime linked statically by default (`--static-swift-stdlib`, as
+# for deployment), or as shared libraries with --stdlib shared (each way has its own build folder).
 # While measuring, the script holds /dev/cpu_dma_latency at 0 (released when it exits) so idle
 # vCPUs poll instead of halting: on this KVM guest a halted vCPU takes ~60 µs to wake, which
 # otherwise swamps loopback latency (raw echo 4x slower). --allow-idle measures without it.
@@ -26,14 +29,15 @@ SYSTEMS="${SYSTEMS:-raw grpc loacl}"
 MODES="${MODES:-unary streaming}"
 NO_BUILD="${NO_BUILD:-0}"
 LOACL="${LOACL:-auto}"                   # auto: run LOACL if the main package can build it
-LOACL_SCRATCH="${LOACL_SCRATCH:-$REPO_DIR/.build-bench}"
+LOACL_SCRATCH="${LOACL_SCRATCH:-}"       # default: .build-bench (static stdlib), .build-bench-shared
 LOACL_BINDIR="${LOACL_BINDIR:-}"         # prebuilt loacld + loacl-bench to run instead (with --no-build; for A/B runs)
 LOACLD_ARGS="${LOACLD_ARGS:-}"           # extra loacld flags (database, config, …)
 BUILD_TIMEOUT="${BUILD_TIMEOUT:-3600}"   # seconds; the first grpc-swift-2 build is long
 SERVER_START_TIMEOUT="${SERVER_START_TIMEOUT:-60}"
 IDLE_POLL="${IDLE_POLL:-1}"              # hold /dev/cpu_dma_latency at 0 while measuring
+STDLIB="${STDLIB:-static}"               # static: --static-swift-stdlib; shared: the toolchain's .so files
 
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION="$2"; shift 2 ;;
@@ -46,10 +50,19 @@ while [ $# -gt 0 ]; do
     --no-build) NO_BUILD=1; shift ;;
     --loacl) LOACL="$2"; shift 2 ;;
     --allow-idle) IDLE_POLL=0; shift ;;
+    --stdlib) STDLIB="$2"; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; usage 2 ;;
   esac
 done
+
+case "$STDLIB" in
+  static) SWIFT_LINK=(--static-swift-stdlib) GRPC_SCRATCH="$BENCH_DIR/grpc-echo/.build-static"
+          LOACL_SCRATCH="${LOACL_SCRATCH:-$REPO_DIR/.build-bench}" ;;
+  shared) SWIFT_LINK=() GRPC_SCRATCH="$BENCH_DIR/grpc-echo/.build"
+          LOACL_SCRATCH="${LOACL_SCRATCH:-$REPO_DIR/.build-bench-shared}" ;;
+  *) echo "run.sh: --stdlib is static or shared, got '$STDLIB'" >&2; exit 2 ;;
+esac
 
 is_number() { [[ "$1" =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 for v in DURATION WARMUP PAYLOAD CONCURRENCY CONNECTIONS; do
@@ -176,11 +189,11 @@ bench_raw() {
 GRPC_PKG="$BENCH_DIR/grpc-echo"
 build_grpc() {
   log "building grpc-echo (release; the first build takes many minutes)"
-  timeout "$BUILD_TIMEOUT" swift build -c release --package-path "$GRPC_PKG" >&2
+  timeout "$BUILD_TIMEOUT" swift build -c release --package-path "$GRPC_PKG" --scratch-path "$GRPC_SCRATCH" ${SWIFT_LINK[@]+"${SWIFT_LINK[@]}"} >&2
 }
 bench_grpc() {
   local bin mode port
-  bin="$(swift build -c release --package-path "$GRPC_PKG" --show-bin-path)/grpc-echo"
+  bin="$(swift build -c release --package-path "$GRPC_PKG" --scratch-path "$GRPC_SCRATCH" ${SWIFT_LINK[@]+"${SWIFT_LINK[@]}"} --show-bin-path)/grpc-echo"
   for mode in $MODES; do
     port="$(free_port)"
     run_case grpc tcp "$mode" "tcp:$port" -- "$bin" server --port "$port" -- "$bin" client --port "$port" || true
@@ -199,14 +212,14 @@ bench_grpc() {
 # if the final flags differ.
 loacl_available() { grep -q '"loacl-bench"' "$REPO_DIR/Package.swift" 2>/dev/null; }
 build_loacl() {
-  log "building loacld and loacl-bench (release, scratch $LOACL_SCRATCH)"
+  log "building loacld and loacl-bench (release, $STDLIB stdlib, scratch $LOACL_SCRATCH)"
   (cd "$REPO_DIR" &&
-    timeout "$BUILD_TIMEOUT" swift build -c release --scratch-path "$LOACL_SCRATCH" --product loacld >&2 &&
-    timeout "$BUILD_TIMEOUT" swift build -c release --scratch-path "$LOACL_SCRATCH" --product loacl-bench >&2)
+    timeout "$BUILD_TIMEOUT" swift build -c release --scratch-path "$LOACL_SCRATCH" ${SWIFT_LINK[@]+"${SWIFT_LINK[@]}"} --product loacld >&2 &&
+    timeout "$BUILD_TIMEOUT" swift build -c release --scratch-path "$LOACL_SCRATCH" ${SWIFT_LINK[@]+"${SWIFT_LINK[@]}"} --product loacl-bench >&2)
 }
 bench_loacl() {
   local bindir mode port sock
-  bindir="${LOACL_BINDIR:-$(cd "$REPO_DIR" && swift build -c release --scratch-path "$LOACL_SCRATCH" --show-bin-path)}"
+  bindir="${LOACL_BINDIR:-$(cd "$REPO_DIR" && swift build -c release --scratch-path "$LOACL_SCRATCH" ${SWIFT_LINK[@]+"${SWIFT_LINK[@]}"} --show-bin-path)}"
   local server="$bindir/loacld" client="$bindir/loacl-bench"
   local extra=()
   # shellcheck disable=SC2206 # word splitting of user-supplied extra flags is intended
@@ -258,7 +271,7 @@ has_system grpc && bench_grpc
 
 # ---------------------------------------------------------------------------------------------
 echo
-echo "payload=${PAYLOAD}B concurrency=$CONCURRENCY connections=$CONNECTIONS duration=${DURATION}s (+${WARMUP}s warmup), loopback, $IDLE_STATE, $(nproc) cores, loadavg $(cut -d" " -f1-3 /proc/loadavg)"
+echo "payload=${PAYLOAD}B concurrency=$CONCURRENCY connections=$CONNECTIONS duration=${DURATION}s (+${WARMUP}s warmup), loopback, $STDLIB Swift stdlib, $IDLE_STATE, $(nproc) cores, loadavg $(cut -d" " -f1-3 /proc/loadavg)"
 printf '%-8s %-9s %-10s %12s %10s %10s %10s %10s %12s\n' \
   system transport mode calls/s p50_us p99_us p999_us calls server_rss
 for key in "${ROWS[@]}"; do

@@ -11,7 +11,8 @@
 #   bench/server-cpu.sh [--no-build] [--duration S] [--repeat R] [--cases "1x64 8x64 64x64 1x1"]
 #                       [--modes "unary streaming"] [--transports "tcp unix"] [--idle K] [--no-grpc]
 # Environment: LOACL_BINDIR (a folder with a prebuilt loacld; implies --no-build),
-# LOACL_SCRATCH (build folder, default .build-bench-perf), WARMUP (0.5), PAYLOAD (64),
+# LOACL_SCRATCH (build folder, default .build-bench-perf; the build links the Swift runtime
+# statically, `--static-swift-stdlib`, as bench/run.sh does), WARMUP (0.5), PAYLOAD (64),
 # PORT_BASE (24471: tcp 24471, grpc 24472, idle 24475), IDLE_POLL=0 (let idle vCPUs halt),
 # IDLE_HOLD (5: seconds the idle connections are held while the server's CPU use is read).
 # Cases are CONNECTIONSxIN_FLIGHT (in flight per connection). --idle 0 skips the idle case.
@@ -51,9 +52,9 @@ if [ -n "$LOACL_BINDIR" ]; then
 else
   if [ "$NO_BUILD" != 1 ]; then
     log "building loacld (release, scratch $LOACL_SCRATCH)"
-    (cd "$REPO_DIR" && swift build -c release --scratch-path "$LOACL_SCRATCH" --product loacld >&2)
+    (cd "$REPO_DIR" && swift build -c release --scratch-path "$LOACL_SCRATCH" --static-swift-stdlib --product loacld >&2)
   fi
-  BINDIR="$(cd "$REPO_DIR" && swift build -c release --scratch-path "$LOACL_SCRATCH" --show-bin-path)"
+  BINDIR="$(cd "$REPO_DIR" && swift build -c release --scratch-path "$LOACL_SCRATCH" --static-swift-stdlib --show-bin-path)"
 fi
 LOACLD="$BINDIR/loacld"
 [ -x "$LOACLD" ] || { echo "server-cpu.sh: no loacld at $LOACLD" >&2; exit 1; }
