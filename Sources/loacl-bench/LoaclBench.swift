@@ -43,10 +43,11 @@ struct Client: AsyncParsableCommand {
         request.payload = [UInt8](repeating: 0x5A, count: payload)
         let call = request
         let expectedSize = payload
-        let clock = ContinuousClock()
-        let start = clock.now
-        let measureFrom = start + .seconds(warmup)
-        let end = measureFrom + .seconds(duration)
+        // Monotonic nanoseconds, read once per call: the time a call's echo arrived is the next
+        // call's start (and the deadline check), as in bench/raw-echo's client.
+        let start = Self.monotonicNanos()
+        let measureFrom = start + UInt64(warmup * 1e9)
+        let end = measureFrom + UInt64(duration * 1e9)
         let streaming = mode == "streaming"
         let onLoop = executor == "loop"
 
@@ -65,13 +66,15 @@ struct Client: AsyncParsableCommand {
                                                            requestType: Loacl_V1_BenchmarkRequest.self,
                                                            responseType: Loacl_V1_BenchmarkResponse.self) { writer, responses in
                                 var iterator = responses.makeAsyncIterator()
-                                while clock.now < end {
-                                    let t0 = clock.now
+                                var now = Self.monotonicNanos()
+                                while now < end {
+                                    let t0 = now
                                     try await writer.write(call)
                                     guard let response = try await iterator.next() else { break }
+                                    now = Self.monotonicNanos()
                                     calls += 1
                                     if response.payload.count != expectedSize { errors += 1 }
-                                    if t0 >= measureFrom { samples.append(Self.nanos(clock.now - t0)) }
+                                    if t0 >= measureFrom { samples.append(now - t0) }
                                 }
                                 writer.finish()
                             }
@@ -79,14 +82,17 @@ struct Client: AsyncParsableCommand {
                             errors += 1
                         }
                     } else {
-                        while clock.now < end {
-                            let t0 = clock.now
+                        var now = Self.monotonicNanos()
+                        while now < end {
+                            let t0 = now
                             do {
                                 let response: Loacl_V1_BenchmarkResponse = try await client.unary(Loacl_V1_BenchmarkService.Method.unaryCall, call)
+                                now = Self.monotonicNanos()
                                 calls += 1
                                 if response.payload.count != expectedSize { errors += 1; continue }
-                                if t0 >= measureFrom { samples.append(Self.nanos(clock.now - t0)) }
+                                if t0 >= measureFrom { samples.append(now - t0) }
                             } catch {
+                                now = Self.monotonicNanos()
                                 errors += 1
                                 if errors > 1000 { break }
                             }
@@ -130,7 +136,9 @@ struct Client: AsyncParsableCommand {
         return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000 + Int(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
     }
 
-    static func nanos(_ d: Duration) -> UInt64 {
-        UInt64(d.components.seconds) * 1_000_000_000 + UInt64(d.components.attoseconds / 1_000_000_000)
+    static func monotonicNanos() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 }
