@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Exact per-call counts of Swift runtime work in a release loacld or loacl-bench (issue 14),
 # where timing is too noisy to see a few percent: uprobes (`perf probe`) on swift_retain,
-# swift_release, malloc, swift_task_switch, swift_getGenericMetadata and
+# swift_release, malloc, swift_task_switch, swift_getGenericMetadata,
 # swift_getCanonicalPrespecializedGenericMetadata (generic types looked up at run time by
-# unspecialized code; the second is how `Optional<R>` of a generic `R` is found), counted with
+# unspecialized code; the second is how `Optional<R>` of a generic `R` is found) and
+# swift_beginAccess (a dynamic exclusivity check of a class property or global), counted with
 # `perf stat -p` over one second of load, divided by the calls in that second. Needs root
 # (uprobes) and linux-perf (`apt-get install -y linux-perf`; bench/run.sh's machine has it).
 #
@@ -49,6 +50,7 @@ probe "$CORE" swift_retain
 probe "$CORE" swift_release
 probe "$CORE" swift_getGenericMetadata
 probe "$CORE" swift_getCanonicalPrespecializedGenericMetadata
+probe "$CORE" swift_beginAccess
 probe "$LIBC" malloc
 if [ "$SIDE" = server ] && [ "$MODE" = unary ]; then
   probe "$CONC" swift_task_immediate; PER="swift_task_immediate"

@@ -5,7 +5,8 @@ import Logging
 import NIOCore
 
 /// The client side of one LOACL connection: opens calls, routes frames to them, runs flow
-/// control, answers PINGs and handles GOAWAY. Lives on the connection's event loop only.
+/// control, answers PINGs and handles GOAWAY. Lives on the connection's event loop only, so the
+/// state read per frame is `@exclusivity(unchecked)` (see `ClientStream`).
 final class ClientConnectionHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -13,7 +14,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     /// Coalesced writes and connection-level flow control.
     let core = ConnectionCore(earlyFlushBytes: ConnectionCore.clientEarlyFlushBytes)
-    private var streams: [UInt32: ClientStream] = [:]
+    @exclusivity(unchecked) private var streams: [UInt32: ClientStream] = [:]
     private var nextStreamID: UInt32 = 1
     /// Set once the connection must not take new calls (GOAWAY received, closed, ids used up).
     private var unusable: RPCError?
@@ -21,7 +22,7 @@ final class ClientConnectionHandler: ChannelInboundHandler {
     private let onUnusable: @Sendable () -> Void
     private let logger: Logger
     /// Cuts the bytes read into the server's preface and frames, handled in place.
-    private var reader: FrameReader
+    @exclusivity(unchecked) private var reader: FrameReader
 
     init(logger: Logger, maxFrameSize: Int, onUnusable: @escaping @Sendable () -> Void) {
         self.logger = logger

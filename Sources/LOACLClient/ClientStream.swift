@@ -4,22 +4,24 @@ import LOACLWire
 import NIOCore
 
 /// One call as the client sees it. State is touched only on the connection's event loop (the
-/// public call API hops there), hence `@unchecked Sendable`.
+/// public call API hops there), hence `@unchecked Sendable`, and the state read per message is
+/// `@exclusivity(unchecked)`: on one thread, the runtime's access checks (`swift_beginAccess`,
+/// a thread-local access set) guard against nothing.
 final class ClientStream: StreamSender, @unchecked Sendable {
     let id: UInt32
     private unowned let connection: ClientConnectionHandler
     /// Response messages of a server- or bidi-streaming call; ends on TRAILERS OK, fails with the
     /// call's RPCError otherwise. Single-response calls have none (they use `singleResponse`).
-    private(set) var inbox: MessageInbox?
+    @exclusivity(unchecked) private(set) var inbox: MessageInbox?
     /// Unary and client-streaming calls: the one response, handed over when TRAILERS arrive, so
     /// the caller is resumed exactly once per call.
     private let expectsSingleResponse: Bool
     private var singleResponse: ByteBuffer?
     private var singleWaiter: UnsafeContinuation<ByteBuffer, any Error>?
-    var receiveWindow: FlowWindow
+    @exclusivity(unchecked) var receiveWindow: FlowWindow
     /// Metadata of the server's response HEADERS, if it sent one.
     private(set) var responseMetadata: Metadata = [:]
-    private(set) var isFinished = false
+    @exclusivity(unchecked) private(set) var isFinished = false
     /// We sent END_STREAM.
     var halfClosed = false
     var deadlineTimer: Scheduled<Void>?
