@@ -63,6 +63,10 @@ case "$STDLIB" in
           LOACL_SCRATCH="${LOACL_SCRATCH:-$REPO_DIR/.build-bench-shared}" ;;
   *) echo "run.sh: --stdlib is static or shared, got '$STDLIB'" >&2; exit 2 ;;
 esac
+# The release builds of the two Swift systems, each with the same runtime linking.
+GRPC_PKG="$BENCH_DIR/grpc-echo"
+GRPC_BUILD=(swift build -c release --package-path "$GRPC_PKG" --scratch-path "$GRPC_SCRATCH" ${SWIFT_LINK[@]+"${SWIFT_LINK[@]}"})
+LOACL_BUILD=(swift build -c release --scratch-path "$LOACL_SCRATCH" ${SWIFT_LINK[@]+"${SWIFT_LINK[@]}"})
 
 is_number() { [[ "$1" =~ ^[0-9]+([.][0-9]+)?$ ]]; }
 for v in DURATION WARMUP PAYLOAD CONCURRENCY CONNECTIONS; do
@@ -186,14 +190,13 @@ bench_raw() {
 }
 
 # Baseline 2: grpc-swift-2 over HTTP/2, plaintext TCP (its own package and .build).
-GRPC_PKG="$BENCH_DIR/grpc-echo"
 build_grpc() {
   log "building grpc-echo (release; the first build takes many minutes)"
-  timeout "$BUILD_TIMEOUT" swift build -c release --package-path "$GRPC_PKG" --scratch-path "$GRPC_SCRATCH" ${SWIFT_LINK[@]+"${SWIFT_LINK[@]}"} >&2
+  timeout "$BUILD_TIMEOUT" "${GRPC_BUILD[@]}" >&2
 }
 bench_grpc() {
   local bin mode port
-  bin="$(swift build -c release --package-path "$GRPC_PKG" --scratch-path "$GRPC_SCRATCH" ${SWIFT_LINK[@]+"${SWIFT_LINK[@]}"} --show-bin-path)/grpc-echo"
+  bin="$("${GRPC_BUILD[@]}" --show-bin-path)/grpc-echo"
   for mode in $MODES; do
     port="$(free_port)"
     run_case grpc tcp "$mode" "tcp:$port" -- "$bin" server --port "$port" -- "$bin" client --port "$port" || true
@@ -214,12 +217,12 @@ loacl_available() { grep -q '"loacl-bench"' "$REPO_DIR/Package.swift" 2>/dev/nul
 build_loacl() {
   log "building loacld and loacl-bench (release, $STDLIB stdlib, scratch $LOACL_SCRATCH)"
   (cd "$REPO_DIR" &&
-    timeout "$BUILD_TIMEOUT" swift build -c release --scratch-path "$LOACL_SCRATCH" ${SWIFT_LINK[@]+"${SWIFT_LINK[@]}"} --product loacld >&2 &&
-    timeout "$BUILD_TIMEOUT" swift build -c release --scratch-path "$LOACL_SCRATCH" ${SWIFT_LINK[@]+"${SWIFT_LINK[@]}"} --product loacl-bench >&2)
+    timeout "$BUILD_TIMEOUT" "${LOACL_BUILD[@]}" --product loacld >&2 &&
+    timeout "$BUILD_TIMEOUT" "${LOACL_BUILD[@]}" --product loacl-bench >&2)
 }
 bench_loacl() {
   local bindir mode port sock
-  bindir="${LOACL_BINDIR:-$(cd "$REPO_DIR" && swift build -c release --scratch-path "$LOACL_SCRATCH" ${SWIFT_LINK[@]+"${SWIFT_LINK[@]}"} --show-bin-path)}"
+  bindir="${LOACL_BINDIR:-$(cd "$REPO_DIR" && "${LOACL_BUILD[@]}" --show-bin-path)}"
   local server="$bindir/loacld" client="$bindir/loacl-bench"
   local extra=()
   # shellcheck disable=SC2206 # word splitting of user-supplied extra flags is intended

@@ -4,14 +4,13 @@ import Testing
 /// `@Suite(.ownThread)` / `@Test(.ownThread)`: each test (case) runs on a thread of its own (a
 /// task executor preference), not on Swift's cooperative pool.
 ///
-/// For tests that block (waits on sockets) or compute for seconds: on the pool, which every test
-/// of the process shares (two threads on two cores, one under `taskset -c 0`), either holds a
-/// thread every other test and the in-process servers' handlers wait for. And the raw-socket
-/// tests answer server timers of a few hundred milliseconds (a preface before
-/// the handshake timeout, a PING ACK before the keepalive timeout). On the cooperative pool,
-/// which every test of the process shares (two threads on two cores), a test resumed after an
-/// await can wait seconds for a thread while hundreds of other tests start; on its own thread it
-/// runs at once. Blocking there holds no other test back.
+/// For tests that block (waits on sockets) or compute for seconds. The cooperative pool is shared
+/// by every test of the process (two threads on two cores, one under `taskset -c 0`): such a test
+/// would hold a thread that every other test and the in-process servers' handlers wait for. And
+/// the raw-socket tests answer server timers of a few hundred milliseconds (a preface before the
+/// handshake timeout, a PING ACK before the keepalive timeout): on the pool, a test resumed after
+/// an await can wait seconds for a thread while hundreds of other tests start; on its own thread
+/// it runs at once. Blocking there holds no other test back.
 public struct OwnThreadTrait: SuiteTrait, TestTrait, TestScoping {
     public var isRecursive: Bool { true }
 

@@ -45,7 +45,6 @@ extension ProtoCBridged {
 /// and `R` is generic here (the call comes through the `ProtoMessage` witness): that metadata was
 /// looked up at run time twice per call, ≈ 5 % of a streamed message's client CPU
 /// (bench/RESULTS.md, session 13). Zeroing the 1 KiB costs less than one look-up.
-
 func protoWithPacked<M: ProtoCBridged, R>(
     _ message: M, _ body: (_ size: Int, _ pack: (UnsafeMutableRawBufferPointer) -> Void) throws -> R
 ) rethrows -> R {
